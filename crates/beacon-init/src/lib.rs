@@ -1,0 +1,1 @@
+//! Init-container steps (`beacon init …`). Implemented in a later change.

@@ -1,0 +1,243 @@
+//! The typed `config.json`, its validation and redaction.
+//!
+//! The file is optional: without it beacon runs on [`Config::default`]. When present
+//! it must be valid — unknown keys, wrong types and unknown time zones are rejected
+//! with the file, line and column, so a typo never silently falls back to a default.
+
+use std::{collections::BTreeMap, fmt, io, path::{Path, PathBuf}};
+
+use jiff::tz::TimeZone;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use serde_json::Value;
+
+pub const DEFAULT_TIMEZONE: &str = "Europe/Moscow";
+const MAX_TITLE_CHARS: usize = 200;
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// IANA time zone used for the time shown on `/`.
+    pub timezone: TimeZoneName,
+    /// Heading of the page on `/`.
+    pub title: Title,
+    /// Free text shown under the heading.
+    pub message: String,
+    /// Free-form settings for operators; shown on `/config` with secret-like keys redacted.
+    pub settings: BTreeMap<String, Value>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            timezone: TimeZoneName::new(DEFAULT_TIMEZONE).expect("bundled tz database has the default zone"),
+            title: Title("beacon".to_owned()),
+            message: String::new(),
+            settings: BTreeMap::new(),
+        }
+    }
+}
+
+/// A time-zone name that is known to resolve in the bundled tz database.
+#[derive(Clone, PartialEq)]
+pub struct TimeZoneName {
+    name: String,
+    tz: TimeZone,
+}
+
+impl TimeZoneName {
+    pub fn new(name: &str) -> Result<Self, String> {
+        TimeZone::get(name)
+            .map(|tz| Self { name: name.to_owned(), tz })
+            .map_err(|_| format!("unknown time zone {name:?}, expected an IANA name such as \"Europe/Moscow\" or \"UTC\""))
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn tz(&self) -> &TimeZone {
+        &self.tz
+    }
+}
+
+impl fmt::Debug for TimeZoneName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+impl Serialize for TimeZoneName {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
+    }
+}
+
+impl<'de> Deserialize<'de> for TimeZoneName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        TimeZoneName::new(&name).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A non-empty page heading of bounded length.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Title(String);
+
+impl Title {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl<'de> Deserialize<'de> for Title {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let title = String::deserialize(d)?;
+        let chars = title.chars().count();
+        if title.trim().is_empty() {
+            return Err(serde::de::Error::custom("title must not be empty"));
+        }
+        if chars > MAX_TITLE_CHARS {
+            return Err(serde::de::Error::custom(format!(
+                "title is {chars} characters long, at most {MAX_TITLE_CHARS} are allowed"
+            )));
+        }
+        Ok(Title(title))
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read { path: PathBuf, source: io::Error },
+    #[error("invalid config file {path}: line {line}, column {column}: {message}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+}
+
+impl Config {
+    /// Parses and validates `bytes`, naming `path` in any error.
+    pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, ConfigError> {
+        serde_json::from_slice(bytes).map_err(|e| {
+            // serde_json appends " at line L column C" to its message; we report those separately.
+            let full = e.to_string();
+            let message = match full.rfind(" at line ") {
+                Some(i) => full[..i].to_owned(),
+                None => full,
+            };
+            ConfigError::Invalid {
+                path: path.to_owned(),
+                line: e.line(),
+                column: e.column(),
+                message,
+            }
+        })
+    }
+
+    /// Reads the file; `Ok(None)` when it does not exist, since the file is optional.
+    pub fn read(path: &Path) -> Result<Option<(Self, Vec<u8>)>, ConfigError> {
+        match std::fs::read(path) {
+            Ok(bytes) => Ok(Some((Self::parse(path, &bytes)?, bytes))),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(ConfigError::Read { path: path.to_owned(), source }),
+        }
+    }
+
+    /// The configuration as JSON with every secret-looking key's value replaced.
+    pub fn redacted(&self) -> Value {
+        let mut value = serde_json::to_value(self).expect("config always serialises");
+        redact(&mut value);
+        value
+    }
+}
+
+pub const REDACTED: &str = "<redacted>";
+
+fn redact(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            for (key, v) in map.iter_mut() {
+                if looks_secret(key) {
+                    *v = Value::String(REDACTED.to_owned());
+                } else {
+                    redact(v);
+                }
+            }
+        }
+        Value::Array(items) => items.iter_mut().for_each(redact),
+        _ => {}
+    }
+}
+
+/// Key names that conventionally hold credentials, compared without case or separators.
+fn looks_secret(key: &str) -> bool {
+    const MARKERS: [&str; 9] = [
+        "secret", "password", "passwd", "token", "credential", "apikey", "privatekey", "accesskey", "auth",
+    ];
+    let folded: String = key
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_lowercase())
+        .collect();
+    MARKERS.iter().any(|m| folded.contains(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> Result<Config, ConfigError> {
+        Config::parse(Path::new("/config/config.json"), s.as_bytes())
+    }
+
+    #[test]
+    fn empty_object_gives_defaults() {
+        assert_eq!(parse("{}").unwrap(), Config::default());
+        assert_eq!(Config::default().timezone.name(), "Europe/Moscow");
+    }
+
+    #[test]
+    fn unknown_key_names_file_line_and_column() {
+        let err = parse("{\n  \"timezone\": \"UTC\",\n  \"titel\": \"x\"\n}").unwrap_err().to_string();
+        assert!(err.starts_with("invalid config file /config/config.json: line 3, column 9: unknown field `titel`"), "{err}");
+        assert!(err.contains("expected one of"), "{err}");
+    }
+
+    #[test]
+    fn unknown_time_zone_is_rejected_with_position() {
+        let err = parse("{\"timezone\": \"Mars/Olympus\"}").unwrap_err().to_string();
+        assert!(err.contains("line 1, column 27"), "{err}");
+        assert!(err.contains("unknown time zone \"Mars/Olympus\""), "{err}");
+    }
+
+    #[test]
+    fn wrong_type_and_syntax_errors_are_reported() {
+        let err = parse("{\"title\": 5}").unwrap_err().to_string();
+        assert!(err.contains("invalid type: integer `5`, expected a string"), "{err}");
+        let err = parse("{\"title\": \"x\",}").unwrap_err().to_string();
+        assert!(err.contains("line 1, column 15"), "{err}");
+        let err = parse("{\"title\": \"  \"}").unwrap_err().to_string();
+        assert!(err.contains("title must not be empty"), "{err}");
+    }
+
+    #[test]
+    fn secrets_are_redacted_recursively() {
+        let cfg = parse(
+            r#"{"settings": {"db_password": "p", "API-Key": "k", "nested": {"clientSecret": "s", "color": "red"},
+                "list": [{"token": "t"}], "plain": "v"}}"#,
+        )
+        .unwrap();
+        let v = cfg.redacted();
+        let s = &v["settings"];
+        assert_eq!(s["db_password"], REDACTED);
+        assert_eq!(s["API-Key"], REDACTED);
+        assert_eq!(s["nested"]["clientSecret"], REDACTED);
+        assert_eq!(s["nested"]["color"], "red");
+        assert_eq!(s["list"][0]["token"], REDACTED);
+        assert_eq!(s["plain"], "v");
+        assert_eq!(v["timezone"], "Europe/Moscow");
+    }
+}

@@ -1,0 +1,22 @@
+//! `beacon serve`: the HTTP service that runs in every pod of the StatefulSet.
+//!
+//! [`Application::build`] loads the configuration, opens the visits store and binds
+//! the listener; [`Application::run_until_stopped`] serves until the shutdown future
+//! resolves, then drains in-flight requests and flushes the store.
+
+pub mod config;
+mod config_watch;
+mod error;
+pub mod identity;
+mod init_data;
+pub mod metrics;
+mod page;
+mod process_metrics;
+mod routes;
+mod server;
+pub mod settings;
+pub mod store;
+
+pub use error::{Error, Result};
+pub use server::Application;
+pub use settings::{BuildInfo, Settings};

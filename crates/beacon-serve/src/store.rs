@@ -1,0 +1,370 @@
+//! The durable per-pod visits counter, with group commit.
+//!
+//! # File format (`<data-dir>/visits.db`, 8192 bytes)
+//!
+//! Two slots of 32 bytes, slot 0 at offset 0 and slot 1 at offset 4096 (separate
+//! file-system blocks, so a torn write can damage at most one of them):
+//!
+//! | bytes  | field                                                |
+//! |--------|------------------------------------------------------|
+//! | 0..8   | magic `BCNVIS01`                                     |
+//! | 8..16  | generation, u64 little-endian                        |
+//! | 16..24 | visit count, u64 little-endian                       |
+//! | 24..28 | CRC-32 (IEEE) of bytes 0..24, u32 little-endian      |
+//! | 28..32 | zero                                                 |
+//!
+//! A commit writes generation `g + 1` into slot `(g + 1) % 2`, then `fdatasync`s.
+//! The slot with the highest valid generation holds the count. A crash during a
+//! write can only damage the slot being written; the other still holds the last
+//! acknowledged count. A file in which neither slot is valid is an error, never a
+//! reset to zero.
+//!
+//! # Group commit
+//!
+//! [`VisitsStore::record_visit`] takes a ticket (the count including its visit), wakes
+//! the writer thread and waits until a commit covers the ticket. The writer commits
+//! whatever has been requested since its previous `fdatasync`, so one sync
+//! acknowledges every visit that arrived while the previous one ran.
+
+use std::{
+    fs::{File, OpenOptions, TryLockError},
+    io,
+    os::unix::fs::FileExt,
+    path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicU64, Ordering},
+    },
+    thread,
+};
+
+use prometheus_client::metrics::counter::Counter;
+use tokio::sync::watch;
+
+pub const FILE_NAME: &str = "visits.db";
+const MAGIC: &[u8; 8] = b"BCNVIS01";
+const SLOT_OFFSETS: [u64; 2] = [0, 4096];
+const FILE_LEN: u64 = 8192;
+const SLOT_LEN: usize = 32;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot open visits store {path}: {source}")]
+    Open { path: PathBuf, source: io::Error },
+    #[error("visits store {path} is in use by another process")]
+    Locked { path: PathBuf },
+    #[error("visits store {path} is corrupt: {reason}; refusing to start rather than reset the count (restore the file or move it aside)")]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("visit not recorded: writing the visits store failed")]
+    CommitFailed,
+    #[error("visit not recorded: the visits store is closed")]
+    Closed,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Slot {
+    generation: u64,
+    count: u64,
+}
+
+impl Slot {
+    fn encode(self) -> [u8; SLOT_LEN] {
+        let mut buf = [0u8; SLOT_LEN];
+        buf[0..8].copy_from_slice(MAGIC);
+        buf[8..16].copy_from_slice(&self.generation.to_le_bytes());
+        buf[16..24].copy_from_slice(&self.count.to_le_bytes());
+        let crc = crc32fast::hash(&buf[0..24]);
+        buf[24..28].copy_from_slice(&crc.to_le_bytes());
+        buf
+    }
+
+    fn decode(buf: &[u8]) -> Option<Self> {
+        if buf.len() < SLOT_LEN || &buf[0..8] != MAGIC {
+            return None;
+        }
+        let crc = u32::from_le_bytes(buf[24..28].try_into().ok()?);
+        if crc != crc32fast::hash(&buf[0..24]) {
+            return None;
+        }
+        Some(Self {
+            generation: u64::from_le_bytes(buf[8..16].try_into().ok()?),
+            count: u64::from_le_bytes(buf[16..24].try_into().ok()?),
+        })
+    }
+
+    fn offset(self) -> u64 {
+        SLOT_OFFSETS[(self.generation % 2) as usize]
+    }
+}
+
+/// What the writer has made durable, published to waiting requests.
+#[derive(Debug, Clone, Copy, Default)]
+struct Commit {
+    durable: u64,
+    /// Tickets in `(lo, hi]` whose commit failed (they may still be counted by a later commit).
+    failed: Option<(u64, u64)>,
+    closed: bool,
+}
+
+struct Shared {
+    requested: AtomicU64,
+    healthy: AtomicBool,
+    closing: AtomicBool,
+    commits: watch::Receiver<Commit>,
+}
+
+/// Handle to the store; cheap to clone.
+#[derive(Clone)]
+pub struct VisitsStore {
+    shared: Arc<Shared>,
+    writer: Arc<std::sync::Mutex<Option<thread::JoinHandle<()>>>>,
+    writer_thread: thread::Thread,
+    path: Arc<PathBuf>,
+}
+
+/// Counters the store updates; registered by [`crate::metrics::Metrics`].
+#[derive(Clone, Default)]
+pub struct StoreMetrics {
+    pub visits: Counter,
+    pub errors: Counter,
+}
+
+impl VisitsStore {
+    /// Opens (or creates) `<dir>/visits.db` and starts the writer thread.
+    pub fn open(dir: &Path, metrics: StoreMetrics) -> Result<Self, StoreError> {
+        let path = dir.join(FILE_NAME);
+        let open_err = |source| StoreError::Open { path: path.clone(), source };
+        if !path.exists() {
+            create_empty(&path).map_err(open_err)?;
+        }
+        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(open_err)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => return Err(StoreError::Locked { path }),
+            Err(TryLockError::Error(e)) => return Err(open_err(e)),
+        }
+        let current = read_current(&file, &path)?;
+        metrics.visits.inc_by(current.count);
+
+        let (tx, rx) = watch::channel(Commit { durable: current.count, ..Commit::default() });
+        let shared = Arc::new(Shared {
+            requested: AtomicU64::new(current.count),
+            healthy: AtomicBool::new(true),
+            closing: AtomicBool::new(false),
+            commits: rx,
+        });
+        let writer = Writer { file, last: current, shared: shared.clone(), tx, metrics, path: path.clone() };
+        let handle = thread::Builder::new()
+            .name("visits-writer".into())
+            .spawn(move || writer.run())
+            .map_err(open_err)?;
+        Ok(Self {
+            writer_thread: handle.thread().clone(),
+            writer: Arc::new(std::sync::Mutex::new(Some(handle))),
+            shared,
+            path: Arc::new(path),
+        })
+    }
+
+    /// Counts one visit and returns the count including it, once it is durable.
+    pub async fn record_visit(&self) -> Result<u64, StoreError> {
+        if self.shared.closing.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let ticket = self.shared.requested.fetch_add(1, Ordering::AcqRel) + 1;
+        self.writer_thread.unpark();
+        let mut rx = self.shared.commits.clone();
+        let commit = *rx
+            .wait_for(|c| c.durable >= ticket || c.closed || c.failed.is_some_and(|(lo, hi)| lo < ticket && ticket <= hi))
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        if commit.durable >= ticket {
+            Ok(ticket)
+        } else if commit.closed {
+            Err(StoreError::Closed)
+        } else {
+            Err(StoreError::CommitFailed)
+        }
+    }
+
+    /// The count of acknowledged (durable) visits.
+    pub fn count(&self) -> u64 {
+        self.shared.commits.borrow().durable
+    }
+
+    /// False after a failed commit, until a later commit succeeds.
+    pub fn is_healthy(&self) -> bool {
+        self.shared.healthy.load(Ordering::Acquire)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Commits everything requested so far and stops the writer. Idempotent.
+    pub fn close(&self) {
+        self.shared.closing.store(true, Ordering::Release);
+        self.writer_thread.unpark();
+        let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(handle) = handle {
+            let _ = handle.join();
+        }
+    }
+}
+
+struct Writer {
+    file: File,
+    last: Slot,
+    shared: Arc<Shared>,
+    tx: watch::Sender<Commit>,
+    metrics: StoreMetrics,
+    path: PathBuf,
+}
+
+impl Writer {
+    fn run(mut self) {
+        let mut failed = None;
+        loop {
+            let target = self.shared.requested.load(Ordering::Acquire);
+            if target == self.last.count {
+                if self.shared.closing.load(Ordering::Acquire) {
+                    break;
+                }
+                thread::park();
+                continue;
+            }
+            let next = Slot { generation: self.last.generation + 1, count: target };
+            let result = self
+                .file
+                .write_all_at(&next.encode(), next.offset())
+                .and_then(|()| self.file.sync_data());
+            match result {
+                Ok(()) => {
+                    self.metrics.visits.inc_by(target - self.last.count);
+                    self.last = next;
+                    failed = None;
+                    self.shared.healthy.store(true, Ordering::Release);
+                }
+                Err(e) => {
+                    tracing::error!(path = %self.path.display(), error = %e, "visits store commit failed");
+                    self.metrics.errors.inc();
+                    self.shared.healthy.store(false, Ordering::Release);
+                    failed = Some((self.last.count, target));
+                    // The same slot is rewritten on the next attempt: the other slot still
+                    // holds the last durable count. Back off so a full disk is not spun on.
+                    thread::sleep(std::time::Duration::from_millis(100));
+                }
+            }
+            self.tx.send_replace(Commit { durable: self.last.count, failed, closed: false });
+            if failed.is_some() && self.shared.closing.load(Ordering::Acquire) {
+                break;
+            }
+        }
+        self.tx.send_replace(Commit { durable: self.last.count, failed, closed: true });
+    }
+}
+
+fn create_empty(path: &Path) -> io::Result<()> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    let tmp = path.with_extension("db.tmp");
+    let file = File::create(&tmp)?;
+    file.set_len(FILE_LEN)?;
+    file.write_all_at(&Slot { generation: 0, count: 0 }.encode(), SLOT_OFFSETS[0])?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    File::open(dir)?.sync_all()
+}
+
+fn read_current(file: &File, path: &Path) -> Result<Slot, StoreError> {
+    let corrupt = |reason: String| StoreError::Corrupt { path: path.to_owned(), reason };
+    let len = file
+        .metadata()
+        .map_err(|source| StoreError::Open { path: path.to_owned(), source })?
+        .len();
+    if len != FILE_LEN {
+        return Err(corrupt(format!("size is {len} bytes, expected {FILE_LEN}")));
+    }
+    let mut slots = Vec::with_capacity(2);
+    for (i, offset) in SLOT_OFFSETS.iter().enumerate() {
+        let mut buf = [0u8; SLOT_LEN];
+        file.read_exact_at(&mut buf, *offset)
+            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+        match Slot::decode(&buf) {
+            Some(slot) if slot.offset() == *offset => slots.push(slot),
+            Some(_) => tracing::warn!(path = %path.display(), slot = i, "visits store slot has a generation of the other slot; ignoring it"),
+            None if buf.iter().all(|b| *b == 0) => {}
+            None => tracing::warn!(path = %path.display(), slot = i, "visits store slot is damaged (interrupted write?); using the other slot"),
+        }
+    }
+    slots
+        .into_iter()
+        .max_by_key(|s| s.generation)
+        .ok_or_else(|| corrupt("no valid slot (bad magic or checksum)".to_owned()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(dir: &Path) -> VisitsStore {
+        VisitsStore::open(dir, StoreMetrics::default()).unwrap()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_visits_are_all_counted_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let tasks: Vec<_> = (0..32)
+            .map(|_| {
+                let s = store.clone();
+                tokio::spawn(async move {
+                    for _ in 0..50 {
+                        s.record_visit().await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        assert_eq!(store.count(), 1600);
+        store.close();
+        let reopened = open(dir.path());
+        assert_eq!(reopened.count(), 1600);
+    }
+
+    #[test]
+    fn a_second_opener_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = open(dir.path());
+        let err = VisitsStore::open(dir.path(), StoreMetrics::default()).err().unwrap();
+        assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+    }
+
+    #[test]
+    fn torn_newest_slot_falls_back_to_the_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        create_empty(&path).unwrap();
+        let f = OpenOptions::new().write(true).open(&path).unwrap();
+        let s1 = Slot { generation: 1, count: 41 };
+        f.write_all_at(&s1.encode(), s1.offset()).unwrap();
+        let mut torn = Slot { generation: 2, count: 42 }.encode();
+        torn[20] ^= 0xff;
+        f.write_all_at(&torn, SLOT_OFFSETS[0]).unwrap();
+        drop(f);
+        assert_eq!(open(dir.path()).count(), 41);
+    }
+
+    #[test]
+    fn garbage_file_is_an_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(FILE_NAME);
+        std::fs::write(&path, vec![7u8; FILE_LEN as usize]).unwrap();
+        let err = VisitsStore::open(dir.path(), StoreMetrics::default()).err().unwrap().to_string();
+        assert!(err.contains(&path.display().to_string()) && err.contains("corrupt"), "{err}");
+        std::fs::write(&path, b"12").unwrap();
+        let err = VisitsStore::open(dir.path(), StoreMetrics::default()).err().unwrap().to_string();
+        assert!(err.contains("size is 2 bytes"), "{err}");
+    }
+}

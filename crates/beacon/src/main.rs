@@ -1,0 +1,28 @@
+//! `beacon`: one static binary for the service, its init containers and its report.
+//!
+//! Exit codes: 0 success, 1 runtime failure (the reason is printed on one line),
+//! 2 bad command line (clap's own code).
+
+mod cli;
+mod init_cmd;
+mod logging;
+mod serve_cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+/// `--version` output: the crate version and the git revision it was built from.
+const VERSION_LINE: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BEACON_REVISION"), ")");
+
+fn main() -> ExitCode {
+    let cli = cli::Cli::parse();
+    match cli::run(cli) {
+        Ok(code) => code,
+        Err(e) => {
+            // `{:#}` prints the whole context chain on one line, which is what `kubectl logs` shows best.
+            eprintln!("beacon: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
