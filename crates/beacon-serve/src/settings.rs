@@ -61,7 +61,10 @@ impl Settings {
             shutdown_delay: Duration::ZERO,
             shutdown_grace: Duration::from_secs(20),
             config_poll_interval: Duration::from_secs(10),
-            build: BuildInfo { version: env!("CARGO_PKG_VERSION"), revision: "unknown" },
+            build: BuildInfo {
+                version: env!("CARGO_PKG_VERSION"),
+                revision: "unknown",
+            },
         }
     }
 }

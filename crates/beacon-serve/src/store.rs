@@ -53,7 +53,9 @@ pub enum StoreError {
     Open { path: PathBuf, source: io::Error },
     #[error("visits store {path} is in use by another process")]
     Locked { path: PathBuf },
-    #[error("visits store {path} is corrupt: {reason}; refusing to start rather than reset the count (restore the file or move it aside)")]
+    #[error(
+        "visits store {path} is corrupt: {reason}; refusing to start rather than reset the count (restore the file or move it aside)"
+    )]
     Corrupt { path: PathBuf, reason: String },
     #[error("visit not recorded: writing the visits store failed")]
     CommitFailed,
@@ -133,11 +135,18 @@ impl VisitsStore {
     /// Opens (or creates) `<dir>/visits.db` and starts the writer thread.
     pub fn open(dir: &Path, metrics: StoreMetrics) -> Result<Self, StoreError> {
         let path = dir.join(FILE_NAME);
-        let open_err = |source| StoreError::Open { path: path.clone(), source };
+        let open_err = |source| StoreError::Open {
+            path: path.clone(),
+            source,
+        };
         if !path.exists() {
             create_empty(&path).map_err(open_err)?;
         }
-        let file = OpenOptions::new().read(true).write(true).open(&path).map_err(open_err)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&path)
+            .map_err(open_err)?;
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => return Err(StoreError::Locked { path }),
@@ -146,14 +155,24 @@ impl VisitsStore {
         let current = read_current(&file, &path)?;
         metrics.visits.inc_by(current.count);
 
-        let (tx, rx) = watch::channel(Commit { durable: current.count, ..Commit::default() });
+        let (tx, rx) = watch::channel(Commit {
+            durable: current.count,
+            ..Commit::default()
+        });
         let shared = Arc::new(Shared {
             requested: AtomicU64::new(current.count),
             healthy: AtomicBool::new(true),
             closing: AtomicBool::new(false),
             commits: rx,
         });
-        let writer = Writer { file, last: current, shared: shared.clone(), tx, metrics, path: path.clone() };
+        let writer = Writer {
+            file,
+            last: current,
+            shared: shared.clone(),
+            tx,
+            metrics,
+            path: path.clone(),
+        };
         let handle = thread::Builder::new()
             .name("visits-writer".into())
             .spawn(move || writer.run())
@@ -175,7 +194,11 @@ impl VisitsStore {
         self.writer_thread.unpark();
         let mut rx = self.shared.commits.clone();
         let commit = *rx
-            .wait_for(|c| c.durable >= ticket || c.closed || c.failed.is_some_and(|(lo, hi)| lo < ticket && ticket <= hi))
+            .wait_for(|c| {
+                c.durable >= ticket
+                    || c.closed
+                    || c.failed.is_some_and(|(lo, hi)| lo < ticket && ticket <= hi)
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         if commit.durable >= ticket {
@@ -233,7 +256,10 @@ impl Writer {
                 thread::park();
                 continue;
             }
-            let next = Slot { generation: self.last.generation + 1, count: target };
+            let next = Slot {
+                generation: self.last.generation + 1,
+                count: target,
+            };
             let result = self
                 .file
                 .write_all_at(&next.encode(), next.offset())
@@ -255,12 +281,20 @@ impl Writer {
                     thread::sleep(std::time::Duration::from_millis(100));
                 }
             }
-            self.tx.send_replace(Commit { durable: self.last.count, failed, closed: false });
+            self.tx.send_replace(Commit {
+                durable: self.last.count,
+                failed,
+                closed: false,
+            });
             if failed.is_some() && self.shared.closing.load(Ordering::Acquire) {
                 break;
             }
         }
-        self.tx.send_replace(Commit { durable: self.last.count, failed, closed: true });
+        self.tx.send_replace(Commit {
+            durable: self.last.count,
+            failed,
+            closed: true,
+        });
     }
 }
 
@@ -269,17 +303,30 @@ fn create_empty(path: &Path) -> io::Result<()> {
     let tmp = path.with_extension("db.tmp");
     let file = File::create(&tmp)?;
     file.set_len(FILE_LEN)?;
-    file.write_all_at(&Slot { generation: 0, count: 0 }.encode(), SLOT_OFFSETS[0])?;
+    file.write_all_at(
+        &Slot {
+            generation: 0,
+            count: 0,
+        }
+        .encode(),
+        SLOT_OFFSETS[0],
+    )?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)?;
     File::open(dir)?.sync_all()
 }
 
 fn read_current(file: &File, path: &Path) -> Result<Slot, StoreError> {
-    let corrupt = |reason: String| StoreError::Corrupt { path: path.to_owned(), reason };
+    let corrupt = |reason: String| StoreError::Corrupt {
+        path: path.to_owned(),
+        reason,
+    };
     let len = file
         .metadata()
-        .map_err(|source| StoreError::Open { path: path.to_owned(), source })?
+        .map_err(|source| StoreError::Open {
+            path: path.to_owned(),
+            source,
+        })?
         .len();
     if len != FILE_LEN {
         return Err(corrupt(format!("size is {len} bytes, expected {FILE_LEN}")));
@@ -288,12 +335,19 @@ fn read_current(file: &File, path: &Path) -> Result<Slot, StoreError> {
     for (i, offset) in SLOT_OFFSETS.iter().enumerate() {
         let mut buf = [0u8; SLOT_LEN];
         file.read_exact_at(&mut buf, *offset)
-            .map_err(|source| StoreError::Open { path: path.to_owned(), source })?;
+            .map_err(|source| StoreError::Open {
+                path: path.to_owned(),
+                source,
+            })?;
         match Slot::decode(&buf) {
             Some(slot) if slot.offset() == *offset => slots.push(slot),
-            Some(_) => tracing::warn!(path = %path.display(), slot = i, "visits store slot has a generation of the other slot; ignoring it"),
+            Some(_) => {
+                tracing::warn!(path = %path.display(), slot = i, "visits store slot has a generation of the other slot; ignoring it")
+            }
             None if buf.iter().all(|b| *b == 0) => {}
-            None => tracing::warn!(path = %path.display(), slot = i, "visits store slot is damaged (interrupted write?); using the other slot"),
+            None => {
+                tracing::warn!(path = %path.display(), slot = i, "visits store slot is damaged (interrupted write?); using the other slot")
+            }
         }
     }
     slots
@@ -337,7 +391,9 @@ mod tests {
     fn a_second_opener_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let _first = open(dir.path());
-        let err = VisitsStore::open(dir.path(), StoreMetrics::default()).err().unwrap();
+        let err = VisitsStore::open(dir.path(), StoreMetrics::default())
+            .err()
+            .unwrap();
         assert!(matches!(err, StoreError::Locked { .. }), "{err}");
     }
 
@@ -347,9 +403,16 @@ mod tests {
         let path = dir.path().join(FILE_NAME);
         create_empty(&path).unwrap();
         let f = OpenOptions::new().write(true).open(&path).unwrap();
-        let s1 = Slot { generation: 1, count: 41 };
+        let s1 = Slot {
+            generation: 1,
+            count: 41,
+        };
         f.write_all_at(&s1.encode(), s1.offset()).unwrap();
-        let mut torn = Slot { generation: 2, count: 42 }.encode();
+        let mut torn = Slot {
+            generation: 2,
+            count: 42,
+        }
+        .encode();
         torn[20] ^= 0xff;
         f.write_all_at(&torn, SLOT_OFFSETS[0]).unwrap();
         drop(f);
@@ -361,10 +424,19 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join(FILE_NAME);
         std::fs::write(&path, vec![7u8; FILE_LEN as usize]).unwrap();
-        let err = VisitsStore::open(dir.path(), StoreMetrics::default()).err().unwrap().to_string();
-        assert!(err.contains(&path.display().to_string()) && err.contains("corrupt"), "{err}");
+        let err = VisitsStore::open(dir.path(), StoreMetrics::default())
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(
+            err.contains(&path.display().to_string()) && err.contains("corrupt"),
+            "{err}"
+        );
         std::fs::write(&path, b"12").unwrap();
-        let err = VisitsStore::open(dir.path(), StoreMetrics::default()).err().unwrap().to_string();
+        let err = VisitsStore::open(dir.path(), StoreMetrics::default())
+            .err()
+            .unwrap()
+            .to_string();
         assert!(err.contains("size is 2 bytes"), "{err}");
     }
 }

@@ -1,0 +1,124 @@
+//! Hot reload of `config.json`.
+//!
+//! Kubernetes updates a mounted ConfigMap by writing a new timestamped directory and
+//! atomically renaming the `..data` symlink, so the file's own inode never changes:
+//! we watch the *directory* (which sees the rename) and also re-read on a timer in case
+//! an event is missed. A reload that fails keeps the last good configuration.
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use arc_swap::ArcSwap;
+use notify::{RecursiveMode, Watcher};
+use tokio::sync::{Mutex, mpsc};
+
+use crate::{
+    config::{Config, ConfigError},
+    metrics::Metrics,
+};
+
+/// Lets a burst of events (kubelet's swap makes several) settle into one reload.
+const DEBOUNCE: Duration = Duration::from_millis(100);
+
+pub struct LiveConfig {
+    path: PathBuf,
+    current: ArcSwap<Config>,
+    /// Bytes of the last file we tried, good or bad, so unchanged files are not re-counted.
+    last_seen: Mutex<Option<Vec<u8>>>,
+}
+
+impl LiveConfig {
+    /// Loads the file once; an invalid file at start is an error, a missing one means defaults.
+    pub fn load(path: PathBuf) -> Result<Self, ConfigError> {
+        let (config, bytes) = match Config::read(&path)? {
+            Some((config, bytes)) => {
+                tracing::info!(path = %path.display(), "configuration loaded");
+                (config, Some(bytes))
+            }
+            None => {
+                tracing::info!(path = %path.display(), "no configuration file; using embedded defaults");
+                (Config::default(), None)
+            }
+        };
+        Ok(Self {
+            path,
+            current: ArcSwap::from_pointee(config),
+            last_seen: Mutex::new(bytes),
+        })
+    }
+
+    pub fn get(&self) -> Arc<Config> {
+        self.current.load_full()
+    }
+
+    /// Re-reads the file; applies it if it changed and is valid.
+    pub async fn reload(&self, metrics: &Metrics) {
+        let mut last_seen = self.last_seen.lock().await;
+        let bytes = match tokio::fs::read(&self.path).await {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if last_seen.take().is_some() {
+                    tracing::warn!(path = %self.path.display(), "configuration file disappeared; keeping the last good configuration");
+                }
+                return;
+            }
+            Err(e) => {
+                tracing::error!(path = %self.path.display(), error = %e, "cannot read configuration; keeping the last good one");
+                metrics.config_reloaded(false);
+                return;
+            }
+        };
+        if last_seen.as_deref() == Some(&bytes[..]) {
+            return;
+        }
+        match Config::parse(&self.path, &bytes) {
+            Ok(config) => {
+                self.current.store(Arc::new(config));
+                metrics.config_reloaded(true);
+                tracing::info!(path = %self.path.display(), "configuration reloaded");
+            }
+            Err(e) => {
+                metrics.config_reloaded(false);
+                tracing::error!(error = %e, "configuration update rejected; keeping the last good configuration");
+            }
+        }
+        *last_seen = Some(bytes);
+    }
+}
+
+/// Runs until the process exits: reloads on directory events and every `poll`.
+pub fn spawn_watcher(config: Arc<LiveConfig>, metrics: Arc<Metrics>, poll: Duration) {
+    let (tx, mut rx) = mpsc::channel::<()>(1);
+    let dir = config
+        .path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
+        if event.is_ok() {
+            // A full channel already has a reload pending; dropping this event loses nothing.
+            let _ = tx.try_send(());
+        }
+    })
+    .and_then(|mut w| w.watch(&dir, RecursiveMode::NonRecursive).map(|()| w));
+    let watcher = match watcher {
+        Ok(w) => Some(w),
+        Err(e) => {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot watch the configuration directory; relying on polling");
+            None
+        }
+    };
+    tokio::spawn(async move {
+        let _keep_alive = watcher;
+        let mut ticker = tokio::time::interval(poll.max(Duration::from_millis(100)));
+        ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                Some(()) = rx.recv() => tokio::time::sleep(DEBOUNCE).await,
+                _ = ticker.tick() => {}
+            }
+            config.reload(&metrics).await;
+        }
+    });
+}

@@ -1,0 +1,133 @@
+//! The service's Prometheus metrics, encoded as OpenMetrics text.
+
+use std::borrow::Cow;
+
+use prometheus_client::{
+    encoding::{EncodeLabelSet, text::encode},
+    metrics::{counter::Counter, family::Family, gauge::Gauge, histogram::Histogram, info::Info},
+    registry::{Registry, Unit},
+};
+
+use crate::{process_metrics::ProcessCollector, settings::BuildInfo, store::StoreMetrics};
+
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+/// Latency buckets in seconds: fine-grained below 10 ms, where a healthy beacon answers.
+const LATENCY_BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: Cow<'static, str>,
+    /// The matched route pattern, never the raw path, so cardinality stays bounded.
+    pub route: Cow<'static, str>,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: Cow<'static, str>,
+    pub route: Cow<'static, str>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReloadLabels {
+    pub result: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct BuildLabels {
+    version: &'static str,
+    revision: &'static str,
+}
+
+type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+
+pub struct Metrics {
+    registry: Registry,
+    pub http_requests: Family<RequestLabels, Counter>,
+    pub http_duration: HistogramFamily,
+    pub config_reloads: Family<ReloadLabels, Counter>,
+    pub config_last_reload_successful: Gauge,
+    pub store: StoreMetrics,
+}
+
+impl Metrics {
+    pub fn new(build: BuildInfo) -> Self {
+        let mut registry = Registry::default();
+        let http_requests = Family::<RequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests answered, by method, route and status",
+            http_requests.clone(),
+        );
+        let http_duration: HistogramFamily =
+            Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS));
+        registry.register_with_unit(
+            "http_request_duration",
+            "Time from request headers read to response headers written",
+            Unit::Seconds,
+            http_duration.clone(),
+        );
+        let store = StoreMetrics::default();
+        registry.register(
+            "beacon_visits",
+            "Visits to / made durable in this pod's store",
+            store.visits.clone(),
+        );
+        registry.register(
+            "beacon_visits_store_errors",
+            "Failed writes or syncs of the visits store",
+            store.errors.clone(),
+        );
+        let config_reloads = Family::<ReloadLabels, Counter>::default();
+        registry.register(
+            "beacon_config_reloads",
+            "Configuration reloads, by result",
+            config_reloads.clone(),
+        );
+        // Pre-create both results so `rate()` and alerts see a zero before the first failure.
+        for result in ["success", "error"] {
+            let _ = config_reloads.get_or_create(&ReloadLabels { result });
+        }
+        let config_last_reload_successful = Gauge::default();
+        config_last_reload_successful.set(1);
+        registry.register(
+            "beacon_config_last_reload_successful",
+            "1 if the last configuration load succeeded, 0 if the last good one is kept after a bad update",
+            config_last_reload_successful.clone(),
+        );
+        registry.register(
+            "beacon_build",
+            "Version and revision of the running binary",
+            Info::new(BuildLabels {
+                version: build.version,
+                revision: build.revision,
+            }),
+        );
+        registry.register_collector(Box::new(ProcessCollector::new()));
+        Self {
+            registry,
+            http_requests,
+            http_duration,
+            config_reloads,
+            config_last_reload_successful,
+            store,
+        }
+    }
+
+    pub fn config_reloaded(&self, ok: bool) {
+        let result = if ok { "success" } else { "error" };
+        self.config_reloads
+            .get_or_create(&ReloadLabels { result })
+            .inc();
+        self.config_last_reload_successful.set(i64::from(ok));
+    }
+
+    pub fn encode(&self) -> String {
+        let mut out = String::with_capacity(8 * 1024);
+        encode(&mut out, &self.registry).expect("writing to a String cannot fail");
+        out
+    }
+}

@@ -1,0 +1,231 @@
+//! The HTTP routes, and the middleware that measures and logs every request.
+
+use std::{
+    borrow::Cow,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Instant,
+};
+
+use axum::{
+    Router,
+    extract::{MatchedPath, Request, State},
+    http::{HeaderMap, Method, StatusCode, header},
+    middleware::{self, Next},
+    response::{Html, IntoResponse, Json, Response},
+    routing::get,
+};
+use serde_json::json;
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer,
+};
+
+use crate::{
+    config_watch::LiveConfig,
+    identity::Identity,
+    init_data,
+    metrics::{self, Metrics, RequestLabels, RouteLabels},
+    page,
+    settings::{BuildInfo, Limits},
+    store::VisitsStore,
+};
+
+pub type AppState = Arc<Shared>;
+
+pub struct Shared {
+    pub config: Arc<LiveConfig>,
+    pub store: VisitsStore,
+    pub metrics: Arc<Metrics>,
+    pub identity: Identity,
+    pub build: BuildInfo,
+    pub init_data_dir: PathBuf,
+    pub data_dir: PathBuf,
+    pub shutting_down: AtomicBool,
+}
+
+pub fn router(state: AppState, limits: &Limits) -> Router {
+    Router::new()
+        .route("/", get(index))
+        .route("/visits", get(visits))
+        .route("/config", get(config))
+        .route("/init-data", get(init_data::redirect_to_listing))
+        .route("/init-data/", get(init_data::listing))
+        .route("/init-data/{*name}", get(init_data::file))
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/version", get(version))
+        .fallback(not_found)
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(state.clone(), track))
+                .layer(CatchPanicLayer::new())
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    limits.request_timeout,
+                ))
+                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
+                .concurrency_limit(limits.max_in_flight),
+        )
+        .with_state(state)
+}
+
+/// Bounded label values: known methods by name, anything else as `OTHER`.
+fn method_label(m: &Method) -> Cow<'static, str> {
+    Cow::Borrowed(match *m {
+        Method::GET => "GET",
+        Method::HEAD => "HEAD",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        _ => "OTHER",
+    })
+}
+
+/// The route pattern as a label; static for the routes we define, so the hot path does not allocate.
+fn route_label(matched: Option<&MatchedPath>) -> Cow<'static, str> {
+    const ROUTES: [&str; 10] = [
+        "/",
+        "/visits",
+        "/config",
+        "/init-data",
+        "/init-data/",
+        "/init-data/{*name}",
+        "/metrics",
+        "/healthz",
+        "/readyz",
+        "/version",
+    ];
+    match matched {
+        Some(m) => ROUTES
+            .iter()
+            .find(|r| **r == m.as_str())
+            .map(|r| Cow::Borrowed(*r))
+            .unwrap_or_else(|| Cow::Owned(m.as_str().to_owned())),
+        None => Cow::Borrowed("unmatched"),
+    }
+}
+
+async fn track(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = method_label(req.method());
+    let route = route_label(req.extensions().get::<MatchedPath>());
+    let path = tracing::enabled!(target: "beacon::access", tracing::Level::INFO)
+        .then(|| req.uri().path().to_owned());
+    let response = next.run(req).await;
+    let elapsed = start.elapsed();
+    let status = response.status().as_u16();
+    let m = &state.metrics;
+    m.http_duration
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route: route.clone(),
+        })
+        .observe(elapsed.as_secs_f64());
+    if let Some(path) = path {
+        tracing::info!(target: "beacon::access", method = %method, path, route = %route, status, duration_ms = elapsed.as_secs_f64() * 1e3, "request");
+    }
+    m.http_requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status,
+        })
+        .inc();
+    response
+}
+
+fn wants_text(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/plain") && !a.contains("application/json"))
+}
+
+async fn index(State(state): State<AppState>) -> Response {
+    let visits = match state.store.record_visit().await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::error!(error = %e, "visit not recorded");
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                Html(format!(
+                    "<!doctype html><title>unavailable</title><p>{}</p>\n",
+                    page::escape(&e.to_string())
+                )),
+            )
+                .into_response();
+        }
+    };
+    let config = state.config.get();
+    let html = page::render(&page::PageData {
+        config: &config,
+        identity: &state.identity,
+        visits,
+        build: state.build,
+        now: jiff::Timestamp::now(),
+    });
+    ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+}
+
+async fn visits(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let count = state.store.count();
+    if wants_text(&headers) {
+        return (
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            format!("{count}\n"),
+        )
+            .into_response();
+    }
+    Json(json!({ "pod": state.identity.pod, "visits": count })).into_response()
+}
+
+async fn config(State(state): State<AppState>) -> Json<serde_json::Value> {
+    Json(state.config.get().redacted())
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    (
+        [(header::CONTENT_TYPE, metrics::CONTENT_TYPE)],
+        state.metrics.encode(),
+    )
+        .into_response()
+}
+
+async fn healthz() -> &'static str {
+    "ok\n"
+}
+
+/// Ready when not shutting down, the store's last commit succeeded and the data dir accepts writes.
+async fn readyz(State(state): State<AppState>) -> Response {
+    let shutting_down = state.shutting_down.load(Ordering::Acquire);
+    let store = state.store.is_healthy();
+    let probe = state.data_dir.join(".readyz-probe");
+    let writable = tokio::fs::write(&probe, b"ok").await.is_ok()
+        && tokio::fs::remove_file(&probe).await.is_ok();
+    let ready = !shutting_down && store && writable;
+    let body = Json(json!({
+        "ready": ready,
+        "checks": { "config_loaded": true, "store_healthy": store, "data_dir_writable": writable, "shutting_down": shutting_down },
+    }));
+    let status = if ready {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (status, body).into_response()
+}
+
+async fn version(State(state): State<AppState>) -> Json<BuildInfo> {
+    Json(state.build)
+}
+
+async fn not_found() -> (StatusCode, &'static str) {
+    (StatusCode::NOT_FOUND, "not found\n")
+}

@@ -1,0 +1,167 @@
+//! Startup, the accept loop and graceful shutdown.
+//!
+//! We drive hyper directly rather than `axum::serve` because we need its
+//! header-size and header-read-timeout bounds and a cap on open connections.
+
+use std::{
+    future::Future,
+    net::SocketAddr,
+    sync::{Arc, atomic::Ordering},
+    time::Duration,
+};
+
+use hyper_util::{
+    rt::{TokioIo, TokioTimer},
+    server::graceful::GracefulShutdown,
+    service::TowerToHyperService,
+};
+use tokio::{net::TcpListener, sync::Semaphore};
+
+use crate::{
+    Error, Result,
+    config_watch::{self, LiveConfig},
+    identity::Identity,
+    metrics::Metrics,
+    routes::{self, AppState, Shared},
+    settings::Settings,
+    store::VisitsStore,
+};
+
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    settings: Settings,
+}
+
+impl Application {
+    /// Loads the config, opens the store and binds the listener (port 0 picks a free one).
+    pub async fn build(settings: Settings) -> Result<Self> {
+        let metrics = Arc::new(Metrics::new(settings.build));
+        let config = Arc::new(LiveConfig::load(settings.config_path.clone())?);
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| Error::DataDir {
+            path: settings.data_dir.clone(),
+            source,
+        })?;
+        let store = VisitsStore::open(&settings.data_dir, metrics.store.clone())?;
+        tracing::info!(path = %store.path().display(), visits = store.count(), "visits store opened");
+        let listener = TcpListener::bind(settings.listen)
+            .await
+            .map_err(|source| Error::Bind {
+                addr: settings.listen,
+                source,
+            })?;
+        config_watch::spawn_watcher(
+            config.clone(),
+            metrics.clone(),
+            settings.config_poll_interval,
+        );
+        let state = Arc::new(Shared {
+            config,
+            store,
+            metrics,
+            identity: Identity::from_env(),
+            build: settings.build,
+            init_data_dir: settings.init_data_dir.clone(),
+            data_dir: settings.data_dir.clone(),
+            shutting_down: Default::default(),
+        });
+        Ok(Self {
+            listener,
+            state,
+            settings,
+        })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves until `shutdown` resolves, then: readiness false, wait `shutdown_delay`,
+    /// stop accepting, let in-flight requests finish within `shutdown_grace`, flush the store.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> Result<()> {
+        let Self {
+            listener,
+            state,
+            settings,
+        } = self;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, pod = %state.identity.pod, version = settings.build.version, "listening");
+        let router = routes::router(state.clone(), &settings.limits);
+        let limits = &settings.limits;
+        let connections = Arc::new(Semaphore::new(limits.max_connections));
+        let graceful = GracefulShutdown::new();
+        let mut http = hyper::server::conn::http1::Builder::new();
+        http.timer(TokioTimer::new())
+            .header_read_timeout(limits.header_read_timeout)
+            .max_buf_size(limits.max_header_bytes.max(8192));
+
+        tokio::pin!(shutdown);
+        loop {
+            let (stream, peer) = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok(conn) => conn,
+                    Err(e) => {
+                        // EMFILE and friends: back off instead of spinning; the listener stays usable.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                () = &mut shutdown => break,
+            };
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, limit = limits.max_connections, "connection limit reached; closing new connection");
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let conn = http.serve_connection(
+                TokioIo::new(stream),
+                TowerToHyperService::new(router.clone()),
+            );
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                drop(permit);
+            });
+        }
+
+        state.shutting_down.store(true, Ordering::Release);
+        if !settings.shutdown_delay.is_zero() {
+            tracing::info!(delay = ?settings.shutdown_delay, "readiness is false; waiting before closing the listener");
+            let accept_while_delaying = async {
+                loop {
+                    if let Ok((stream, _)) = listener.accept().await {
+                        let conn = http.serve_connection(
+                            TokioIo::new(stream),
+                            TowerToHyperService::new(router.clone()),
+                        );
+                        let conn = graceful.watch(conn);
+                        tokio::spawn(async move {
+                            let _ = conn.await;
+                        });
+                    }
+                }
+            };
+            tokio::select! {
+                () = accept_while_delaying => {}
+                () = tokio::time::sleep(settings.shutdown_delay) => {}
+            }
+        }
+        drop(listener);
+        tracing::info!(grace = ?settings.shutdown_grace, "listener closed; draining in-flight requests");
+        tokio::select! {
+            () = graceful.shutdown() => tracing::info!("all connections drained"),
+            () = tokio::time::sleep(settings.shutdown_grace) => tracing::warn!("grace period elapsed with requests still in flight"),
+        }
+        let store = state.store.clone();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .map_err(std::io::Error::other)?;
+        tracing::info!(visits = state.store.count(), "visits store flushed; bye");
+        Ok(())
+    }
+}
