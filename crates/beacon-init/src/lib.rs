@@ -1,1 +1,14 @@
-//! Init-container steps (`beacon init …`). Implemented in a later change.
+//! Init-container steps (`beacon init …`) for a distroless image with no shell, no `wget`
+//! and no `nslookup`: download a file atomically, append lines idempotently, and wait for
+//! dependencies. The binary's `init_cmd` turns flags into calls of these functions.
+
+pub mod error;
+pub mod fetch;
+mod fsutil;
+mod progress;
+pub mod retry;
+mod tls;
+pub mod wait;
+pub mod write;
+
+pub use error::{Error, Result};

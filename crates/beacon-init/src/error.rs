@@ -1,0 +1,90 @@
+use std::{io, path::PathBuf, time::Duration};
+
+/// Every variant renders as one line: the binary prints it as the init container's last log
+/// line, which is what `kubectl logs -c` and the pod's termination message show.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot set up the HTTP client: {0}")]
+    Client(String),
+    #[error("invalid URL {url:?}: {reason}")]
+    InvalidUrl { url: String, reason: String },
+    #[error("{url}: HTTP {status} (not retried: a client error will not fix itself)")]
+    Status { url: String, status: String },
+    #[error("{url}: {reason}")]
+    Request { url: String, reason: String },
+    #[error("{url}: gave up after {attempts} attempt(s): {last}")]
+    RetriesExhausted {
+        url: String,
+        attempts: u32,
+        last: String,
+    },
+    #[error("{url}: response exceeds the limit of {limit} bytes ({detail})")]
+    TooLarge {
+        url: String,
+        limit: u64,
+        detail: String,
+    },
+    #[error("{url}: sha256 mismatch: expected {expected}, got {actual}")]
+    Checksum {
+        url: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("invalid sha256 {0:?}: expected 64 hex digits")]
+    InvalidChecksum(String),
+    #[error("invalid step id {0:?}: use 1-128 characters from A-Z a-z 0-9 . _ : -")]
+    InvalidStepId(String),
+    #[error("invalid line {0:?}: a line cannot contain a newline")]
+    InvalidLine(String),
+    #[error("{}: changed since step {id} began (expected {expected} bytes before its lines, found {found}); refusing to guess — remove the file and its ledger to start over", path.display())]
+    LedgerConflict {
+        path: PathBuf,
+        id: String,
+        expected: u64,
+        found: u64,
+    },
+    #[error("invalid wait target {target:?}: {reason}")]
+    InvalidTarget { target: String, reason: String },
+    #[error("timed out after {} waiting for {target}: {last}", humantime::format_duration(*waited))]
+    WaitTimeout {
+        target: String,
+        waited: Duration,
+        last: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    pub(crate) fn io(what: &'static str, path: impl Into<PathBuf>, source: io::Error) -> Self {
+        Error::Io {
+            what,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+/// Renders an error and its sources on one line, because reqwest/hyper put the useful part
+/// ("connection reset by peer", "operation timed out") several levels down the chain.
+pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(s) = cur {
+        let msg = s.to_string();
+        // hyper repeats its cause in its own Display at some levels; skip exact repeats.
+        if !out.ends_with(&msg) {
+            out.push_str(": ");
+            out.push_str(&msg);
+        }
+        cur = s.source();
+    }
+    out
+}

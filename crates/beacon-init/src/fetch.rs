@@ -1,0 +1,297 @@
+//! `beacon init fetch`: download URLs to files, atomically, with retries.
+//!
+//! Each attempt streams into a hidden temp file beside the target (`.NAME.XXXXXX.part`),
+//! hashing and counting as it goes; only a complete, verified body is fsynced and renamed
+//! over the target. Any failure — including the caller dropping the future on SIGTERM —
+//! drops the temp file, which deletes it. So the target holds the previous content or the
+//! new content, never a prefix, and never an empty file.
+
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use futures_util::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncWriteExt;
+
+use crate::{
+    Error, Result, fsutil,
+    progress::{self, Progress},
+    retry::{self, Failure, RetryPolicy},
+    tls::{self, ClientOptions},
+};
+
+#[derive(Debug, Clone)]
+pub struct FetchOptions {
+    /// Per-attempt bound on connecting and on any silence from the server (headers or body).
+    pub timeout: Duration,
+    pub retry: RetryPolicy,
+    /// Refuse bodies larger than this, by Content-Length up front and by counting.
+    pub max_bytes: Option<u64>,
+    pub max_redirects: usize,
+    pub progress_interval: Duration,
+}
+
+impl Default for FetchOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(30),
+            retry: RetryPolicy::default(),
+            max_bytes: None,
+            max_redirects: 10,
+            progress_interval: Duration::from_secs(5),
+        }
+    }
+}
+
+/// One download: where from, where to, and optionally what it must hash to.
+#[derive(Debug, Clone)]
+pub struct FetchJob {
+    pub url: reqwest::Url,
+    pub dest: PathBuf,
+    /// Lowercase hex SHA-256.
+    pub sha256: Option<String>,
+}
+
+impl FetchJob {
+    pub fn new(url: &str, dest: impl Into<PathBuf>, sha256: Option<&str>) -> Result<Self> {
+        let parsed = reqwest::Url::parse(url).map_err(|e| Error::InvalidUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
+        if !matches!(parsed.scheme(), "http" | "https") {
+            return Err(Error::InvalidUrl {
+                url: url.to_owned(),
+                reason: "only http and https are supported".into(),
+            });
+        }
+        let sha256 = sha256.map(parse_sha256).transpose()?;
+        Ok(Self {
+            url: parsed,
+            dest: dest.into(),
+            sha256,
+        })
+    }
+}
+
+fn parse_sha256(s: &str) -> Result<String> {
+    let s = s.trim().to_ascii_lowercase();
+    let mut buf = [0u8; 32];
+    hex::decode_to_slice(&s, &mut buf).map_err(|_| Error::InvalidChecksum(s.clone()))?;
+    Ok(s)
+}
+
+/// What a successful fetch did.
+#[derive(Debug, Clone)]
+pub struct Fetched {
+    pub bytes: u64,
+    pub sha256: String,
+    pub attempts: u32,
+    pub elapsed: Duration,
+    /// The target already had the expected checksum, so nothing was downloaded.
+    pub skipped: bool,
+}
+
+pub struct Fetcher {
+    client: reqwest::Client,
+    opts: FetchOptions,
+}
+
+impl Fetcher {
+    pub fn new(opts: FetchOptions) -> Result<Self> {
+        let client = tls::http_client(&ClientOptions {
+            stall_timeout: opts.timeout,
+            max_redirects: opts.max_redirects,
+        })?;
+        Ok(Self { client, opts })
+    }
+
+    pub async fn fetch(&self, job: &FetchJob) -> Result<Fetched> {
+        let url = job.url.as_str();
+        if let Some(done) = already_there(job)? {
+            tracing::info!(url, path = %job.dest.display(), sha256 = %done.sha256, "target already has the expected checksum; not downloading");
+            return Ok(done);
+        }
+        fsutil::sweep_stale_temps(&job.dest);
+        let mut attempts = 0;
+        let mut fetched = retry::run(&self.opts.retry, url, |n| {
+            attempts = n;
+            self.attempt(job)
+        })
+        .await?;
+        fetched.attempts = attempts;
+        tracing::info!(
+            url,
+            path = %job.dest.display(),
+            bytes = fetched.bytes,
+            elapsed = %humantime::format_duration(Duration::from_millis(fetched.elapsed.as_millis() as u64)),
+            rate = %progress::rate(fetched.bytes, fetched.elapsed),
+            sha256 = %fetched.sha256,
+            attempts = fetched.attempts,
+            "fetched {} to {}", progress::human_bytes(fetched.bytes), job.dest.display(),
+        );
+        Ok(fetched)
+    }
+
+    async fn attempt(&self, job: &FetchJob) -> Result<Fetched, Failure> {
+        let url = job.url.as_str();
+        let resp = self
+            .client
+            .get(job.url.clone())
+            .send()
+            .await
+            .map_err(|e| retry::classify(url, e))?;
+        let status = resp.status();
+        if !status.is_success() {
+            let status_text = status.to_string();
+            return Err(if retry::retryable_status(status) {
+                Failure::Transient {
+                    reason: format!("HTTP {status_text}"),
+                    retry_after: retry::retry_after(resp.headers()),
+                }
+            } else {
+                Failure::Fatal(Error::Status {
+                    url: url.to_owned(),
+                    status: status_text,
+                })
+            });
+        }
+        let expected_len = resp.content_length();
+        if let (Some(limit), Some(len)) = (self.opts.max_bytes, expected_len)
+            && len > limit
+        {
+            return Err(Error::TooLarge {
+                url: url.to_owned(),
+                limit,
+                detail: format!("Content-Length is {len}"),
+            }
+            .into());
+        }
+
+        let tmp = fsutil::temp_beside(&job.dest)?;
+        let (file, tmp_path) = tmp.into_parts();
+        let mut file = tokio::fs::File::from_std(file);
+        let io_err = |e| Error::io("cannot write", tmp_path.to_path_buf(), e);
+        let mut hasher = Sha256::new();
+        let mut progress = Progress::new(url, expected_len, self.opts.progress_interval);
+        let mut body = resp.bytes_stream();
+        while let Some(chunk) = body.next().await {
+            let chunk = chunk.map_err(|e| retry::classify(url, e))?;
+            if let Some(limit) = self.opts.max_bytes
+                && progress.bytes + chunk.len() as u64 > limit
+            {
+                return Err(Error::TooLarge {
+                    url: url.to_owned(),
+                    limit,
+                    detail: "streamed body kept going".into(),
+                }
+                .into());
+            }
+            hasher.update(&chunk);
+            file.write_all(&chunk).await.map_err(io_err)?;
+            progress.add(chunk.len());
+        }
+        // hyper already rejects a body shorter than its Content-Length; this guards the
+        // invariant here, where a truncated file would otherwise be renamed into place.
+        if let Some(len) = expected_len
+            && progress.bytes != len
+        {
+            return Err(Failure::transient(format!(
+                "body truncated: got {} of {len} bytes",
+                progress.bytes
+            )));
+        }
+        file.flush().await.map_err(io_err)?;
+        file.sync_all().await.map_err(io_err)?;
+        drop(file);
+
+        let actual = hex::encode(hasher.finalize());
+        if let Some(expected) = &job.sha256
+            && *expected != actual
+        {
+            return Err(Error::Checksum {
+                url: url.to_owned(),
+                expected: expected.clone(),
+                actual,
+            }
+            .into());
+        }
+        let dest = job.dest.clone();
+        tokio::task::spawn_blocking(move || fsutil::persist(tmp_path, &dest))
+            .await
+            .map_err(|e| Failure::Fatal(Error::Client(format!("rename task failed: {e}"))))??;
+        Ok(Fetched {
+            bytes: progress.bytes,
+            sha256: actual,
+            attempts: 0,
+            elapsed: progress.elapsed(),
+            skipped: false,
+        })
+    }
+}
+
+/// With `--sha256`, an init container re-run after a pod restart (emptyDir kept) finds the
+/// file already complete and skips the network entirely.
+fn already_there(job: &FetchJob) -> Result<Option<Fetched>> {
+    let Some(expected) = &job.sha256 else {
+        return Ok(None);
+    };
+    let Ok(contents) = std::fs::read(&job.dest) else {
+        return Ok(None);
+    };
+    let actual = hex::encode(Sha256::digest(&contents));
+    Ok((actual == *expected).then(|| Fetched {
+        bytes: contents.len() as u64,
+        sha256: actual,
+        attempts: 0,
+        elapsed: Duration::ZERO,
+        skipped: true,
+    }))
+}
+
+/// Splits `URL=PATH` at the last `=`: query strings often contain `=`, file paths rarely do.
+pub fn split_pair(pair: &str) -> Option<(&str, &Path)> {
+    let (url, path) = pair.rsplit_once('=')?;
+    (!url.is_empty() && !path.is_empty()).then(|| (url, Path::new(path)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pairs_split_at_the_last_equals() {
+        assert_eq!(
+            split_pair("http://h/?a=b=/d/f"),
+            Some(("http://h/?a=b", Path::new("/d/f")))
+        );
+        assert_eq!(
+            split_pair("http://h/=out"),
+            Some(("http://h/", Path::new("out")))
+        );
+        assert_eq!(split_pair("http://h/"), None);
+        assert_eq!(split_pair("http://h/="), None);
+    }
+
+    #[test]
+    fn checksums_are_validated_and_normalised() {
+        let hex64 = "AB".repeat(32);
+        assert_eq!(parse_sha256(&hex64).unwrap(), "ab".repeat(32));
+        assert!(matches!(
+            parse_sha256("abc"),
+            Err(Error::InvalidChecksum(_))
+        ));
+        assert!(matches!(
+            parse_sha256(&"zz".repeat(32)),
+            Err(Error::InvalidChecksum(_))
+        ));
+    }
+
+    #[test]
+    fn only_http_urls() {
+        assert!(FetchJob::new("ftp://h/x", "x", None).is_err());
+        assert!(FetchJob::new("not a url", "x", None).is_err());
+        assert!(FetchJob::new("https://h/x", "x", None).is_ok());
+    }
+}

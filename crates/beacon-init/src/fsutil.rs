@@ -1,0 +1,94 @@
+//! Durable file replacement: temp file in the target directory, fsync, rename, fsync the
+//! directory. A reader (or a restarted init container) sees the old file or the new one,
+//! never a mix, and the rename survives a node crash.
+
+use std::{
+    fs::{self, File, Permissions},
+    os::unix::fs::PermissionsExt,
+    path::{Path, PathBuf},
+};
+
+use tempfile::NamedTempFile;
+
+use crate::{Error, Result};
+
+/// The directory holding `path`; `.` for a bare file name.
+pub(crate) fn parent_dir(path: &Path) -> PathBuf {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    }
+}
+
+/// Prefix of every temp file made for `path`. It starts with a dot because `beacon serve`
+/// hides dotfiles under /init-data/, so a half-written download is never served.
+pub(crate) fn temp_prefix(path: &Path) -> String {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!(".{name}.")
+}
+
+pub(crate) const TEMP_SUFFIX: &str = ".part";
+
+/// A temp file beside `path`, removed when dropped unless persisted. Mode 0644 rather than
+/// tempfile's 0600 so the result is readable by a main container running as another user.
+pub(crate) fn temp_beside(path: &Path) -> Result<NamedTempFile> {
+    let dir = parent_dir(path);
+    fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create directory", &dir, e))?;
+    tempfile::Builder::new()
+        .prefix(&temp_prefix(path))
+        .suffix(TEMP_SUFFIX)
+        .permissions(Permissions::from_mode(0o644))
+        .tempfile_in(&dir)
+        .map_err(|e| Error::io("cannot create a temp file in", &dir, e))
+}
+
+/// Removes temp files a previous run left behind when it was SIGKILLed mid-write; drop
+/// handlers do not run then, and emptyDir keeps the leftovers across container restarts.
+pub(crate) fn sweep_stale_temps(path: &Path) {
+    let dir = parent_dir(path);
+    let prefix = temp_prefix(path);
+    let Ok(entries) = fs::read_dir(&dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(TEMP_SUFFIX) {
+            match fs::remove_file(entry.path()) {
+                Ok(()) => {
+                    tracing::info!(path = %entry.path().display(), "removed a stale temp file")
+                }
+                Err(e) => {
+                    tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove a stale temp file")
+                }
+            }
+        }
+    }
+}
+
+/// Makes a rename or file creation in `dir` durable.
+pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
+    File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(|e| Error::io("cannot fsync directory", dir, e))
+}
+
+/// Atomically replaces `path` with `contents`.
+pub(crate) fn replace(path: &Path, contents: &[u8]) -> Result<()> {
+    use std::io::Write;
+    let mut tmp = temp_beside(path)?;
+    tmp.write_all(contents)
+        .and_then(|()| tmp.as_file().sync_all())
+        .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
+    persist(tmp.into_temp_path(), path)
+}
+
+/// Renames a finished temp file over `path` and fsyncs the directory.
+pub(crate) fn persist(tmp: tempfile::TempPath, path: &Path) -> Result<()> {
+    tmp.persist(path)
+        .map_err(|e| Error::io("cannot rename a temp file to", path, e.error))?;
+    fsync_dir(&parent_dir(path))
+}

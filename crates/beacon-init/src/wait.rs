@@ -1,0 +1,255 @@
+//! `beacon init wait`: block until dependencies answer — the distroless replacement for an
+//! init container looping on `nslookup` or `nc -z`.
+
+use std::{
+    fmt,
+    str::FromStr,
+    time::{Duration, Instant},
+};
+
+use futures_util::future::try_join_all;
+
+use crate::{
+    Error, Result,
+    tls::{self, ClientOptions},
+};
+
+/// Something to wait for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// `dns:NAME` — ready once NAME resolves (a headless Service has endpoints, say).
+    Dns(String),
+    /// `tcp:HOST:PORT` — ready once a TCP connection is accepted.
+    Tcp { host: String, port: u16 },
+    /// `http://…` or `https://…` — ready once a GET answers 2xx (after redirects).
+    Http(reqwest::Url),
+}
+
+impl FromStr for Target {
+    type Err = Error;
+
+    fn from_str(s: &str) -> Result<Self> {
+        let invalid = |reason: &str| Error::InvalidTarget {
+            target: s.to_owned(),
+            reason: reason.to_owned(),
+        };
+        if let Some(name) = s.strip_prefix("dns:") {
+            if name.is_empty() {
+                return Err(invalid("expected dns:NAME"));
+            }
+            Ok(Target::Dns(name.to_owned()))
+        } else if let Some(rest) = s.strip_prefix("tcp:") {
+            let (host, port) = rest
+                .rsplit_once(':')
+                .ok_or_else(|| invalid("expected tcp:HOST:PORT"))?;
+            let port = port
+                .parse()
+                .map_err(|_| invalid("the port must be a number from 0 to 65535"))?;
+            // `tcp:[::1]:80`: the brackets only separate the address from the port.
+            let host = host
+                .strip_prefix('[')
+                .and_then(|h| h.strip_suffix(']'))
+                .unwrap_or(host);
+            if host.is_empty() {
+                return Err(invalid("expected tcp:HOST:PORT"));
+            }
+            Ok(Target::Tcp {
+                host: host.to_owned(),
+                port,
+            })
+        } else if s.starts_with("http://") || s.starts_with("https://") {
+            let url = reqwest::Url::parse(s).map_err(|e| invalid(&e.to_string()))?;
+            Ok(Target::Http(url))
+        } else {
+            Err(invalid(
+                "expected dns:NAME, tcp:HOST:PORT or an http(s):// URL",
+            ))
+        }
+    }
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::Dns(name) => write!(f, "dns:{name}"),
+            Target::Tcp { host, port } if host.contains(':') => write!(f, "tcp:[{host}]:{port}"),
+            Target::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
+            Target::Http(url) => write!(f, "{url}"),
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct WaitOptions {
+    /// Give up after this long, with the last failure as the reason.
+    pub timeout: Duration,
+    /// Pause between attempts.
+    pub interval: Duration,
+    /// Bound on a single attempt (connect, DNS answer, HTTP response).
+    pub attempt_timeout: Duration,
+    /// A failure repeating the previous reason is logged at most this often; a new reason is
+    /// logged at once. Polling every second must not flood `kubectl logs`.
+    pub log_every: Duration,
+}
+
+impl Default for WaitOptions {
+    fn default() -> Self {
+        Self {
+            timeout: Duration::from_secs(300),
+            interval: Duration::from_secs(2),
+            attempt_timeout: Duration::from_secs(5),
+            log_every: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Waits for every target at once; fails with the first target to time out.
+pub async fn wait_all(targets: &[Target], opts: &WaitOptions) -> Result<()> {
+    let client = if targets.iter().any(|t| matches!(t, Target::Http(_))) {
+        Some(tls::http_client(&ClientOptions {
+            stall_timeout: opts.attempt_timeout,
+            max_redirects: 10,
+        })?)
+    } else {
+        None
+    };
+    try_join_all(targets.iter().map(|t| wait_one(t, client.as_ref(), opts))).await?;
+    Ok(())
+}
+
+async fn wait_one(
+    target: &Target,
+    client: Option<&reqwest::Client>,
+    opts: &WaitOptions,
+) -> Result<()> {
+    let started = Instant::now();
+    let deadline = started + opts.timeout;
+    let mut last: Option<(String, Instant)> = None;
+    let mut attempt = 0u64;
+    loop {
+        let remaining = deadline.saturating_duration_since(Instant::now());
+        if remaining.is_zero() {
+            let last = last.map_or_else(|| "no attempt finished".to_owned(), |(reason, _)| reason);
+            return Err(Error::WaitTimeout {
+                target: target.to_string(),
+                waited: opts.timeout,
+                last,
+            });
+        }
+        attempt += 1;
+        let bound = opts.attempt_timeout.min(remaining);
+        let reason = match tokio::time::timeout(bound, probe(target, client)).await {
+            Ok(Ok(detail)) => {
+                tracing::info!(target = %target, attempts = attempt, waited = %elapsed(started), "ready: {detail}");
+                return Ok(());
+            }
+            Ok(Err(reason)) => reason,
+            Err(_) => format!("no answer within {}", humantime::format_duration(bound)),
+        };
+        let repeat = last
+            .as_ref()
+            .is_some_and(|(prev, at)| *prev == reason && at.elapsed() < opts.log_every);
+        if !repeat {
+            tracing::warn!(target = %target, attempt, waited = %elapsed(started), "not ready: {reason}");
+            last = Some((reason, Instant::now()));
+        } else if let Some((_, at)) = last {
+            last = Some((reason, at));
+        }
+        tokio::time::sleep(
+            opts.interval
+                .min(deadline.saturating_duration_since(Instant::now())),
+        )
+        .await;
+    }
+}
+
+/// One attempt: `Ok` with what was found, or the reason it is not ready.
+async fn probe(target: &Target, client: Option<&reqwest::Client>) -> Result<String, String> {
+    match target {
+        Target::Dns(name) => {
+            let addrs: Vec<_> = tokio::net::lookup_host((name.as_str(), 0))
+                .await
+                .map_err(|e| format!("cannot resolve {name}: {e}"))?
+                .map(|a| a.ip().to_string())
+                .collect();
+            if addrs.is_empty() {
+                return Err(format!("{name} resolves to no address"));
+            }
+            Ok(format!("{name} resolves to {}", addrs.join(", ")))
+        }
+        Target::Tcp { host, port } => {
+            let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
+                .await
+                .map_err(|e| format!("cannot connect: {e}"))?;
+            let peer = stream
+                .peer_addr()
+                .map(|a| a.to_string())
+                .unwrap_or_default();
+            Ok(format!("connected to {peer}"))
+        }
+        Target::Http(url) => {
+            let client = client.expect("an HTTP client is built whenever an http target exists");
+            let resp = client
+                .get(url.clone())
+                .send()
+                .await
+                .map_err(|e| crate::retry::describe(&e))?;
+            let status = resp.status();
+            if status.is_success() {
+                Ok(format!("HTTP {status}"))
+            } else {
+                Err(format!("HTTP {status}"))
+            }
+        }
+    }
+}
+
+fn elapsed(since: Instant) -> String {
+    humantime::format_duration(Duration::from_millis(since.elapsed().as_millis() as u64))
+        .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_targets() {
+        assert_eq!(
+            "dns:db.default.svc".parse::<Target>().unwrap(),
+            Target::Dns("db.default.svc".into())
+        );
+        assert_eq!(
+            "tcp:db:5432".parse::<Target>().unwrap(),
+            Target::Tcp {
+                host: "db".into(),
+                port: 5432
+            }
+        );
+        assert_eq!(
+            "tcp:[::1]:80".parse::<Target>().unwrap(),
+            Target::Tcp {
+                host: "::1".into(),
+                port: 80
+            }
+        );
+        assert_eq!(
+            "tcp:[::1]:80".parse::<Target>().unwrap().to_string(),
+            "tcp:[::1]:80"
+        );
+        assert!(matches!(
+            "https://x/healthz".parse::<Target>().unwrap(),
+            Target::Http(_)
+        ));
+        for bad in [
+            "dns:",
+            "tcp:db",
+            "tcp:db:http",
+            "tcp::80",
+            "db:5432",
+            "ftp://x",
+        ] {
+            assert!(bad.parse::<Target>().is_err(), "{bad}");
+        }
+    }
+}
