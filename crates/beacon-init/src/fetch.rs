@@ -134,6 +134,11 @@ impl Fetcher {
         Ok(fetched)
     }
 
+    /// Fetches all jobs concurrently; the first failure cancels (and cleans up) the rest.
+    pub async fn fetch_all(&self, jobs: &[FetchJob]) -> Result<Vec<Fetched>> {
+        futures_util::future::try_join_all(jobs.iter().map(|job| self.fetch(job))).await
+    }
+
     async fn attempt(&self, job: &FetchJob) -> Result<Fetched, Failure> {
         let url = job.url.as_str();
         let resp = self

@@ -1,10 +1,288 @@
-//! `beacon init …` — wired to the beacon-init crate.
+//! `beacon init …` — flags to beacon-init calls.
+//!
+//! Exit codes: 0 done (or already done), 1 the step failed (one-line reason on stderr),
+//! 2 bad arguments, 130/143 interrupted by SIGINT/SIGTERM (no partial file left behind).
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode, time::Duration};
+
+use anyhow::Context;
+use beacon_init::{
+    fetch::{self, FetchJob, FetchOptions, Fetcher},
+    retry::RetryPolicy,
+    wait::{self, Target, WaitOptions},
+    write::{self, Outcome, Step},
+};
 
 #[derive(Debug, clap::Subcommand)]
-pub enum InitCommand {}
+pub enum InitCommand {
+    /// Download URLs to files atomically, with retries (replaces `wget` in an init container).
+    #[command(long_about = FETCH_ABOUT, after_long_help = FETCH_EXAMPLE)]
+    Fetch(FetchArgs),
+    /// Append lines to a file exactly once, however often the init container re-runs.
+    #[command(long_about = WRITE_ABOUT, after_long_help = WRITE_EXAMPLE)]
+    Write(WriteArgs),
+    /// Wait until DNS names resolve, TCP ports accept, or URLs answer 2xx.
+    #[command(long_about = WAIT_ABOUT, after_long_help = WAIT_EXAMPLE)]
+    Wait(WaitArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct FetchArgs {
+    /// A URL (with --to), or one or more URL=PATH pairs. A pair splits at its last `=`.
+    #[arg(required = true, value_name = "URL | URL=PATH")]
+    sources: Vec<String>,
+    /// Where to store the single URL.
+    #[arg(long, value_name = "PATH")]
+    to: Option<PathBuf>,
+    /// Expected SHA-256 (hex) of the single URL's body. A mismatch fails without retrying;
+    /// a target that already matches is not downloaded again.
+    #[arg(long, value_name = "HEX", requires = "to")]
+    sha256: Option<String>,
+    /// Per attempt: bound on connecting and on any silence from the server (a stalled body).
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Attempts after the first, for connect errors, timeouts, resets, 5xx, 408 and 429.
+    #[arg(long, value_name = "N", default_value_t = 5)]
+    retries: u32,
+    /// Delay before the first retry; doubles each time (with jitter), up to --retry-max-delay.
+    #[arg(long, value_name = "DUR", default_value = "1s", value_parser = humantime::parse_duration)]
+    retry_delay: Duration,
+    /// Longest delay between attempts (a longer Retry-After is still honoured, up to 5m).
+    #[arg(long, value_name = "DUR", default_value = "30s", value_parser = humantime::parse_duration)]
+    retry_max_delay: Duration,
+    /// Refuse bodies larger than this many bytes (by Content-Length and while streaming).
+    #[arg(long, value_name = "N")]
+    max_bytes: Option<u64>,
+    /// Most redirects to follow.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    max_redirects: usize,
+    /// How often to log progress of a running download.
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = humantime::parse_duration)]
+    progress_interval: Duration,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WriteArgs {
+    /// The file to append to (created if missing).
+    path: PathBuf,
+    /// A line to append; repeat for several lines in one step.
+    #[arg(long = "line", value_name = "TEXT", required = true)]
+    lines: Vec<String>,
+    /// The step's identity in the ledger. Default: derived from the lines, so the same
+    /// command is the same step. Allowed: A-Z a-z 0-9 . _ : -
+    #[arg(long, value_name = "ID")]
+    id: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct WaitArgs {
+    /// dns:NAME, tcp:HOST:PORT, or an http:// or https:// URL. All must become ready.
+    #[arg(required = true, value_name = "TARGET")]
+    targets: Vec<String>,
+    /// Give up after this long and exit 1 with the last failure.
+    #[arg(long, value_name = "DUR", default_value = "5m", value_parser = humantime::parse_duration)]
+    timeout: Duration,
+    /// Pause between attempts.
+    #[arg(long, value_name = "DUR", default_value = "2s", value_parser = humantime::parse_duration)]
+    interval: Duration,
+    /// Bound on one attempt (DNS answer, TCP connect, HTTP response).
+    #[arg(long, value_name = "DUR", default_value = "5s", value_parser = humantime::parse_duration)]
+    attempt_timeout: Duration,
+    /// Log a failure that repeats the previous reason at most this often.
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = humantime::parse_duration)]
+    log_every: Duration,
+}
 
 pub async fn run(cmd: InitCommand) -> anyhow::Result<ExitCode> {
-    match cmd {}
+    match cmd {
+        InitCommand::Fetch(args) => fetch(args).await,
+        InitCommand::Write(args) => write(args).await,
+        InitCommand::Wait(args) => wait(args).await,
+    }
 }
+
+async fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
+    let jobs = match fetch_jobs(&args) {
+        Ok(jobs) => jobs,
+        Err(msg) => return Ok(usage_error(&msg)),
+    };
+    let opts = FetchOptions {
+        timeout: args.timeout,
+        retry: RetryPolicy {
+            retries: args.retries,
+            initial_delay: args.retry_delay,
+            max_delay: args.retry_max_delay,
+        },
+        max_bytes: args.max_bytes,
+        max_redirects: args.max_redirects,
+        progress_interval: args.progress_interval,
+    };
+    let fetcher = Fetcher::new(opts)?;
+    // Dropping the downloads on a signal drops their temp files, which deletes them.
+    match until_signal(fetcher.fetch_all(&jobs)).await {
+        Ok(result) => result.map(|_| ExitCode::SUCCESS).map_err(Into::into),
+        Err(interrupted) => Ok(interrupted),
+    }
+}
+
+/// `URL --to PATH`, or `URL=PATH…`; an error message for anything else.
+fn fetch_jobs(args: &FetchArgs) -> Result<Vec<FetchJob>, String> {
+    let job = |url: &str, path: PathBuf, sha: Option<&str>| FetchJob::new(url, path, sha).map_err(|e| e.to_string());
+    match (&args.to, args.sources.as_slice()) {
+        (Some(to), [url]) => Ok(vec![job(url, to.clone(), args.sha256.as_deref())?]),
+        (Some(_), _) => Err("--to takes exactly one URL; use URL=PATH pairs for several".into()),
+        (None, sources) => sources
+            .iter()
+            .map(|s| {
+                let (url, path) =
+                    fetch::split_pair(s).ok_or_else(|| format!("{s:?}: expected URL=PATH (or one URL with --to PATH)"))?;
+                job(url, path.to_path_buf(), None)
+            })
+            .collect(),
+    }
+}
+
+async fn write(args: WriteArgs) -> anyhow::Result<ExitCode> {
+    let step = match Step::new(args.lines, args.id) {
+        Ok(step) => step,
+        Err(e) => return Ok(usage_error(&e.to_string())),
+    };
+    let path = args.path;
+    let (path, step, outcome) = tokio::task::spawn_blocking(move || {
+        let outcome = write::append_lines(&path, &step);
+        (path, step, outcome)
+    })
+    .await
+    .context("write task failed")?;
+    let (path, id, lines) = (path.display(), &step.id, step.lines.len());
+    match outcome? {
+        Outcome::Appended => tracing::info!(path = %path, step = %id, lines, "appended {lines} line(s)"),
+        Outcome::AlreadyDone => tracing::info!(path = %path, step = %id, "step already applied; nothing to do"),
+        Outcome::Recovered => {
+            tracing::info!(path = %path, step = %id, "lines were written by an interrupted run; recorded the step as done")
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn wait(args: WaitArgs) -> anyhow::Result<ExitCode> {
+    let targets: Result<Vec<Target>, _> = args.targets.iter().map(|t| t.parse()).collect();
+    let targets = match targets {
+        Ok(t) => t,
+        Err(e) => return Ok(usage_error(&e.to_string())),
+    };
+    let opts = WaitOptions {
+        timeout: args.timeout,
+        interval: args.interval,
+        attempt_timeout: args.attempt_timeout,
+        log_every: args.log_every,
+    };
+    match until_signal(wait::wait_all(&targets, &opts)).await {
+        Ok(result) => result.map(|()| ExitCode::SUCCESS).map_err(Into::into),
+        Err(interrupted) => Ok(interrupted),
+    }
+}
+
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("beacon: error: {msg}");
+    ExitCode::from(2)
+}
+
+/// Runs `fut` unless SIGTERM (the kubelet deleting the pod) or SIGINT arrives first; then
+/// `fut` is dropped — cleaning up after itself — and the exit code is 128 + the signal.
+async fn until_signal<T>(fut: impl Future<Output = T>) -> Result<T, ExitCode> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+        return Ok(fut.await);
+    };
+    let (name, code) = tokio::select! {
+        out = fut => return Ok(out),
+        _ = term.recv() => ("SIGTERM", 143),
+        _ = int.recv() => ("SIGINT", 130),
+    };
+    eprintln!("beacon: error: interrupted by {name}; nothing partial was left behind");
+    Err(ExitCode::from(code))
+}
+
+const FETCH_ABOUT: &str = "\
+Download URLs to files, for an init container in an image with no shell and no wget.
+
+The body goes to a hidden temp file beside the target (.NAME.XXXXXX.part), is fsynced and only
+then renamed over the target: a failed, interrupted or killed download never leaves a partial
+or empty file at PATH. http and https are supported; TLS trusts the system CA bundle
+(/etc/ssl/certs/ca-certificates.crt, as distroless ships it) or built-in Mozilla roots.
+
+Connect errors, timeouts, resets, truncated bodies and HTTP 5xx/408/429 are retried with
+exponential backoff and jitter, honouring Retry-After. Other 4xx, redirect loops, --max-bytes
+and --sha256 mismatches fail at once. Progress is logged to stderr every --progress-interval,
+and one summary line at the end.
+
+Exit status: 0 downloaded (or already present with the right --sha256), 1 failed (the reason
+is the last stderr line, so `kubectl logs -c` shows it and the kubelet restarts the init
+container), 2 bad arguments, 143/130 interrupted by SIGTERM/SIGINT.";
+
+const FETCH_EXAMPLE: &str = "\
+Kubernetes:
+  initContainers:
+    - name: fetch-index
+      image: beacon:latest          # the app image: nothing else to pull
+      args: [init, fetch, \"http://info.cern.ch\", --to, /init_data/index.html,
+             --timeout, 20s, --retries, \"5\", --max-bytes, \"10000000\"]
+      volumeMounts:
+        - { name: init-data, mountPath: /init_data }
+  volumes:
+    - { name: init-data, emptyDir: {} }
+
+Several files in one step:
+  beacon init fetch https://a.example/x.json=/init_data/x.json https://b.example/y=/init_data/y";
+
+const WRITE_ABOUT: &str = "\
+Append lines to a file durably and exactly once per step.
+
+Init containers run again when a pod restarts and an emptyDir keeps their output, so a plain
+append would duplicate lines. Each step has an id (--id, or by default derived from its lines)
+and a hidden ledger beside the file (.NAME.steps) records the applied steps: a step already in
+the ledger does nothing. The new content replaces the file by temp file + fsync + rename, and
+the ledger records `begin` before and `done` after, so a crash at any point is recovered on
+the next run without duplicating or losing the lines. Deleting the file resets its ledger.
+
+Exit status: 0 appended (or already applied), 1 failed, 2 bad arguments.";
+
+const WRITE_EXAMPLE: &str = "\
+Kubernetes — a queue of init containers, each adding one line, in order:
+  initContainers:
+    - name: line-1
+      image: beacon:latest
+      args: [init, write, /init_data/example.txt, --line, bla-bla]
+      volumeMounts: [{ name: init-data, mountPath: /init_data }]
+    - name: line-2
+      image: beacon:latest
+      args: [init, write, /init_data/example.txt, --line, whoa]
+      volumeMounts: [{ name: init-data, mountPath: /init_data }]
+    - name: line-3
+      image: beacon:latest
+      args: [init, write, /init_data/example.txt, --line, this is the 14th lab]
+      volumeMounts: [{ name: init-data, mountPath: /init_data }]
+
+Result, however often the pod restarts: bla-bla, whoa, this is the 14th lab — one per line.";
+
+const WAIT_ABOUT: &str = "\
+Wait until every TARGET is ready, replacing a shell loop on nslookup in an init container.
+
+  dns:NAME         NAME resolves (e.g. a Service's DNS name exists)
+  tcp:HOST:PORT    a TCP connection is accepted
+  http(s)://…      a GET answers 2xx (redirects followed)
+
+Each failed attempt's reason is logged — a new reason at once, a repeated one at most every
+--log-every — so `kubectl logs -c` shows what is missing without flooding.
+
+Exit status: 0 all ready, 1 timed out (the last reason is printed), 2 bad arguments,
+143/130 interrupted.";
+
+const WAIT_EXAMPLE: &str = "\
+Kubernetes:
+  initContainers:
+    - name: wait-for-service
+      image: beacon:latest
+      args: [init, wait, \"dns:myservice.default.svc.cluster.local\", \"tcp:db:5432\",
+             --timeout, 5m, --interval, 2s]";
