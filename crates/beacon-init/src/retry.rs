@@ -176,7 +176,9 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
     let Some(source) = std::error::Error::source(e) else {
         return kind.to_owned();
     };
-    format!("{kind}: {}", crate::error::chain(source))
+    // reqwest nests its own error for body failures; its generic text adds nothing.
+    let detail = crate::error::chain(source).replace("request or response body error: ", "");
+    format!("{kind}: {detail}")
 }
 
 fn round_ms(d: Duration) -> Duration {
