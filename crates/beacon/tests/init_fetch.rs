@@ -25,14 +25,23 @@ fn fetch(url: &str, to: &Path, extra: &[&str]) -> init_helpers::Run {
 }
 
 /// Runs a fetch that must fail, with a watcher on the target, and checks the aftermath.
-fn failing_fetch(server: &FixtureHttp, path: &str, extra: &[&str], allowed: Vec<Vec<u8>>) -> init_helpers::Run {
+fn failing_fetch(
+    server: &FixtureHttp,
+    path: &str,
+    extra: &[&str],
+    allowed: Vec<Vec<u8>>,
+) -> init_helpers::Run {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("index.html");
     let watcher = Watcher::start(&target, allowed);
     let out = fetch(&server.url(path), &target, extra);
     watcher.finish();
     out.expect_code(1);
-    assert!(out.last_line().starts_with("beacon: error: "), "{}", out.stderr);
+    assert!(
+        out.last_line().starts_with("beacon: error: "),
+        "{}",
+        out.stderr
+    );
     assert!(!target.exists(), "a failed fetch left a file at the target");
     assert_eq!(leftovers(dir.path()), Vec::<std::path::PathBuf>::new());
     out
@@ -41,8 +50,14 @@ fn failing_fetch(server: &FixtureHttp, path: &str, extra: &[&str], allowed: Vec<
 #[test]
 fn slow_download_is_atomic_with_progress_and_a_summary() {
     let body = payload(64 * 1024);
-    let server =
-        FixtureHttp::start(vec![("/", Route::Body { body: body.clone(), chunk: 4096, pause: Duration::from_millis(40) })]);
+    let server = FixtureHttp::start(vec![(
+        "/",
+        Route::Body {
+            body: body.clone(),
+            chunk: 4096,
+            pause: Duration::from_millis(40),
+        },
+    )]);
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("index.html");
     let watcher = Watcher::start(&target, vec![body.clone()]);
@@ -51,19 +66,38 @@ fn slow_download_is_atomic_with_progress_and_a_summary() {
     out.expect_code(0);
     assert_eq!(std::fs::read(&target).unwrap(), body);
     assert!(reads > 0, "the watcher never saw the finished file");
-    assert!(out.log_lines_with("downloading: ") >= 2, "no progress lines:\n{}", out.stderr);
+    assert!(
+        out.log_lines_with("downloading: ") >= 2,
+        "no progress lines:\n{}",
+        out.stderr
+    );
     assert!(out.stderr.contains("\"rate\":"), "{}", out.stderr);
-    assert_eq!(out.log_lines_with("\"message\":\"fetched 64.0 KiB to "), 1, "{}", out.stderr);
+    assert_eq!(
+        out.log_lines_with("\"message\":\"fetched 64.0 KiB to "),
+        1,
+        "{}",
+        out.stderr
+    );
     assert!(leftovers(dir.path()).is_empty());
     // The result is readable by a main container running as another user.
     use std::os::unix::fs::PermissionsExt;
-    assert_eq!(std::fs::metadata(&target).unwrap().permissions().mode() & 0o777, 0o644);
+    assert_eq!(
+        std::fs::metadata(&target).unwrap().permissions().mode() & 0o777,
+        0o644
+    );
 }
 
 #[test]
 fn server_errors_then_success_are_retried() {
     let body = payload(5000);
-    let flaky = Route::first_then(2, Route::Status { code: 500, retry_after: None }, Route::ok(body.clone()));
+    let flaky = Route::first_then(
+        2,
+        Route::Status {
+            code: 500,
+            retry_after: None,
+        },
+        Route::ok(body.clone()),
+    );
     let server = FixtureHttp::start(vec![("/", flaky)]);
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("index.html");
@@ -73,24 +107,50 @@ fn server_errors_then_success_are_retried() {
     out.expect_code(0);
     assert_eq!(std::fs::read(&target).unwrap(), body);
     assert_eq!(server.hits("/"), 3);
-    assert_eq!(out.log_lines_with("attempt failed; retrying"), 2, "{}", out.stderr);
-    assert!(out.stderr.contains("HTTP 500 Internal Server Error"), "{}", out.stderr);
+    assert_eq!(
+        out.log_lines_with("attempt failed; retrying"),
+        2,
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("HTTP 500 Internal Server Error"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn retry_after_is_honoured() {
-    let busy = Route::first_then(1, Route::Status { code: 429, retry_after: Some("1") }, Route::ok("fine"));
+    let busy = Route::first_then(
+        1,
+        Route::Status {
+            code: 429,
+            retry_after: Some("1"),
+        },
+        Route::ok("fine"),
+    );
     let server = FixtureHttp::start(vec![("/", busy)]);
     let dir = tempfile::tempdir().unwrap();
     let out = fetch(&server.url("/"), &dir.path().join("f"), &[]);
     out.expect_code(0);
-    assert!(out.elapsed >= Duration::from_secs(1), "retried after {:?}", out.elapsed);
+    assert!(
+        out.elapsed >= Duration::from_secs(1),
+        "retried after {:?}",
+        out.elapsed
+    );
     assert_eq!(server.hits("/"), 2);
 }
 
 #[test]
 fn persistent_server_errors_give_up_after_the_retries() {
-    let server = FixtureHttp::start(vec![("/", Route::Status { code: 503, retry_after: None })]);
+    let server = FixtureHttp::start(vec![(
+        "/",
+        Route::Status {
+            code: 503,
+            retry_after: None,
+        },
+    )]);
     let out = failing_fetch(&server, "/", &["--retries", "2"], vec![]);
     out.expect_last_line("gave up after 3 attempt(s): HTTP 503 Service Unavailable");
     assert_eq!(server.hits("/"), 3);
@@ -110,14 +170,25 @@ fn connection_reset_mid_body_is_retried_then_reported() {
     let server = FixtureHttp::start(vec![("/", Route::ResetAfter { body, sent: 30_000 })]);
     let out = failing_fetch(&server, "/", &["--retries", "1"], vec![]);
     out.expect_last_line("gave up after 2 attempt(s): body interrupted");
-    assert!(out.last_line().to_lowercase().contains("reset"), "{}", out.last_line());
+    assert!(
+        out.last_line().to_lowercase().contains("reset"),
+        "{}",
+        out.last_line()
+    );
     assert_eq!(server.hits("/"), 2);
 }
 
 #[test]
 fn a_reset_once_then_success_downloads_the_whole_body() {
     let body = payload(100_000);
-    let flaky = Route::first_then(1, Route::ResetAfter { body: body.clone(), sent: 50_000 }, Route::ok(body.clone()));
+    let flaky = Route::first_then(
+        1,
+        Route::ResetAfter {
+            body: body.clone(),
+            sent: 50_000,
+        },
+        Route::ok(body.clone()),
+    );
     let server = FixtureHttp::start(vec![("/", flaky)]);
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("index.html");
@@ -132,17 +203,36 @@ fn a_reset_once_then_success_downloads_the_whole_body() {
 #[test]
 fn a_stalled_body_times_out_per_attempt() {
     let body = payload(10_000);
-    let stalled = Route::StallAfter { body, sent: 1_000, stall: Duration::from_secs(30) };
+    let stalled = Route::StallAfter {
+        body,
+        sent: 1_000,
+        stall: Duration::from_secs(30),
+    };
     let server = FixtureHttp::start(vec![("/", stalled)]);
-    let out = failing_fetch(&server, "/", &["--timeout", "300ms", "--retries", "1"], vec![]);
+    let out = failing_fetch(
+        &server,
+        "/",
+        &["--timeout", "300ms", "--retries", "1"],
+        vec![],
+    );
     out.expect_last_line("gave up after 2 attempt(s): timed out: ");
-    assert!(out.elapsed < Duration::from_secs(10), "stall detection took {:?}", out.elapsed);
+    assert!(
+        out.elapsed < Duration::from_secs(10),
+        "stall detection took {:?}",
+        out.elapsed
+    );
     assert_eq!(server.hits("/"), 2);
 }
 
 #[test]
 fn a_body_shorter_than_its_content_length_is_rejected() {
-    let server = FixtureHttp::start(vec![("/", Route::LyingLength { body: payload(1_000), claimed: 5_000 })]);
+    let server = FixtureHttp::start(vec![(
+        "/",
+        Route::LyingLength {
+            body: payload(1_000),
+            claimed: 5_000,
+        },
+    )]);
     let out = failing_fetch(&server, "/", &["--retries", "1"], vec![]);
     out.expect_last_line("gave up after 2 attempt(s): body interrupted");
     assert_eq!(server.hits("/"), 2);
@@ -162,12 +252,19 @@ fn redirects_are_followed_but_loops_fail_at_once() {
 
     let out = failing_fetch(&server, "/loop", &["--max-redirects", "5"], vec![]);
     out.expect_last_line("too many redirects (more than 5)");
-    assert_eq!(server.hits("/loop"), 6, "a redirect loop must not be retried");
+    assert_eq!(
+        server.hits("/loop"),
+        6,
+        "a redirect loop must not be retried"
+    );
 }
 
 #[test]
 fn oversized_bodies_are_refused_by_content_length_and_by_counting() {
-    let server = FixtureHttp::start(vec![("/sized", Route::ok(payload(5_000))), ("/unsized", Route::Unsized(payload(5_000)))]);
+    let server = FixtureHttp::start(vec![
+        ("/sized", Route::ok(payload(5_000))),
+        ("/unsized", Route::Unsized(payload(5_000))),
+    ]);
     let out = failing_fetch(&server, "/sized", &["--max-bytes", "1000"], vec![]);
     out.expect_last_line("response exceeds the limit of 1000 bytes (Content-Length is 5000)");
     assert_eq!(server.hits("/sized"), 1);
@@ -183,7 +280,10 @@ fn a_wrong_checksum_is_a_hard_error() {
     let server = FixtureHttp::start(vec![("/", Route::ok(body.clone()))]);
     let wrong = sha256_hex(b"something else");
     let out = failing_fetch(&server, "/", &["--sha256", &wrong], vec![]);
-    out.expect_last_line(&format!("sha256 mismatch: expected {wrong}, got {}", sha256_hex(&body)));
+    out.expect_last_line(&format!(
+        "sha256 mismatch: expected {wrong}, got {}",
+        sha256_hex(&body)
+    ));
     assert_eq!(server.hits("/"), 1);
 }
 
@@ -202,7 +302,13 @@ fn a_matching_checksum_skips_the_download_on_rerun() {
 
 #[test]
 fn a_failed_refetch_keeps_the_previous_file() {
-    let server = FixtureHttp::start(vec![("/", Route::ResetAfter { body: payload(50_000), sent: 10_000 })]);
+    let server = FixtureHttp::start(vec![(
+        "/",
+        Route::ResetAfter {
+            body: payload(50_000),
+            sent: 10_000,
+        },
+    )]);
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("index.html");
     std::fs::write(&target, "previous\n").unwrap();
@@ -215,49 +321,106 @@ fn a_failed_refetch_keeps_the_previous_file() {
 
 #[test]
 fn several_pairs_in_one_call() {
-    let server = FixtureHttp::start(vec![("/a", Route::ok("alpha")), ("/b?x=1", Route::ok("beta"))]);
+    let server = FixtureHttp::start(vec![
+        ("/a", Route::ok("alpha")),
+        ("/b?x=1", Route::ok("beta")),
+    ]);
     let dir = tempfile::tempdir().unwrap();
-    let a = format!("{}={}", server.url("/a"), dir.path().join("a.txt").display());
-    let b = format!("{}={}", server.url("/b?x=1"), dir.path().join("sub/b.txt").display());
+    let a = format!(
+        "{}={}",
+        server.url("/a"),
+        dir.path().join("a.txt").display()
+    );
+    let b = format!(
+        "{}={}",
+        server.url("/b?x=1"),
+        dir.path().join("sub/b.txt").display()
+    );
     run(&["init", "fetch", &a, &b]).expect_code(0);
-    assert_eq!(std::fs::read_to_string(dir.path().join("a.txt")).unwrap(), "alpha");
-    assert_eq!(std::fs::read_to_string(dir.path().join("sub/b.txt")).unwrap(), "beta");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("a.txt")).unwrap(),
+        "alpha"
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("sub/b.txt")).unwrap(),
+        "beta"
+    );
 }
 
 #[test]
 fn bad_arguments_exit_2_with_a_reason() {
-    run(&["init", "fetch", "http://127.0.0.1:9/a", "http://127.0.0.1:9/b", "--to", "x"])
+    run(&[
+        "init",
+        "fetch",
+        "http://127.0.0.1:9/a",
+        "http://127.0.0.1:9/b",
+        "--to",
+        "x",
+    ])
+    .expect_code(2)
+    .expect_last_line("--to takes exactly one URL");
+    run(&["init", "fetch", "ftp://127.0.0.1/x", "--to", "x"])
         .expect_code(2)
-        .expect_last_line("--to takes exactly one URL");
-    run(&["init", "fetch", "ftp://127.0.0.1/x", "--to", "x"]).expect_code(2).expect_last_line("only http and https");
-    run(&["init", "fetch", "http://127.0.0.1:9/x"]).expect_code(2).expect_last_line("expected URL=PATH");
-    run(&["init", "fetch", "http://127.0.0.1:9/x", "--to", "x", "--sha256", "abc"])
+        .expect_last_line("only http and https");
+    run(&["init", "fetch", "http://127.0.0.1:9/x"])
         .expect_code(2)
-        .expect_last_line("expected 64 hex digits");
+        .expect_last_line("expected URL=PATH");
+    run(&[
+        "init",
+        "fetch",
+        "http://127.0.0.1:9/x",
+        "--to",
+        "x",
+        "--sha256",
+        "abc",
+    ])
+    .expect_code(2)
+    .expect_last_line("expected 64 hex digits");
 }
 
 #[test]
 fn sigterm_mid_download_leaves_nothing_behind() {
     let body = payload(200_000);
-    let server =
-        FixtureHttp::start(vec![("/", Route::Body { body: body.clone(), chunk: 1_000, pause: Duration::from_millis(20) })]);
+    let server = FixtureHttp::start(vec![(
+        "/",
+        Route::Body {
+            body: body.clone(),
+            chunk: 1_000,
+            pause: Duration::from_millis(20),
+        },
+    )]);
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("index.html");
     let started = std::time::Instant::now();
-    let child = init_helpers::beacon(&["init", "fetch", &server.url("/"), "--to", target.to_str().unwrap()])
-        .spawn()
-        .unwrap();
+    let child = init_helpers::beacon(&[
+        "init",
+        "fetch",
+        &server.url("/"),
+        "--to",
+        target.to_str().unwrap(),
+    ])
+    .spawn()
+    .unwrap();
     // Signal only once the temp file exists, so the cleanup path is really exercised.
     while leftovers(dir.path()).is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(10), "no temp file appeared");
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no temp file appeared"
+        );
         std::thread::sleep(Duration::from_millis(5));
     }
     std::thread::sleep(Duration::from_millis(100));
+    // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
     let out = init_helpers::finish(child, started);
-    out.expect_code(143).expect_last_line("interrupted by SIGTERM");
+    out.expect_code(143)
+        .expect_last_line("interrupted by SIGTERM");
     assert!(!target.exists());
-    assert!(leftovers(dir.path()).is_empty(), "temp file left: {:?}", leftovers(dir.path()));
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "temp file left: {:?}",
+        leftovers(dir.path())
+    );
 }
 
 #[test]
