@@ -127,15 +127,18 @@ async fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
 
 /// `URL --to PATH`, or `URL=PATH…`; an error message for anything else.
 fn fetch_jobs(args: &FetchArgs) -> Result<Vec<FetchJob>, String> {
-    let job = |url: &str, path: PathBuf, sha: Option<&str>| FetchJob::new(url, path, sha).map_err(|e| e.to_string());
+    let job = |url: &str, path: PathBuf, sha: Option<&str>| {
+        FetchJob::new(url, path, sha).map_err(|e| e.to_string())
+    };
     match (&args.to, args.sources.as_slice()) {
         (Some(to), [url]) => Ok(vec![job(url, to.clone(), args.sha256.as_deref())?]),
         (Some(_), _) => Err("--to takes exactly one URL; use URL=PATH pairs for several".into()),
         (None, sources) => sources
             .iter()
             .map(|s| {
-                let (url, path) =
-                    fetch::split_pair(s).ok_or_else(|| format!("{s:?}: expected URL=PATH (or one URL with --to PATH)"))?;
+                let (url, path) = fetch::split_pair(s).ok_or_else(|| {
+                    format!("{s:?}: expected URL=PATH (or one URL with --to PATH)")
+                })?;
                 job(url, path.to_path_buf(), None)
             })
             .collect(),
@@ -156,8 +159,12 @@ async fn write(args: WriteArgs) -> anyhow::Result<ExitCode> {
     .context("write task failed")?;
     let (path, id, lines) = (path.display(), &step.id, step.lines.len());
     match outcome? {
-        Outcome::Appended => tracing::info!(path = %path, step = %id, lines, "appended {lines} line(s)"),
-        Outcome::AlreadyDone => tracing::info!(path = %path, step = %id, "step already applied; nothing to do"),
+        Outcome::Appended => {
+            tracing::info!(path = %path, step = %id, lines, "appended {lines} line(s)")
+        }
+        Outcome::AlreadyDone => {
+            tracing::info!(path = %path, step = %id, "step already applied; nothing to do")
+        }
         Outcome::Recovered => {
             tracing::info!(path = %path, step = %id, "lines were written by an interrupted run; recorded the step as done")
         }
@@ -192,7 +199,10 @@ fn usage_error(msg: &str) -> ExitCode {
 /// `fut` is dropped — cleaning up after itself — and the exit code is 128 + the signal.
 async fn until_signal<T>(fut: impl Future<Output = T>) -> Result<T, ExitCode> {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (signal(SignalKind::terminate()), signal(SignalKind::interrupt())) else {
+    let (Ok(mut term), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::interrupt()),
+    ) else {
         return Ok(fut.await);
     };
     let (name, code) = tokio::select! {

@@ -61,7 +61,9 @@ fn start_serve(root: &std::path::Path, init_data: &std::path::Path) -> (Serve, S
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else { continue };
+            let Ok(v) = serde_json::from_str::<serde_json::Value>(&line) else {
+                continue;
+            };
             if v["message"] == "listening"
                 && let Some(addr) = v["addr"].as_str().and_then(|a| a.parse().ok())
             {
@@ -70,7 +72,9 @@ fn start_serve(root: &std::path::Path, init_data: &std::path::Path) -> (Serve, S
         }
     });
     let serve = Serve(child);
-    let addr = rx.recv_timeout(Duration::from_secs(20)).expect("beacon serve logs its listening address");
+    let addr = rx
+        .recv_timeout(Duration::from_secs(20))
+        .expect("beacon serve logs its listening address");
     (serve, addr)
 }
 
@@ -84,8 +88,22 @@ fn init_steps_reproduce_the_original_init_data_and_serve_shows_it() {
 
     // Twice: the second round is a pod restart with the emptyDir kept.
     for _ in 0..2 {
-        run(&["init", "wait", &format!("tcp:{}", cern.addr), "--timeout", "10s"]).expect_code(0);
-        run(&["init", "fetch", &cern.url("/"), "--to", index.to_str().unwrap()]).expect_code(0);
+        run(&[
+            "init",
+            "wait",
+            &format!("tcp:{}", cern.addr),
+            "--timeout",
+            "10s",
+        ])
+        .expect_code(0);
+        run(&[
+            "init",
+            "fetch",
+            &cern.url("/"),
+            "--to",
+            index.to_str().unwrap(),
+        ])
+        .expect_code(0);
         for line in ["bla-bla", "whoa", "this is the 14th lab"] {
             run(&["init", "write", example.to_str().unwrap(), "--line", line]).expect_code(0);
         }
@@ -94,7 +112,11 @@ fn init_steps_reproduce_the_original_init_data_and_serve_shows_it() {
     assert_eq!(std::fs::read_to_string(&example).unwrap(), EXAMPLE_TXT);
 
     let (_serve, addr) = start_serve(root.path(), &init_data);
-    let client = reqwest::blocking::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap();
+    let client = reqwest::blocking::Client::builder()
+        .no_proxy()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
     let get = |path: &str| {
         let resp = client.get(format!("http://{addr}{path}")).send().unwrap();
         (resp.status().as_u16(), resp.text().unwrap())

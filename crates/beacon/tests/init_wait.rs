@@ -15,7 +15,11 @@ use init_helpers::run;
 
 /// A port nothing listens on (yet): bound, noted, released.
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[test]
@@ -23,47 +27,108 @@ fn succeeds_when_the_dependency_comes_up_after_a_delay() {
     let port = free_port();
     let target = format!("tcp:127.0.0.1:{port}");
     let started = Instant::now();
-    let child = init_helpers::beacon(&["init", "wait", &target, "--interval", "100ms", "--timeout", "20s"])
-        .spawn()
-        .unwrap();
+    let child = init_helpers::beacon(&[
+        "init",
+        "wait",
+        &target,
+        "--interval",
+        "100ms",
+        "--timeout",
+        "20s",
+    ])
+    .spawn()
+    .unwrap();
     std::thread::sleep(Duration::from_millis(800));
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
     let out = init_helpers::finish(child, started);
     drop(listener);
-    out.expect_code(0).expect_last_line("ready: connected to 127.0.0.1");
+    out.expect_code(0)
+        .expect_last_line("ready: connected to 127.0.0.1");
     assert!(out.elapsed >= Duration::from_millis(800));
-    assert!(out.stderr.contains("not ready: cannot connect: Connection refused"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("not ready: cannot connect: Connection refused"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn http_targets_need_a_2xx() {
     let server = FixtureHttp::start(vec![(
         "/healthz",
-        Route::first_then(3, Route::Status { code: 503, retry_after: None }, Route::ok("ok")),
+        Route::first_then(
+            3,
+            Route::Status {
+                code: 503,
+                retry_after: None,
+            },
+            Route::ok("ok"),
+        ),
     )]);
-    let out = run(&["init", "wait", &server.url("/healthz"), "dns:localhost", "--interval", "50ms", "--timeout", "10s"]);
+    let out = run(&[
+        "init",
+        "wait",
+        &server.url("/healthz"),
+        "dns:localhost",
+        "--interval",
+        "50ms",
+        "--timeout",
+        "10s",
+    ]);
     out.expect_code(0);
     assert_eq!(server.hits("/healthz"), 4);
-    assert!(out.stderr.contains("not ready: HTTP 503 Service Unavailable"), "{}", out.stderr);
-    assert!(out.stderr.contains("ready: localhost resolves to"), "{}", out.stderr);
+    assert!(
+        out.stderr
+            .contains("not ready: HTTP 503 Service Unavailable"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("ready: localhost resolves to"),
+        "{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn times_out_cleanly_with_the_last_reason_and_a_sane_log_rate() {
     let port = free_port();
     let target = format!("tcp:127.0.0.1:{port}");
-    let out = run(&["init", "wait", &target, "--interval", "20ms", "--timeout", "1500ms", "--log-every", "1s"]);
+    let out = run(&[
+        "init",
+        "wait",
+        &target,
+        "--interval",
+        "20ms",
+        "--timeout",
+        "1500ms",
+        "--log-every",
+        "1s",
+    ]);
     out.expect_code(1).expect_last_line(&format!(
         "beacon: error: timed out after 1s 500ms waiting for {target}: cannot connect: Connection refused"
     ));
-    assert!(out.elapsed < Duration::from_secs(5), "took {:?}", out.elapsed);
+    assert!(
+        out.elapsed < Duration::from_secs(5),
+        "took {:?}",
+        out.elapsed
+    );
     // ~50 attempts, but a repeated reason is logged at most once a second.
     let logged = out.log_lines_with("not ready:");
-    assert!((1..=3).contains(&logged), "{logged} failure lines:\n{}", out.stderr);
+    assert!(
+        (1..=3).contains(&logged),
+        "{logged} failure lines:\n{}",
+        out.stderr
+    );
 }
 
 #[test]
 fn bad_targets_exit_2() {
-    run(&["init", "wait", "db:5432"]).expect_code(2).expect_last_line("expected dns:NAME, tcp:HOST:PORT or an http(s):// URL");
-    run(&["init", "wait", "tcp:db:http"]).expect_code(2).expect_last_line("the port must be a number");
+    run(&["init", "wait", "db:5432"])
+        .expect_code(2)
+        .expect_last_line("expected dns:NAME, tcp:HOST:PORT or an http(s):// URL");
+    run(&["init", "wait", "tcp:db:http"])
+        .expect_code(2)
+        .expect_last_line("the port must be a number");
 }

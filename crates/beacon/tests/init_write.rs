@@ -18,19 +18,31 @@ fn a_queue_of_three_then_a_rerun_yields_exactly_three_lines_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("example.txt");
     for line in LINES {
-        write(&file, &["--line", line]).expect_code(0).expect_last_line("appended 1 line(s)");
+        write(&file, &["--line", line])
+            .expect_code(0)
+            .expect_last_line("appended 1 line(s)");
     }
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "bla-bla\nwhoa\nthis is the 14th lab\n");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "bla-bla\nwhoa\nthis is the 14th lab\n"
+    );
 
     // The pod restarts; emptyDir keeps the file; the same three init containers run again.
     for line in LINES {
-        write(&file, &["--line", line]).expect_code(0).expect_last_line("step already applied");
+        write(&file, &["--line", line])
+            .expect_code(0)
+            .expect_last_line("step already applied");
     }
-    assert_eq!(std::fs::read_to_string(&file).unwrap(), "bla-bla\nwhoa\nthis is the 14th lab\n");
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "bla-bla\nwhoa\nthis is the 14th lab\n"
+    );
 
     // The ledger sits beside the file, hidden from `beacon serve`; nothing else is left.
-    let mut names: Vec<_> =
-        std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let mut names: Vec<_> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     names.sort();
     assert_eq!(names, [".example.txt.steps", "example.txt"]);
 }
@@ -60,8 +72,12 @@ fn several_lines_are_one_step() {
 fn bad_lines_and_ids_exit_2() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("x.txt");
-    write(&file, &["--line", "two\nlines"]).expect_code(2).expect_last_line("cannot contain a newline");
-    write(&file, &["--line", "x", "--id", "no spaces"]).expect_code(2).expect_last_line("invalid step id");
+    write(&file, &["--line", "two\nlines"])
+        .expect_code(2)
+        .expect_last_line("cannot contain a newline");
+    write(&file, &["--line", "x", "--id", "no spaces"])
+        .expect_code(2)
+        .expect_last_line("invalid step id");
     assert!(!file.exists());
 }
 
@@ -73,5 +89,7 @@ fn a_file_changed_behind_the_ledger_fails_with_the_reason() {
     // A crash after `begin` is simulated; then something else rewrites the file.
     std::fs::write(dir.path().join(".x.txt.steps"), "begin s2 4\n").unwrap();
     std::fs::write(&file, "one\nintruder\n").unwrap();
-    write(&file, &["--line", "two", "--id", "s2"]).expect_code(1).expect_last_line("changed since step s2 began");
+    write(&file, &["--line", "two", "--id", "s2"])
+        .expect_code(1)
+        .expect_last_line("changed since step s2 began");
 }

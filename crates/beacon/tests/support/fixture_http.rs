@@ -20,17 +20,32 @@ use tokio::{
 #[derive(Clone)]
 pub enum Route {
     /// 200 with the body, sent in `chunk`-byte pieces `pause` apart (a slow download).
-    Body { body: Vec<u8>, chunk: usize, pause: Duration },
+    Body {
+        body: Vec<u8>,
+        chunk: usize,
+        pause: Duration,
+    },
     /// 200 with the body and no Content-Length (read until close).
     Unsized(Vec<u8>),
     /// A bare status with an optional Retry-After.
-    Status { code: u16, retry_after: Option<&'static str> },
+    Status {
+        code: u16,
+        retry_after: Option<&'static str>,
+    },
     /// The first `n` hits get `first`, the rest `then`.
-    FirstThen { n: usize, first: Box<Route>, then: Box<Route> },
+    FirstThen {
+        n: usize,
+        first: Box<Route>,
+        then: Box<Route>,
+    },
     /// Sends the headers and `sent` bytes of the body, then a TCP reset.
     ResetAfter { body: Vec<u8>, sent: usize },
     /// Sends the headers and `sent` bytes of the body, then goes silent for `stall`.
-    StallAfter { body: Vec<u8>, sent: usize, stall: Duration },
+    StallAfter {
+        body: Vec<u8>,
+        sent: usize,
+        stall: Duration,
+    },
     /// Claims `claimed` bytes in Content-Length, sends the body, and closes.
     LyingLength { body: Vec<u8>, claimed: usize },
     /// 302 to another path on this server.
@@ -39,11 +54,19 @@ pub enum Route {
 
 impl Route {
     pub fn ok(body: impl Into<Vec<u8>>) -> Self {
-        Route::Body { body: body.into(), chunk: usize::MAX, pause: Duration::ZERO }
+        Route::Body {
+            body: body.into(),
+            chunk: usize::MAX,
+            pause: Duration::ZERO,
+        }
     }
 
     pub fn first_then(n: usize, first: Route, then: Route) -> Self {
-        Route::FirstThen { n, first: Box::new(first), then: Box::new(then) }
+        Route::FirstThen {
+            n,
+            first: Box::new(first),
+            then: Box::new(then),
+        }
     }
 }
 
@@ -58,7 +81,11 @@ impl FixtureHttp {
         let routes: Arc<HashMap<String, Route>> =
             Arc::new(routes.into_iter().map(|(p, r)| (p.to_owned(), r)).collect());
         let hits = Arc::new(Mutex::new(HashMap::new()));
-        let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .enable_all()
+            .build()
+            .unwrap();
         let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
@@ -66,14 +93,20 @@ impl FixtureHttp {
         runtime.spawn(async move {
             let listener = TcpListener::from_std(std_listener).unwrap();
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((stream, _)) = listener.accept().await else {
+                    continue;
+                };
                 let (routes, hits) = (routes.clone(), hits2.clone());
                 tokio::spawn(async move {
                     let _ = serve(stream, &routes, &hits).await;
                 });
             }
         });
-        Self { addr, hits, _runtime: runtime }
+        Self {
+            addr,
+            hits,
+            _runtime: runtime,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -86,7 +119,11 @@ impl FixtureHttp {
     }
 }
 
-async fn serve(mut stream: TcpStream, routes: &HashMap<String, Route>, hits: &Mutex<HashMap<String, usize>>) -> std::io::Result<()> {
+async fn serve(
+    mut stream: TcpStream,
+    routes: &HashMap<String, Route>,
+    hits: &Mutex<HashMap<String, usize>>,
+) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
     while !head.windows(4).any(|w| w == b"\r\n\r\n") {
@@ -106,7 +143,17 @@ async fn serve(mut stream: TcpStream, routes: &HashMap<String, Route>, hits: &Mu
     };
     match routes.get(&path) {
         Some(route) => respond(&mut stream, route, hit).await,
-        None => respond(&mut stream, &Route::Status { code: 404, retry_after: None }, hit).await,
+        None => {
+            respond(
+                &mut stream,
+                &Route::Status {
+                    code: 404,
+                    retry_after: None,
+                },
+                hit,
+            )
+            .await
+        }
     }
 }
 
@@ -117,7 +164,9 @@ async fn respond(stream: &mut TcpStream, route: &Route, hit: usize) -> std::io::
             Box::pin(respond(stream, next, hit)).await
         }
         Route::Body { body, chunk, pause } => {
-            stream.write_all(head(200, &[("Content-Length", body.len().to_string())]).as_bytes()).await?;
+            stream
+                .write_all(head(200, &[("Content-Length", body.len().to_string())]).as_bytes())
+                .await?;
             for piece in body.chunks((*chunk).max(1)) {
                 stream.write_all(piece).await?;
                 stream.flush().await?;
@@ -137,7 +186,9 @@ async fn respond(stream: &mut TcpStream, route: &Route, hit: usize) -> std::io::
             stream.write_all(head(*code, &headers).as_bytes()).await
         }
         Route::ResetAfter { body, sent } => {
-            stream.write_all(head(200, &[("Content-Length", body.len().to_string())]).as_bytes()).await?;
+            stream
+                .write_all(head(200, &[("Content-Length", body.len().to_string())]).as_bytes())
+                .await?;
             stream.write_all(&body[..*sent]).await?;
             stream.flush().await?;
             tokio::time::sleep(Duration::from_millis(20)).await;
@@ -146,18 +197,25 @@ async fn respond(stream: &mut TcpStream, route: &Route, hit: usize) -> std::io::
             Ok(())
         }
         Route::StallAfter { body, sent, stall } => {
-            stream.write_all(head(200, &[("Content-Length", body.len().to_string())]).as_bytes()).await?;
+            stream
+                .write_all(head(200, &[("Content-Length", body.len().to_string())]).as_bytes())
+                .await?;
             stream.write_all(&body[..*sent]).await?;
             stream.flush().await?;
             tokio::time::sleep(*stall).await;
             stream.write_all(&body[*sent..]).await
         }
         Route::LyingLength { body, claimed } => {
-            stream.write_all(head(200, &[("Content-Length", claimed.to_string())]).as_bytes()).await?;
+            stream
+                .write_all(head(200, &[("Content-Length", claimed.to_string())]).as_bytes())
+                .await?;
             stream.write_all(body).await
         }
         Route::Redirect(to) => {
-            let headers = [("Location", (*to).to_owned()), ("Content-Length", "0".to_owned())];
+            let headers = [
+                ("Location", (*to).to_owned()),
+                ("Content-Length", "0".to_owned()),
+            ];
             stream.write_all(head(302, &headers).as_bytes()).await
         }
     }

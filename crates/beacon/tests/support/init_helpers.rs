@@ -55,12 +55,21 @@ impl Run {
 
     /// Fails the test with the whole stderr, which is what one needs to see then.
     pub fn expect_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code(), Some(code), "exit status; stderr:\n{}", self.stderr);
+        assert_eq!(
+            self.code(),
+            Some(code),
+            "exit status; stderr:\n{}",
+            self.stderr
+        );
         self
     }
 
     pub fn expect_last_line(&self, needle: &str) -> &Self {
-        assert!(self.last_line().contains(needle), "last line lacks {needle:?}; stderr:\n{}", self.stderr);
+        assert!(
+            self.last_line().contains(needle),
+            "last line lacks {needle:?}; stderr:\n{}",
+            self.stderr
+        );
         self
     }
 }
@@ -77,7 +86,11 @@ pub fn finish(child: Child, started: Instant) -> Run {
     if std::env::var_os("BEACON_TEST_LOG").is_some() {
         eprintln!("{stderr}");
     }
-    Run { status, stderr, elapsed: started.elapsed() }
+    Run {
+        status,
+        stderr,
+        elapsed: started.elapsed(),
+    }
 }
 
 /// Polls a path while a step runs and remembers anything it sees there other than the
@@ -98,7 +111,11 @@ impl Watcher {
                 if let Ok(seen) = std::fs::read(&path) {
                     reads += 1;
                     if !allowed.contains(&seen) && bad.len() < 5 {
-                        bad.push(format!("{} bytes: {:?}…", seen.len(), String::from_utf8_lossy(&seen[..seen.len().min(40)])));
+                        bad.push(format!(
+                            "{} bytes: {:?}…",
+                            seen.len(),
+                            String::from_utf8_lossy(&seen[..seen.len().min(40)])
+                        ));
                     }
                 }
                 std::thread::sleep(Duration::from_micros(200));
@@ -112,7 +129,10 @@ impl Watcher {
     pub fn finish(self) -> usize {
         self.stop.store(true, Ordering::Relaxed);
         let (reads, bad) = self.handle.join().unwrap();
-        assert!(bad.is_empty(), "saw unexpected content at the target: {bad:?}");
+        assert!(
+            bad.is_empty(),
+            "saw unexpected content at the target: {bad:?}"
+        );
         reads
     }
 }
@@ -129,7 +149,9 @@ pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
 
 /// Deterministic, non-repeating-looking bytes, so a prefix never equals the whole.
 pub fn payload(len: usize) -> Vec<u8> {
-    (0..len).map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789\n"[(i * 7 + i / 37) % 37]).collect()
+    (0..len)
+        .map(|i| b"abcdefghijklmnopqrstuvwxyz0123456789\n"[(i * 7 + i / 37) % 37])
+        .collect()
 }
 
 pub fn sha256_hex(data: &[u8]) -> String {
