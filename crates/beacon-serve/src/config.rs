@@ -114,11 +114,13 @@ impl<'de> Deserialize<'de> for Title {
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
     Read { path: PathBuf, source: io::Error },
-    #[error("invalid config file {path}: line {line}, column {column}: {message}")]
+    #[error("invalid config file {path}: line {line}, column {column}{}: {message}", key.as_ref().map(|k| format!(", at `{k}`")).unwrap_or_default())]
     Invalid {
         path: PathBuf,
         line: usize,
         column: usize,
+        /// The offending key's path, e.g. `settings.db.port`; none for syntax errors at the top.
+        key: Option<String>,
         message: String,
     },
 }
@@ -126,7 +128,7 @@ pub enum ConfigError {
 impl Config {
     /// Parses and validates `bytes`, naming `path` in any error.
     pub fn parse(path: &Path, bytes: &[u8]) -> Result<Self, ConfigError> {
-        serde_json::from_slice(bytes).map_err(|e| {
+        let invalid = |e: serde_json::Error, key: Option<String>| {
             // serde_json appends " at line L column C" to its message; we report those separately.
             let full = e.to_string();
             let message = match full.rfind(" at line ") {
@@ -137,9 +139,21 @@ impl Config {
                 path: path.to_owned(),
                 line: e.line(),
                 column: e.column(),
+                key,
                 message,
             }
-        })
+        };
+        let de = &mut serde_json::Deserializer::from_slice(bytes);
+        let config: Self = serde_path_to_error::deserialize(&mut *de).map_err(|e| {
+            let key = e.path().to_string();
+            let inner = e.into_inner();
+            // A syntax error has no meaningful key path ("?" or ".").
+            let key = (inner.is_data() && key != "." && key != "?").then_some(key);
+            invalid(inner, key)
+        })?;
+        // Trailing garbage after the object is an error too.
+        de.end().map_err(|e| invalid(e, None))?;
+        Ok(config)
     }
 
     /// Reads the file; `Ok(None)` when it does not exist, since the file is optional.
@@ -222,7 +236,7 @@ mod tests {
             .to_string();
         assert!(
             err.starts_with(
-                "invalid config file /config/config.json: line 3, column 9: unknown field `titel`"
+                "invalid config file /config/config.json: line 3, column 9, at `titel`: unknown field `titel`"
             ),
             "{err}"
         );
@@ -234,19 +248,27 @@ mod tests {
         let err = parse("{\"timezone\": \"Mars/Olympus\"}")
             .unwrap_err()
             .to_string();
-        assert!(err.contains("line 1, column 28"), "{err}");
+        assert!(err.contains("line 1, column 28, at `timezone`: "), "{err}");
         assert!(err.contains("unknown time zone \"Mars/Olympus\""), "{err}");
     }
 
     #[test]
     fn wrong_type_and_syntax_errors_are_reported() {
-        let err = parse("{\"title\": 5}").unwrap_err().to_string();
+        let err = parse("{\"settings\": {}, \"title\": 5}")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains(", at `title`: "), "{err}");
         assert!(
             err.contains("invalid type: integer `5`, expected a string"),
             "{err}"
         );
         let err = parse("{\"title\": \"x\",}").unwrap_err().to_string();
-        assert!(err.contains("line 1, column 15"), "{err}");
+        assert!(err.contains("line 1, column 15: trailing comma"), "{err}");
+        let err = parse("{} {}").unwrap_err().to_string();
+        assert!(
+            err.contains("line 1, column 4: trailing characters"),
+            "{err}"
+        );
         let err = parse("{\"title\": \"  \"}").unwrap_err().to_string();
         assert!(err.contains("title must not be empty"), "{err}");
     }

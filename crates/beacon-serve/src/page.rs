@@ -106,8 +106,10 @@ mod tests {
 
     #[test]
     fn page_shows_time_in_the_configured_zone_and_escapes_text() {
-        let mut config = Config::default();
-        config.message = "<script>alert(1)</script>".into();
+        let config = Config {
+            message: "<script>alert(1)</script>".into(),
+            ..Config::default()
+        };
         let identity = Identity {
             pod: "beacon-1".into(),
             ordinal: Some(1),

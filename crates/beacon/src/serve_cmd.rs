@@ -69,19 +69,27 @@ impl ServeArgs {
 
 pub async fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let settings = args.into_settings();
-    let app = Application::build(settings).await.context("cannot start beacon serve")?;
-    app.run_until_stopped(shutdown_signal()).await.context("beacon serve failed")?;
+    // Handlers go in before anything else so a signal during start-up is not fatal.
+    let shutdown = shutdown_signal().context("cannot install signal handlers")?;
+    let app = Application::build(settings)
+        .await
+        .context("cannot start beacon serve")?;
+    app.run_until_stopped(shutdown)
+        .await
+        .context("beacon serve failed")?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// Resolves on the first SIGTERM (kubelet) or SIGINT (Ctrl-C).
-async fn shutdown_signal() {
+/// Installs the handlers now; the future resolves on the first SIGTERM (kubelet) or SIGINT (Ctrl-C).
+fn shutdown_signal() -> std::io::Result<impl std::future::Future<Output = ()>> {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler installs");
-    let mut int = signal(SignalKind::interrupt()).expect("SIGINT handler installs");
-    let name = tokio::select! {
-        _ = term.recv() => "SIGTERM",
-        _ = int.recv() => "SIGINT",
-    };
-    tracing::info!(signal = name, "shutdown requested");
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        let name = tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = int.recv() => "SIGINT",
+        };
+        tracing::info!(signal = name, "shutdown requested");
+    })
 }

@@ -1,0 +1,159 @@
+//! Hot reload the way the kubelet does it: a new timestamped directory, then an atomic
+//! rename of the `..data` symlink; `config.json` itself is a symlink through `..data`.
+
+use std::{os::unix::fs::symlink, path::Path, time::Duration};
+
+use crate::helpers::*;
+
+/// Publishes `content` like the kubelet's AtomicWriter does for a ConfigMap volume.
+fn kubelet_publish(dir: &Path, generation: u32, content: &str) {
+    let ts_dir = format!("..2026_11_25_10_00_{generation:02}.{generation}");
+    std::fs::create_dir(dir.join(&ts_dir)).unwrap();
+    std::fs::write(dir.join(&ts_dir).join("config.json"), content).unwrap();
+    let tmp_link = dir.join("..data_tmp");
+    symlink(&ts_dir, &tmp_link).unwrap();
+    std::fs::rename(&tmp_link, dir.join("..data")).unwrap();
+    if !dir.join("config.json").exists() {
+        symlink("..data/config.json", dir.join("config.json")).unwrap();
+    }
+}
+
+fn title(server: &TestServer) -> String {
+    let v: serde_json::Value = blocking_client()
+        .get(server.url("/config"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    v["title"].as_str().unwrap().to_owned()
+}
+
+fn metrics(server: &TestServer) -> String {
+    blocking_client()
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+#[test]
+fn configmap_symlink_swap_reloads_and_a_bad_update_keeps_the_last_good_config() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config_dir = tmp.path().join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    kubelet_publish(&config_dir, 1, r#"{"title": "first"}"#);
+    // A long poll interval proves the reload comes from the directory watch, not the timer.
+    let opts = Options {
+        extra_args: vec!["--config-poll-interval".into(), "1h".into()],
+        ..Options::default()
+    };
+    let server = TestServer::start_in(tmp.path(), opts).unwrap();
+    assert_eq!(title(&server), "first");
+
+    kubelet_publish(
+        &config_dir,
+        2,
+        r#"{"title": "second", "timezone": "Asia/Tokyo"}"#,
+    );
+    eventually(Duration::from_secs(10), "title becomes 'second'", || {
+        title(&server) == "second"
+    });
+    let m = metrics(&server);
+    assert_eq!(
+        metric_value(&m, r#"beacon_config_reloads_total{result="success"}"#),
+        Some(1.0),
+        "{m}"
+    );
+    let page = blocking_client()
+        .get(server.url("/"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(page.contains("JST (UTC+09:00)"), "{page}");
+
+    kubelet_publish(&config_dir, 3, r#"{"title": "third", "timezone": 9}"#);
+    eventually(Duration::from_secs(10), "the bad update is counted", || {
+        metric_value(
+            &metrics(&server),
+            r#"beacon_config_reloads_total{result="error"}"#,
+        ) == Some(1.0)
+    });
+    assert_eq!(
+        metric_value(&metrics(&server), "beacon_config_last_reload_successful"),
+        Some(0.0)
+    );
+    assert_eq!(
+        title(&server),
+        "second",
+        "the last good config must stay in effect"
+    );
+    assert_eq!(
+        blocking_client()
+            .get(server.url("/"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    assert_eq!(
+        blocking_client()
+            .get(server.url("/readyz"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    let logs = server.logs();
+    assert!(
+        logs.contains("configuration update rejected")
+            && logs.contains("line 1, column 32, at `timezone`: invalid type: integer `9`"),
+        "{logs}"
+    );
+
+    kubelet_publish(&config_dir, 4, r#"{"title": "fourth"}"#);
+    eventually(Duration::from_secs(10), "title becomes 'fourth'", || {
+        title(&server) == "fourth"
+    });
+    assert_eq!(
+        metric_value(&metrics(&server), "beacon_config_last_reload_successful"),
+        Some(1.0)
+    );
+}
+
+#[test]
+fn plain_file_edits_reload_too() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config/config.json");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, r#"{"title": "before"}"#).unwrap();
+    let opts = Options {
+        extra_args: vec!["--config-poll-interval".into(), "1h".into()],
+        ..Options::default()
+    };
+    let server = TestServer::start_in(tmp.path(), opts).unwrap();
+    assert_eq!(title(&server), "before");
+    std::fs::write(&config, r#"{"title": "after"}"#).unwrap();
+    eventually(Duration::from_secs(10), "title becomes 'after'", || {
+        title(&server) == "after"
+    });
+}
+
+#[test]
+fn a_config_created_after_start_is_picked_up_by_polling() {
+    let tmp = tempfile::tempdir().unwrap();
+    // No config directory at all at start: the watch cannot be set, polling must cover it.
+    let opts = Options {
+        extra_args: vec!["--config-poll-interval".into(), "200ms".into()],
+        config: Some(tmp.path().join("later/config.json")),
+        ..Options::default()
+    };
+    let server = TestServer::start_in(tmp.path(), opts).unwrap();
+    assert_eq!(title(&server), "beacon");
+    std::fs::create_dir_all(tmp.path().join("later")).unwrap();
+    std::fs::write(tmp.path().join("later/config.json"), r#"{"title": "late"}"#).unwrap();
+    eventually(Duration::from_secs(10), "title becomes 'late'", || {
+        title(&server) == "late"
+    });
+}

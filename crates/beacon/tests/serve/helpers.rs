@@ -1,0 +1,209 @@
+use std::{
+    io::{BufRead, BufReader, Read, Write},
+    net::{SocketAddr, TcpStream},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    sync::{Arc, Mutex, mpsc},
+    time::{Duration, Instant},
+};
+
+pub const BEACON: &str = env!("CARGO_BIN_EXE_beacon");
+
+/// A running `beacon serve` with its own data, config and init-data directories.
+pub struct TestServer {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub root: PathBuf,
+    logs: Arc<Mutex<Vec<String>>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+#[derive(Default)]
+pub struct Options {
+    pub extra_args: Vec<String>,
+    pub env: Vec<(String, String)>,
+    /// Defaults to `<root>/config/config.json`.
+    pub config: Option<PathBuf>,
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with(Options::default())
+    }
+
+    pub fn start_with(opts: Options) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().to_owned();
+        let mut server = Self::start_in(&root, opts).expect("beacon serve starts");
+        server._tmp = Some(tmp);
+        server
+    }
+
+    /// Starts in an existing directory (to restart over the same data); `Err` carries stderr if it exits.
+    pub fn start_in(root: &Path, opts: Options) -> Result<Self, String> {
+        std::fs::create_dir_all(root.join("config")).unwrap();
+        std::fs::create_dir_all(root.join("init_data")).unwrap();
+        let mut cmd = Command::new(BEACON);
+        cmd.arg("serve")
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--data-dir")
+            .arg(root.join("data"))
+            .arg("--config")
+            .arg(
+                opts.config
+                    .clone()
+                    .unwrap_or_else(|| root.join("config/config.json")),
+            )
+            .arg("--init-data-dir")
+            .arg(root.join("init_data"))
+            .args(&opts.extra_args)
+            .env_remove("POD_NAME")
+            .env_remove("POD_NAMESPACE")
+            .env_remove("NODE_NAME")
+            .env("BEACON_LOG_FORMAT", "json")
+            .envs(opts.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn beacon");
+        let stderr = child.stderr.take().unwrap();
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let (tx, rx) = mpsc::channel();
+        {
+            let logs = logs.clone();
+            std::thread::spawn(move || {
+                let show = std::env::var_os("BEACON_TEST_LOG").is_some();
+                for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                    if show {
+                        eprintln!("[beacon] {line}");
+                    }
+                    if let Some(addr) = listening_addr(&line) {
+                        let _ = tx.send(addr);
+                    }
+                    logs.lock().unwrap().push(line);
+                }
+            });
+        }
+        match rx.recv_timeout(Duration::from_secs(20)) {
+            Ok(addr) => Ok(Self {
+                child,
+                addr,
+                root: root.to_owned(),
+                logs,
+                _tmp: None,
+            }),
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                std::thread::sleep(Duration::from_millis(100));
+                Err(logs.lock().unwrap().join("\n"))
+            }
+        }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn config_dir(&self) -> PathBuf {
+        self.root.join("config")
+    }
+
+    pub fn init_data_dir(&self) -> PathBuf {
+        self.root.join("init_data")
+    }
+
+    pub fn logs(&self) -> String {
+        self.logs.lock().unwrap().join("\n")
+    }
+
+    pub fn signal(&self, sig: i32) {
+        // SAFETY: kill(2) on our own child's pid.
+        let rc = unsafe { libc::kill(self.child.id() as i32, sig) };
+        assert_eq!(rc, 0, "kill failed");
+    }
+
+    /// Waits for exit and returns the exit status.
+    pub fn wait_exit(&mut self, within: Duration) -> std::process::ExitStatus {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "beacon did not exit within {within:?}; logs:\n{}",
+                self.logs()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn listening_addr(line: &str) -> Option<SocketAddr> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    if v["message"] != "listening" {
+        return None;
+    }
+    v["addr"].as_str()?.parse().ok()
+}
+
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+pub fn blocking_client() -> reqwest::blocking::Client {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// Sends `request` verbatim and returns the whole response: for paths a URL library would normalise.
+pub fn raw_http(addr: SocketAddr, request: &str) -> String {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    stream.write_all(request.as_bytes()).unwrap();
+    let mut out = Vec::new();
+    let _ = stream.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+pub fn raw_get(addr: SocketAddr, path: &str) -> String {
+    raw_http(
+        addr,
+        &format!("GET {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"),
+    )
+}
+
+/// Polls `cond` every 50 ms until it holds, or panics with `what` after `within`.
+pub fn eventually(within: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !cond() {
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for: {what}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Reads one sample's value from Prometheus text exposition.
+pub fn metric_value(exposition: &str, series: &str) -> Option<f64> {
+    exposition
+        .lines()
+        .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
+        .and_then(|l| l[series.len()..].trim().split(' ').next()?.parse().ok())
+}

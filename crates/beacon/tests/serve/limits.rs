@@ -1,0 +1,156 @@
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    time::{Duration, Instant},
+};
+
+use crate::helpers::*;
+
+#[test]
+fn oversized_headers_are_rejected() {
+    let server = TestServer::start();
+    let big = "x".repeat(64 * 1024);
+    let resp = raw_http(
+        server.addr,
+        &format!("GET / HTTP/1.1\r\nHost: t\r\nX-Big: {big}\r\nConnection: close\r\n\r\n"),
+    );
+    assert!(
+        resp.starts_with("HTTP/1.1 431"),
+        "{}",
+        &resp[..resp.len().min(200)]
+    );
+    let v: serde_json::Value = blocking_client()
+        .get(server.url("/visits"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        v["visits"], 0,
+        "a rejected request must not count as a visit"
+    );
+}
+
+#[test]
+fn oversized_bodies_are_rejected() {
+    let server = TestServer::start();
+    let resp = blocking_client()
+        .get(server.url("/healthz"))
+        .body(vec![b'a'; 1024 * 1024])
+        .send();
+    // The server may answer 413 or close the connection while the client still sends.
+    if let Ok(resp) = resp {
+        assert_eq!(resp.status(), 413);
+    }
+}
+
+/// A client that sends half a request and stalls is cut off, and does not stop others.
+#[test]
+fn slow_clients_are_timed_out_and_cannot_pin_the_server() {
+    let opts = Options {
+        extra_args: vec![
+            "--header-timeout".into(),
+            "1s".into(),
+            "--max-connections".into(),
+            "8".into(),
+        ],
+        ..Options::default()
+    };
+    let server = TestServer::start_with(opts);
+    let mut slow: Vec<TcpStream> = (0..6)
+        .map(|_| {
+            let mut s = TcpStream::connect(server.addr).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: slow\r\nX-Slow: ")
+                .unwrap();
+            s
+        })
+        .collect();
+    // While they stall, others are served.
+    assert_eq!(
+        blocking_client()
+            .get(server.url("/healthz"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+    let started = Instant::now();
+    for s in &mut slow {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let mut buf = Vec::new();
+        let _ = s.read_to_end(&mut buf);
+        let text = String::from_utf8_lossy(&buf);
+        assert!(
+            buf.is_empty() || text.starts_with("HTTP/1.1 408"),
+            "unexpected answer to a stalled request: {text}"
+        );
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "stalled connections were not closed by the header timeout"
+    );
+    let v: serde_json::Value = blocking_client()
+        .get(server.url("/visits"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(v["visits"], 0);
+}
+
+#[test]
+fn idle_keep_alive_connections_are_closed() {
+    let opts = Options {
+        extra_args: vec!["--header-timeout".into(), "1s".into()],
+        ..Options::default()
+    };
+    let server = TestServer::start_with(opts);
+    let mut s = TcpStream::connect(server.addr).unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let started = Instant::now();
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf);
+    let text = String::from_utf8_lossy(&buf);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    assert!(
+        started.elapsed() < Duration::from_secs(9),
+        "an idle keep-alive connection stayed open"
+    );
+}
+
+#[test]
+fn connections_over_the_limit_are_closed_at_once() {
+    let opts = Options {
+        extra_args: vec![
+            "--max-connections".into(),
+            "2".into(),
+            "--header-timeout".into(),
+            "30s".into(),
+        ],
+        ..Options::default()
+    };
+    let server = TestServer::start_with(opts);
+    let _a = TcpStream::connect(server.addr).unwrap();
+    let _b = TcpStream::connect(server.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    let mut c = TcpStream::connect(server.addr).unwrap();
+    c.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let _ = c.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n");
+    let mut buf = [0u8; 64];
+    let n = c.read(&mut buf).unwrap_or(0);
+    assert_eq!(
+        n,
+        0,
+        "the third connection was served: {}",
+        String::from_utf8_lossy(&buf[..n])
+    );
+    drop((_a, _b));
+    eventually(Duration::from_secs(5), "a slot frees up", || {
+        blocking_client()
+            .get(server.url("/healthz"))
+            .send()
+            .is_ok_and(|r| r.status() == 200)
+    });
+}

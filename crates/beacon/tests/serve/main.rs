@@ -1,0 +1,11 @@
+//! `beacon serve` end to end: the real binary, over real loopback HTTP.
+//! Set `BEACON_TEST_LOG=1` to see the servers' logs.
+
+mod browser;
+mod config_reload;
+mod endpoints;
+mod helpers;
+mod init_data;
+mod limits;
+mod shutdown;
+mod visits;
