@@ -2,7 +2,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use crate::{init_cmd, logging, serve_cmd};
+use crate::{init_cmd, logging, report_cmd, serve_cmd};
 
 #[derive(Debug, Parser)]
 #[command(name = "beacon", version = crate::VERSION_LINE, about, long_about = None, propagate_version = true)]
@@ -24,15 +24,20 @@ enum Command {
     /// Init-container steps that need no shell: fetch, write, wait.
     #[command(subcommand)]
     Init(init_cmd::InitCommand),
+    /// Answer the operator's questions from the Prometheus HTTP API.
+    Report(report_cmd::ReportArgs),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     logging::init(cli.log_format, &cli.log)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
     runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve_cmd::run(args).await,
             Command::Init(cmd) => init_cmd::run(cmd).await,
+            Command::Report(args) => report_cmd::run(args).await,
         }
     })
 }

@@ -6,6 +6,7 @@
 mod cli;
 mod init_cmd;
 mod logging;
+mod report_cmd;
 mod serve_cmd;
 
 use std::process::ExitCode;
@@ -13,7 +14,12 @@ use std::process::ExitCode;
 use clap::Parser;
 
 /// `--version` output: the crate version and the git revision it was built from.
-const VERSION_LINE: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("BEACON_REVISION"), ")");
+const VERSION_LINE: &str = concat!(
+    env!("CARGO_PKG_VERSION"),
+    " (",
+    env!("BEACON_REVISION"),
+    ")"
+);
 
 fn main() -> ExitCode {
     let cli = cli::Cli::parse();
