@@ -246,7 +246,8 @@ fn already_there(job: &FetchJob) -> Result<Option<Fetched>> {
         return Ok(None);
     };
     let actual = hex::encode(Sha256::digest(&contents));
-    Ok((actual == *expected).then(|| Fetched {
+    let matches = actual == *expected;
+    Ok(matches.then_some(Fetched {
         bytes: contents.len() as u64,
         sha256: actual,
         attempts: 0,

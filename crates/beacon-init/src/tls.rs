@@ -57,10 +57,16 @@ fn tls_config() -> Result<rustls::ClientConfig> {
 
 fn root_store() -> RootCertStore {
     let env_file = std::env::var_os("SSL_CERT_FILE");
-    let candidates = env_file
-        .iter()
-        .map(Path::new)
-        .chain(SYSTEM_BUNDLES.iter().map(Path::new));
+    root_store_from(
+        env_file
+            .iter()
+            .map(Path::new)
+            .chain(SYSTEM_BUNDLES.iter().map(Path::new)),
+    )
+}
+
+/// The first bundle with at least one usable certificate, else the built-in roots.
+fn root_store_from<'a>(candidates: impl Iterator<Item = &'a Path>) -> RootCertStore {
     for path in candidates {
         let Ok(iter) = CertificateDer::pem_file_iter(path) else {
             continue;
@@ -75,5 +81,38 @@ fn root_store() -> RootCertStore {
     tracing::debug!("no system CA bundle; trusting the built-in Mozilla roots");
     RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn falls_back_to_builtin_roots_without_a_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let missing = dir.path().join("missing.pem");
+        let store = root_store_from([missing.as_path(), empty.as_path()].into_iter());
+        assert_eq!(store.len(), webpki_roots::TLS_SERVER_ROOTS.len());
+    }
+
+    #[test]
+    fn a_bundle_is_used_when_present() {
+        let Some(bundle) = SYSTEM_BUNDLES.iter().map(Path::new).find(|p| p.exists()) else {
+            return;
+        };
+        let store = root_store_from(std::iter::once(bundle));
+        assert!(!store.is_empty());
+    }
+
+    #[test]
+    fn the_client_builds() {
+        http_client(&ClientOptions {
+            stall_timeout: Duration::from_secs(1),
+            max_redirects: 3,
+        })
+        .unwrap();
     }
 }
