@@ -109,8 +109,9 @@ impl Fetcher {
 
     pub async fn fetch(&self, job: &FetchJob) -> Result<Fetched> {
         let url = job.url.as_str();
-        if let Some(done) = already_there(job)? {
-            tracing::info!(url, path = %job.dest.display(), sha256 = %done.sha256, "target already has the expected checksum; not downloading");
+        if let Some(done) = already_there(job).await {
+            let path = job.dest.display();
+            tracing::info!(url, path = %path, sha256 = %done.sha256, "{path} already has the expected sha256; not downloading");
             return Ok(done);
         }
         fsutil::sweep_stale_temps(&job.dest);
@@ -238,22 +239,35 @@ impl Fetcher {
 
 /// With `--sha256`, an init container re-run after a pod restart (emptyDir kept) finds the
 /// file already complete and skips the network entirely.
-fn already_there(job: &FetchJob) -> Result<Option<Fetched>> {
-    let Some(expected) = &job.sha256 else {
-        return Ok(None);
-    };
-    let Ok(contents) = std::fs::read(&job.dest) else {
-        return Ok(None);
-    };
-    let actual = hex::encode(Sha256::digest(&contents));
-    let matches = actual == *expected;
-    Ok(matches.then_some(Fetched {
-        bytes: contents.len() as u64,
+async fn already_there(job: &FetchJob) -> Option<Fetched> {
+    let expected = job.sha256.clone()?;
+    let dest = job.dest.clone();
+    // Hashing a large file is blocking work; keep it off the runtime's workers.
+    let (bytes, actual) = tokio::task::spawn_blocking(move || hash_file(&dest))
+        .await
+        .ok()?
+        .ok()?;
+    (actual == expected).then_some(Fetched {
+        bytes,
         sha256: actual,
         attempts: 0,
         elapsed: Duration::ZERO,
         skipped: true,
-    }))
+    })
+}
+
+fn hash_file(path: &Path) -> std::io::Result<(u64, String)> {
+    use std::io::Read;
+    let mut file = std::fs::File::open(path)?;
+    let (mut hasher, mut total, mut buf) = (Sha256::new(), 0u64, vec![0u8; 64 * 1024]);
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            return Ok((total, hex::encode(hasher.finalize())));
+        }
+        hasher.update(&buf[..n]);
+        total += n as u64;
+    }
 }
 
 /// Splits `URL=PATH` at the last `=`: query strings often contain `=`, file paths rarely do.
