@@ -150,13 +150,11 @@ async fn write(args: WriteArgs) -> anyhow::Result<ExitCode> {
         Ok(step) => step,
         Err(e) => return Ok(usage_error(&e.to_string())),
     };
-    let path = args.path;
-    let (path, step, outcome) = tokio::task::spawn_blocking(move || {
-        let outcome = write::append_lines(&path, &step);
-        (path, step, outcome)
-    })
-    .await
-    .context("write task failed")?;
+    let (path, task_step) = (args.path, step.clone());
+    let task_path = path.clone();
+    let outcome = tokio::task::spawn_blocking(move || write::append_lines(&task_path, &task_step))
+        .await
+        .context("write task failed")?;
     let (path, id, lines) = (path.display(), &step.id, step.lines.len());
     match outcome? {
         Outcome::Appended => {
