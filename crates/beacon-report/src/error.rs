@@ -1,0 +1,70 @@
+//! The library's error type. Every message is one line: `beacon report` prints it as is.
+
+/// What can stop a report as a whole. Problems confined to one question (a metric that is not
+/// scraped, a query Prometheus rejects) are not errors: they become that answer's notes.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("invalid {what} URL {url:?}: {reason}")]
+    BadUrl {
+        what: &'static str,
+        url: String,
+        reason: String,
+    },
+    #[error("cannot reach {url}: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error(
+        "{url} answered HTTP {status} with {body:?}, not the Prometheus API; is the URL right (e.g. http://prometheus:9090, plus any path prefix)?"
+    )]
+    NotTheApi {
+        url: String,
+        status: u16,
+        body: String,
+    },
+    #[error("{url}: Prometheus refused the request ({error_type}): {message}")]
+    Api {
+        url: String,
+        error_type: String,
+        message: String,
+    },
+    #[error("bad time range: {0}")]
+    BadRange(String),
+    #[error("bad selector {selector:?}: {reason}")]
+    BadSelector { selector: String, reason: String },
+    #[error("cannot build the HTTP client: {0}")]
+    Client(String),
+    #[error("cannot render the report: {0}")]
+    Render(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The error and its sources joined on one line (reqwest hides the useful part, e.g.
+/// "Connection refused", two levels down).
+pub(crate) fn chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(err) = source {
+        let text = err.to_string();
+        if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+        source = err.source();
+    }
+    out
+}
+
+/// First line of a response body, shortened, for error messages.
+pub(crate) fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let line = text
+        .lines()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("");
+    let mut s: String = line.chars().take(80).collect();
+    if line.chars().count() > 80 {
+        s.push('…');
+    }
+    s
+}

@@ -1,0 +1,339 @@
+//! A small client for the parts of the Prometheus and Alertmanager HTTP APIs the report reads:
+//! instant and range queries, label values (to tell which metrics exist) and active alerts.
+
+use std::{collections::BTreeMap, time::Duration};
+
+use reqwest::Url;
+use serde::{Deserialize, de::DeserializeOwned};
+
+use crate::{
+    Error, Result,
+    error::{chain, snippet},
+    time_range::TimeRange,
+};
+
+pub type Labels = BTreeMap<String, String>;
+
+/// One series of an instant query.
+#[derive(Debug, Clone)]
+pub struct Sample {
+    pub labels: Labels,
+    pub value: f64,
+}
+
+/// One series of a range query: `(unix seconds, value)` points in time order.
+#[derive(Debug, Clone)]
+pub struct Series {
+    pub labels: Labels,
+    pub points: Vec<(f64, f64)>,
+}
+
+/// An alert as Prometheus' `/api/v1/alerts` lists it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PromAlert {
+    pub labels: Labels,
+    #[serde(default)]
+    pub annotations: Labels,
+    pub state: String,
+    #[serde(default)]
+    pub active_at: Option<String>,
+    #[serde(default)]
+    pub value: Option<String>,
+}
+
+/// An alert as Alertmanager's `/api/v2/alerts` lists it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AmAlert {
+    pub labels: Labels,
+    #[serde(default)]
+    pub annotations: Labels,
+    pub starts_at: Option<String>,
+    pub status: AmStatus,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AmStatus {
+    pub state: String,
+    #[serde(default)]
+    pub silenced_by: Vec<String>,
+    #[serde(default)]
+    pub inhibited_by: Vec<String>,
+}
+
+/// Prometheus wraps every answer in `{status, data | errorType+error}`.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope<T> {
+    status: String,
+    data: Option<T>,
+    error_type: Option<String>,
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct QueryData<R> {
+    result: R,
+}
+
+#[derive(Deserialize)]
+struct RawSample {
+    metric: Labels,
+    value: (f64, String),
+}
+
+#[derive(Deserialize)]
+struct RawSeries {
+    metric: Labels,
+    values: Vec<(f64, String)>,
+}
+
+#[derive(Deserialize)]
+struct AlertsData {
+    alerts: Vec<PromAlert>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BuildInfo {
+    pub version: String,
+}
+
+/// Builds the shared HTTP client. One client serves every concurrent query (connection reuse).
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(crate::tls::client_config()?)
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .timeout(timeout)
+        .user_agent(concat!("beacon-report/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| Error::Client(chain(&e)))
+}
+
+/// Parses a base URL and makes sure relative joins keep its path prefix
+/// (`http://host/prometheus` + `api/v1/query`).
+fn base_url(what: &'static str, url: &str) -> Result<Url> {
+    let mut parsed = Url::parse(url).map_err(|e| Error::BadUrl {
+        what,
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(Error::BadUrl {
+            what,
+            url: url.to_owned(),
+            reason: "only http and https are supported".into(),
+        });
+    }
+    if !parsed.path().ends_with('/') {
+        let path = format!("{}/", parsed.path());
+        parsed.set_path(&path);
+    }
+    Ok(parsed)
+}
+
+#[derive(Clone)]
+pub struct PromClient {
+    base: Url,
+    http: reqwest::Client,
+}
+
+impl PromClient {
+    pub fn new(url: &str, http: reqwest::Client) -> Result<Self> {
+        Ok(Self {
+            base: base_url("Prometheus", url)?,
+            http,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// Confirms the URL is a Prometheus before any question is asked.
+    pub async fn build_info(&self) -> Result<BuildInfo> {
+        self.get("api/v1/status/buildinfo", &[]).await
+    }
+
+    pub async fn query(&self, expr: &str, at: f64) -> Result<Vec<Sample>> {
+        let data: QueryData<Vec<RawSample>> = self
+            .post(
+                "api/v1/query",
+                &[("query", expr.to_owned()), ("time", at.to_string())],
+            )
+            .await?;
+        Ok(data
+            .result
+            .into_iter()
+            .map(|s| Sample {
+                labels: s.metric,
+                value: parse_value(&s.value.1),
+            })
+            .collect())
+    }
+
+    pub async fn query_range(&self, expr: &str, range: &TimeRange) -> Result<Vec<Series>> {
+        let params = [
+            ("query", expr.to_owned()),
+            ("start", range.start.to_string()),
+            ("end", range.end.to_string()),
+            ("step", range.step.to_string()),
+        ];
+        let data: QueryData<Vec<RawSeries>> = self.post("api/v1/query_range", &params).await?;
+        Ok(data
+            .result
+            .into_iter()
+            .map(|s| Series {
+                labels: s.metric,
+                points: s
+                    .values
+                    .into_iter()
+                    .map(|(t, v)| (t, parse_value(&v)))
+                    .collect(),
+            })
+            .collect())
+    }
+
+    /// Values of `label` on series with samples in the range, e.g. every metric name.
+    pub async fn label_values(&self, label: &str, range: &TimeRange) -> Result<Vec<String>> {
+        let path = format!("api/v1/label/{label}/values");
+        let params = [
+            ("start", range.start.to_string()),
+            ("end", range.end.to_string()),
+        ];
+        self.get(&path, &params).await
+    }
+
+    pub async fn alerts(&self) -> Result<Vec<PromAlert>> {
+        let data: AlertsData = self.get("api/v1/alerts", &[]).await?;
+        Ok(data.alerts)
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str, params: &[(&str, String)]) -> Result<T> {
+        let url = self.join(path)?;
+        let request = self.http.get(url.clone()).query(params);
+        self.send(url, request).await
+    }
+
+    /// Queries go by POST so long PromQL never hits URL length limits.
+    async fn post<T: DeserializeOwned>(&self, path: &str, params: &[(&str, String)]) -> Result<T> {
+        let url = self.join(path)?;
+        let request = self.http.post(url.clone()).form(params);
+        self.send(url, request).await
+    }
+
+    fn join(&self, path: &str) -> Result<Url> {
+        self.base.join(path).map_err(|e| Error::BadUrl {
+            what: "Prometheus",
+            url: self.base.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        url: Url,
+        request: reqwest::RequestBuilder,
+    ) -> Result<T> {
+        let (status, body) = fetch(&url, request).await?;
+        let envelope: Envelope<T> =
+            serde_json::from_slice(&body).map_err(|_| Error::NotTheApi {
+                url: url.to_string(),
+                status,
+                body: snippet(&body),
+            })?;
+        match (envelope.status.as_str(), envelope.data) {
+            ("success", Some(data)) => Ok(data),
+            _ => Err(Error::Api {
+                url: url.to_string(),
+                error_type: envelope
+                    .error_type
+                    .unwrap_or_else(|| format!("HTTP {status}")),
+                message: envelope
+                    .error
+                    .unwrap_or_else(|| "no data in the answer".into()),
+            }),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AlertmanagerClient {
+    base: Url,
+    http: reqwest::Client,
+}
+
+impl AlertmanagerClient {
+    pub fn new(url: &str, http: reqwest::Client) -> Result<Self> {
+        Ok(Self {
+            base: base_url("Alertmanager", url)?,
+            http,
+        })
+    }
+
+    pub fn url(&self) -> &str {
+        self.base.as_str()
+    }
+
+    /// Active alerts, silenced and inhibited ones included (their state says so).
+    pub async fn alerts(&self) -> Result<Vec<AmAlert>> {
+        let url = self.base.join("api/v2/alerts").map_err(|e| Error::BadUrl {
+            what: "Alertmanager",
+            url: self.base.to_string(),
+            reason: e.to_string(),
+        })?;
+        let (status, body) = fetch(&url, self.http.get(url.clone())).await?;
+        if !(200..300).contains(&status) {
+            return Err(Error::NotTheApi {
+                url: url.to_string(),
+                status,
+                body: snippet(&body),
+            });
+        }
+        serde_json::from_slice(&body).map_err(|_| Error::NotTheApi {
+            url: url.to_string(),
+            status,
+            body: snippet(&body),
+        })
+    }
+}
+
+async fn fetch(url: &Url, request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>)> {
+    let unreachable = |e: reqwest::Error| Error::Unreachable {
+        url: url.to_string(),
+        reason: chain(&e),
+    };
+    let response = request.send().await.map_err(unreachable)?;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.map_err(unreachable)?;
+    Ok((status, body.to_vec()))
+}
+
+/// Prometheus sends sample values as strings so NaN and ±Inf survive JSON.
+fn parse_value(text: &str) -> f64 {
+    text.parse().unwrap_or(f64::NAN)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base_url_keeps_a_path_prefix() {
+        let base = base_url("Prometheus", "http://host:9090/prom").unwrap();
+        assert_eq!(
+            base.join("api/v1/query").unwrap().as_str(),
+            "http://host:9090/prom/api/v1/query"
+        );
+        assert!(base_url("Prometheus", "ftp://host").is_err());
+        assert!(base_url("Prometheus", "not a url").is_err());
+    }
+
+    #[test]
+    fn special_values_parse() {
+        assert!(parse_value("NaN").is_nan());
+        assert_eq!(parse_value("+Inf"), f64::INFINITY);
+        assert_eq!(parse_value("0.25"), 0.25);
+    }
+}

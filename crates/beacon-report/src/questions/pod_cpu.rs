@@ -1,0 +1,92 @@
+//! Question 2: which pods in the namespace use the most and the least CPU — the full list,
+//! ranked by average cores over the range.
+
+use serde::Serialize;
+
+use super::{Ctx, workload::cpu_per_pod};
+use crate::model::{Answer, Chart, NamedSeries, Stats, Unit};
+
+pub const QUESTION: &str = "Pods using the most and the least CPU in the namespace";
+
+/// Lines drawn in the chart: the busiest pods (and the idlest, when there are more pods).
+const CHART_TOP: usize = 8;
+const CHART_BOTTOM: usize = 3;
+
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CpuRanking {
+    /// Busiest first: by average cores, then current, then name.
+    pub ranking: Vec<RankedPod>,
+    pub most: Option<String>,
+    pub least: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RankedPod {
+    pub rank: usize,
+    pub pod: String,
+    /// Cores.
+    pub cpu: Stats,
+}
+
+pub async fn answer(ctx: &Ctx) -> Answer<CpuRanking> {
+    let mut answer = Answer::new(QUESTION, CpuRanking::default());
+    let query = answer.uses("CPU cores per pod", cpu_per_pod(ctx, "", ""));
+    let rows = ctx.range_by(&query, "pod").await;
+    let mut rows = answer.take(rows);
+    if rows.is_empty() {
+        let scope = format!("namespace {}", ctx.namespace);
+        ctx.explain_empty_cadvisor(&mut answer, "container_cpu_usage_seconds_total", &scope)
+            .await;
+        return answer;
+    }
+    let key = |s: &Stats| (s.avg.unwrap_or(0.0), s.current.unwrap_or(0.0));
+    rows.sort_by(|a, b| {
+        let (ka, kb) = (key(&a.stats), key(&b.stats));
+        kb.0.total_cmp(&ka.0)
+            .then(kb.1.total_cmp(&ka.1))
+            .then(a.key.cmp(&b.key))
+    });
+    answer.data.ranking = rows
+        .iter()
+        .enumerate()
+        .map(|(i, r)| RankedPod {
+            rank: i + 1,
+            pod: r.key.clone(),
+            cpu: r.stats,
+        })
+        .collect();
+    answer.data.most = rows.first().map(|r| r.key.clone());
+    answer.data.least = rows.last().map(|r| r.key.clone());
+
+    // A chart of 50 lines is unreadable: draw the extremes, which is what the question asks.
+    let drawn: Vec<_> = if rows.len() > CHART_TOP + CHART_BOTTOM {
+        rows[..CHART_TOP]
+            .iter()
+            .chain(&rows[rows.len() - CHART_BOTTOM..])
+            .collect()
+    } else {
+        rows.iter().collect()
+    };
+    let title = if drawn.len() < rows.len() {
+        format!(
+            "CPU per pod in {}: the {CHART_TOP} busiest and {CHART_BOTTOM} idlest of {} (cores)",
+            ctx.namespace,
+            rows.len()
+        )
+    } else {
+        format!("CPU per pod in {} (cores)", ctx.namespace)
+    };
+    answer.charts.push(Chart {
+        id: "q2-pod-cpu".into(),
+        title,
+        unit: Unit::Cores,
+        series: drawn
+            .into_iter()
+            .map(|r| NamedSeries {
+                name: r.key.clone(),
+                points: r.points.clone(),
+            })
+            .collect(),
+    });
+    answer
+}

@@ -1,0 +1,138 @@
+//! Number formatting shared by every human-readable format.
+
+use crate::model::Unit;
+
+pub const DASH: &str = "–";
+
+const KIB: f64 = 1024.0;
+const BINARY: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+
+/// A value in its unit, e.g. `0.250`, `512.0 MiB`, `1.2 KiB/s`, `45.3%`.
+pub fn value(unit: Unit, v: f64) -> String {
+    match unit {
+        Unit::Cores => format!("{v:.3}"),
+        Unit::Bytes => binary(v, ""),
+        Unit::BytesPerSecond => binary(v, "/s"),
+        Unit::Percent => format!("{v:.1}%"),
+        Unit::Count => format!("{v:.0}"),
+    }
+}
+
+pub fn opt(unit: Unit, v: Option<f64>) -> String {
+    v.filter(|v| v.is_finite())
+        .map_or_else(|| DASH.to_owned(), |v| value(unit, v))
+}
+
+/// Bytes in MiB, as question 3 asks.
+pub fn mib(v: Option<f64>) -> String {
+    v.filter(|v| v.is_finite())
+        .map_or_else(|| DASH.to_owned(), |v| format!("{:.0} MiB", v / KIB / KIB))
+}
+
+fn binary(v: f64, suffix: &str) -> String {
+    let mut scaled = v;
+    let mut i = 0;
+    while scaled.abs() >= KIB && i < BINARY.len() - 1 {
+        scaled /= KIB;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{scaled:.0} {}{suffix}", BINARY[0])
+    } else {
+        format!("{scaled:.1} {}{suffix}", BINARY[i])
+    }
+}
+
+/// Unix seconds as `HH:MM` UTC, for chart axes.
+pub fn clock(secs: f64) -> String {
+    jiff::Timestamp::from_second(secs as i64)
+        .map(|t| t.strftime("%H:%M").to_string())
+        .unwrap_or_default()
+}
+
+/// Age like kubectl prints it: `45s`, `12m`, `5h3m`, `3d4h`, `400d`.
+pub fn age(created: Option<f64>, now: f64) -> String {
+    let Some(created) = created.filter(|c| c.is_finite() && *c > 0.0) else {
+        return DASH.to_owned();
+    };
+    let s = (now - created).max(0.0) as u64;
+    let (d, h, m) = (s / 86_400, s % 86_400 / 3600, s % 3600 / 60);
+    match () {
+        _ if s < 120 => format!("{s}s"),
+        _ if s < 3600 => format!("{}m", s / 60),
+        _ if d == 0 => format!("{h}h{m}m"),
+        _ if d < 8 => format!("{d}d{h}h"),
+        _ => format!("{d}d"),
+    }
+}
+
+/// A chart's y axis: one scale for every tick (`MiB` throughout, not `900 KiB`, `1.1 MiB`).
+#[derive(Debug, Clone, Copy)]
+pub struct Axis {
+    unit: Unit,
+    divisor: f64,
+    suffix: &'static str,
+}
+
+impl Axis {
+    pub fn for_max(unit: Unit, max: f64) -> Self {
+        let (divisor, suffix) = match unit {
+            Unit::Bytes | Unit::BytesPerSecond => {
+                let mut i = 0;
+                while max / KIB.powi(i as i32) >= KIB && i < BINARY.len() - 1 {
+                    i += 1;
+                }
+                (KIB.powi(i as i32), BINARY[i])
+            }
+            Unit::Percent => (1.0, "%"),
+            Unit::Cores | Unit::Count => (1.0, ""),
+        };
+        Self {
+            unit,
+            divisor,
+            suffix,
+        }
+    }
+
+    pub fn label(&self, v: f64) -> String {
+        let scaled = v / self.divisor;
+        let per_second = if self.unit == Unit::BytesPerSecond {
+            "/s"
+        } else {
+            ""
+        };
+        match self.unit {
+            Unit::Cores => format!("{scaled:.2}"),
+            Unit::Percent => format!("{scaled:.0}%"),
+            _ => format!("{scaled:.1} {}{per_second}", self.suffix),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn formats_units() {
+        assert_eq!(value(Unit::Bytes, 512.0 * KIB * KIB), "512.0 MiB");
+        assert_eq!(value(Unit::BytesPerSecond, 1536.0), "1.5 KiB/s");
+        assert_eq!(value(Unit::Bytes, 12.0), "12 B");
+        assert_eq!(value(Unit::Cores, 0.25), "0.250");
+        assert_eq!(mib(Some(3.0 * KIB * KIB)), "3 MiB");
+        assert_eq!(opt(Unit::Cores, None), DASH);
+    }
+
+    #[test]
+    fn ages_like_kubectl() {
+        assert_eq!(age(Some(100.0), 145.0), "45s");
+        assert_eq!(age(Some(0.0 + 1.0), 1.0 + 3.0 * 86_400.0 + 7200.0), "3d2h");
+        assert_eq!(age(None, 1.0), DASH);
+    }
+
+    #[test]
+    fn axis_keeps_one_scale() {
+        let a = Axis::for_max(Unit::Bytes, 300.0 * KIB * KIB);
+        assert_eq!(a.label(0.5 * KIB * KIB), "0.5 MiB");
+    }
+}

@@ -1,0 +1,62 @@
+//! Output formats. Text, Markdown and HTML print the same [`sections`]; JSON is the report's
+//! data as is, every number included.
+
+pub mod format;
+mod html;
+mod json;
+mod markdown;
+pub mod sections;
+mod text;
+
+use crate::{Report, Result};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Text,
+    Markdown,
+    Html,
+    Json,
+}
+
+/// A rendered report: the document and, for Markdown, the SVG files it links.
+pub struct Output {
+    pub document: String,
+    /// `(file name, content)`, to be written beside the document.
+    pub attachments: Vec<(String, String)>,
+}
+
+/// `chart_prefix` names Markdown's SVG files (`<prefix>-q1-cpu.svg`); without one (Markdown to
+/// stdout) the charts are left out with a note.
+pub fn render(report: &Report, format: Format, chart_prefix: Option<&str>) -> Result<Output> {
+    let sections = sections::build(report);
+    Ok(match format {
+        Format::Text => Output {
+            document: text::render(report, &sections),
+            attachments: Vec::new(),
+        },
+        Format::Markdown => markdown::render(report, &sections, chart_prefix)?,
+        Format::Html => Output {
+            document: html::render(report, &sections)?,
+            attachments: Vec::new(),
+        },
+        Format::Json => Output {
+            document: json::render(report)?,
+            attachments: Vec::new(),
+        },
+    })
+}
+
+/// A comfy-table table from a section table, in the given preset (plain or Markdown).
+fn table(t: &sections::Table, preset: &str) -> comfy_table::Table {
+    let mut out = comfy_table::Table::new();
+    out.load_preset(preset).set_header(t.header.iter().copied());
+    for row in &t.rows {
+        out.add_row(row.iter().map(String::as_str));
+    }
+    for (i, numeric) in t.numeric.iter().enumerate() {
+        if let (true, Some(col)) = (*numeric, out.column_mut(i)) {
+            col.set_cell_alignment(comfy_table::CellAlignment::Right);
+        }
+    }
+    out
+}
