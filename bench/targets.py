@@ -6,9 +6,26 @@ Each target implements the same contract on 127.0.0.1:PORT: `/` counts a visit,
 
 import os
 import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+PEERS = Path(__file__).resolve().parent / "peers"
+OUT = ROOT / "target" / "bench"  # built peers (gitignored with /target)
+
+
+def apt_install(*packages):
+    """Install the Debian packages that are missing (the bench may install; tests never run it)."""
+    missing = [p for p in packages
+               if subprocess.run(["dpkg-query", "-W", "-f=${Status}", p], capture_output=True, text=True).stdout
+               != "install ok installed"]
+    if missing:
+        print(f"installing {' '.join(missing)} (Debian)", file=sys.stderr)
+        env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        if subprocess.run(["apt-get", "install", "-y", "-qq", *missing], env=env, stdout=subprocess.DEVNULL).returncode:
+            subprocess.run(["apt-get", "update", "-qq"], env=env, check=True)
+            subprocess.run(["apt-get", "install", "-y", "-qq", *missing], env=env, check=True, stdout=subprocess.DEVNULL)
 
 
 class Beacon:
@@ -16,6 +33,7 @@ class Beacon:
     durability = "fdatasync, group commit"
     paths = ["/", "/healthz", "/metrics"]
     ready_path = "/readyz"
+    visits_path = "/visits"
     binary = ROOT / "target" / "release" / "beacon"
 
     def build(self):
@@ -31,8 +49,76 @@ class Beacon:
         return self.binary.stat().st_size
 
 
-ALL = ["beacon"]
-_TARGETS = {"beacon": Beacon}
+class GoPeer:
+    name = "go"
+    durability = "fsync per visit (mutex, WriteAt + f.Sync)"
+    paths = ["/", "/healthz", "/metrics"]
+    ready_path = "/healthz"
+    visits_path = "/visits"
+    binary = OUT / "go-peer"
+
+    def build(self):
+        apt_install("golang-go", "golang-github-prometheus-client-golang-dev")
+        OUT.mkdir(parents=True, exist_ok=True)
+        # Offline GOPATH-mode build against Debian's Go sources in /usr/share/gocode.
+        with tempfile.TemporaryDirectory() as gopath:
+            env = {**os.environ, "GOPATH": f"{gopath}:/usr/share/gocode", "GO111MODULE": "off", "GOPROXY": "off",
+                   "GOFLAGS": "", "GOCACHE": str(OUT / "gocache")}
+            subprocess.run(["go", "build", "-o", str(self.binary), "./bench/peers/go"], cwd=ROOT, env=env, check=True)
+
+    def command(self, port, work):
+        return [str(self.binary), "--listen", f"127.0.0.1:{port}", "--data-dir", str(work / "data")], {}
+
+    def size(self):
+        return self.binary.stat().st_size
+
+
+class PythonPeer:
+    name = "python"
+    durability = "flock + fsync per visit"
+    paths = ["/", "/healthz", "/metrics"]
+    ready_path = "/healthz"
+    visits_path = "/visits"
+    workers = os.cpu_count() or 1  # workers = cores (all on the one pinned core)
+
+    def build(self):
+        # Debian's packages are for the system python (/usr/bin/python3), not a pyenv one on PATH.
+        apt_install("python3-flask", "python3-prometheus-client", "gunicorn")
+
+    def command(self, port, work):
+        (work / "prom").mkdir()
+        env = {"PROMETHEUS_MULTIPROC_DIR": str(work / "prom"), "PEER_DATA_DIR": str(work / "data"),
+               "PYTHONDONTWRITEBYTECODE": "1"}
+        # Sync workers, no access log (gunicorn's default), as such apps are deployed.
+        return ["/usr/bin/python3", "-m", "gunicorn", "--workers", str(self.workers), "--worker-class", "sync",
+                "--bind", f"127.0.0.1:{port}", "--chdir", str(PEERS / "python"), "app:app"], env
+
+    def size(self):
+        return None  # interpreter + packages: no single binary
+
+
+class Nginx:
+    name = "nginx"
+    durability = "none (fixed 200, ceiling)"
+    paths = ["/", "/healthz", "/metrics"]
+    ready_path = "/healthz"
+    visits_path = None  # counts nothing
+    binary = Path("/usr/sbin/nginx")
+
+    def build(self):
+        apt_install("nginx-light")
+
+    def command(self, port, work):
+        conf = work / "nginx.conf"
+        conf.write_text((PEERS / "nginx" / "nginx.conf.template").read_text().format(work=work, port=port))
+        return [str(self.binary), "-p", str(work), "-e", str(work / "error.log"), "-c", str(conf)], {}
+
+    def size(self):
+        return self.binary.stat().st_size
+
+
+ALL = ["beacon", "go", "python", "nginx"]
+_TARGETS = {"beacon": Beacon, "go": GoPeer, "python": PythonPeer, "nginx": Nginx}
 
 
 def get(name):
