@@ -105,10 +105,6 @@ impl TestServer {
         format!("http://{}{}", self.addr, path)
     }
 
-    pub fn config_dir(&self) -> PathBuf {
-        self.root.join("config")
-    }
-
     pub fn init_data_dir(&self) -> PathBuf {
         self.root.join("init_data")
     }
