@@ -161,3 +161,257 @@ fn every_answer_matches_the_backfilled_values() {
     // Right-aligned numbers end where their header ends.
     assert_eq!(header.find("CPU NOW").map(|i| i + "CPU NOW".len()), row.find("0.250").map(|i| i + 5), "{header}\n{row}");
 }
+
+/// The chart ids the HTML must carry for questions 1, 2, 3 and 5.
+const CHARTS: [&str; 7] = [
+    "q1-cpu",
+    "q1-memory",
+    "q2-pod-cpu",
+    "q3-node-memory",
+    "q3-node-cpu",
+    "q5-receive",
+    "q5-transmit",
+];
+
+/// Each chart's figure in a DOM dump holds an SVG with at least one data line (2 px wide)
+/// that has points.
+fn assert_charts_drawn(dom: &str) {
+    for id in CHARTS {
+        let open = format!(r#"id="{id}""#);
+        let at = dom.find(&open).unwrap_or_else(|| panic!("no chart {id} in the DOM"));
+        let figure = &dom[at..at + dom[at..].find("</figure>").unwrap()];
+        assert!(figure.contains("<svg"), "{id}: no svg");
+        let lines: Vec<&str> = figure
+            .split("<polyline")
+            .skip(1)
+            .filter(|p| p.contains(r#"stroke-width="2""#))
+            .collect();
+        assert!(!lines.is_empty(), "{id}: no data line");
+        for line in lines {
+            let points = line.split(r#"points=""#).nth(1).unwrap().split('"').next().unwrap();
+            assert!(points.split_whitespace().count() >= 2, "{id}: a line without points");
+        }
+    }
+}
+
+#[test]
+fn html_renders_in_headless_chromium_and_markdown_links_its_svgs() {
+    report_stack::require(report_stack::CHROMIUM, "chromium");
+    let stack = Stack::start(Cluster::realistic(now()));
+    let (start, end) = (stack.cluster.start.to_string(), stack.cluster.end.to_string());
+    let out = Workdir::new();
+
+    let html = out.path().join("report.html");
+    let mut args = stack.args(&start, &end);
+    args.extend(["--format", "html", "--output", html.to_str().unwrap()]);
+    let run = report(&args);
+    assert!(run.ok, "{}", run.stderr);
+    let source = std::fs::read_to_string(&html).unwrap();
+    assert!(!source.contains("<script") && !source.contains("src=\"http"), "self-contained");
+
+    let profile = Workdir::new();
+    let chromium = |extra: &[&str]| {
+        let output = std::process::Command::new(report_stack::CHROMIUM)
+            .args([
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                "--window-size=1200,5000",
+            ])
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .args(extra)
+            .arg(format!("file://{}", html.display()))
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "chromium: {}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let dom = chromium(&["--dump-dom"]);
+    assert!(dom.contains("Pods using the most and the least CPU"), "{dom}");
+    assert_charts_drawn(&dom);
+    let png = out.path().join("report.png");
+    chromium(&[&format!("--screenshot={}", png.display())]);
+    let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
+    assert!(size > 20_000, "the screenshot is nearly empty ({size} bytes)");
+
+    // Markdown writes the same charts as SVG files beside it and links them.
+    let md = out.path().join("weekly.md");
+    let mut args = stack.args(&start, &end);
+    args.extend(["--format", "md", "--output", md.to_str().unwrap()]);
+    let run = report(&args);
+    assert!(run.ok, "{}", run.stderr);
+    let text = std::fs::read_to_string(&md).unwrap();
+    for id in CHARTS {
+        let file = format!("weekly-{id}.svg");
+        assert!(text.contains(&format!("]({file})")), "{file} not linked");
+        let svg = std::fs::read_to_string(out.path().join(&file)).unwrap();
+        assert!(svg.starts_with("<svg") && svg.contains(r#"stroke-width="2""#), "{file}");
+    }
+    assert!(text.contains("```promql"), "PromQL blocks");
+    assert!(text.contains("| web-7d9f8-abcde"), "Markdown table rows");
+}
+
+#[test]
+fn alerts_come_from_prometheus_and_alertmanager() {
+    let work = Workdir::new();
+    let am = report_stack::Alertmanager::start(work.path());
+    let rules = r#"
+groups:
+  - name: fixture
+    interval: 1s
+    rules:
+      - alert: Watchdog
+        expr: vector(1)
+        labels: {severity: none}
+      - alert: BeaconDown
+        expr: vector(1)
+        labels: {severity: critical, namespace: default}
+        annotations: {summary: "No beacon replica is ready"}
+      - alert: BeaconSlow
+        expr: vector(1)
+        labels: {severity: warning, namespace: default}
+      - alert: BeaconDiskFilling
+        expr: vector(1)
+        for: 1h
+        labels: {severity: warning}
+"#;
+    let prom = Prometheus::start(
+        work.path(),
+        &work.path().join("tsdb"),
+        PrometheusConfig { rules: Some(rules.into()), ..Default::default() },
+    );
+    // Alertmanager gets its alerts straight from the test, so its list is known exactly.
+    let client = reqwest::blocking::Client::new();
+    let posted = serde_json::json!([
+        {"labels": {"alertname": "KubePodCrashLooping", "severity": "warning", "namespace": "default"},
+         "annotations": {"summary": "beacon-1 restarts"}},
+        {"labels": {"alertname": "NodeDiskFull", "severity": "critical"}},
+        {"labels": {"alertname": "Silenced", "severity": "critical"}},
+    ]);
+    let r = client.post(format!("{}/api/v2/alerts", am.url)).json(&posted).send().unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text());
+    let silence = serde_json::json!({
+        "matchers": [{"name": "alertname", "value": "Silenced", "isRegex": false}],
+        "startsAt": "2000-01-01T00:00:00Z", "endsAt": "2100-01-01T00:00:00Z",
+        "createdBy": "test", "comment": "test"
+    });
+    let r = client.post(format!("{}/api/v2/silences", am.url)).json(&silence).send().unwrap();
+    assert!(r.status().is_success(), "{:?}", r.text());
+
+    // Wait until the rules have been evaluated: 3 firing and 1 pending.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let v: Value = client.get(format!("{}/api/v1/alerts", prom.url)).send().unwrap().json().unwrap();
+        if v["data"]["alerts"].as_array().is_some_and(|a| a.len() == 4) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "rules not evaluated: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+
+    let r = report_json(&["--prometheus", &prom.url, "--alertmanager", &am.url]);
+    let alerts = &r["alerts"]["data"];
+    assert_eq!(alerts["firing_by_severity"], serde_json::json!({"critical": 1, "none": 1, "warning": 1}));
+    assert_eq!(alerts["pending"], 1);
+    let names: Vec<&str> = alerts["prometheus"].as_array().unwrap().iter().map(|a| a["alertname"].as_str().unwrap()).collect();
+    // Firing first, critical before warning; pending last.
+    assert_eq!(names, ["BeaconDown", "BeaconSlow", "Watchdog", "BeaconDiskFilling"]);
+    assert_eq!(alerts["prometheus"][0]["summary"], "No beacon replica is ready");
+    let am_data = &alerts["alertmanager"];
+    assert_eq!(am_data["active_by_severity"], serde_json::json!({"critical": 1, "warning": 1}));
+    let silenced = by_key(&am_data["alerts"], "alertname", "Silenced");
+    assert_eq!(silenced["state"], "suppressed");
+    assert_eq!(r["alerts"]["notes"], Value::Array(vec![]));
+
+    let run = report(&["--prometheus", &prom.url, "--alertmanager", &am.url]);
+    assert!(run.stdout.contains("Prometheus firing by severity: critical: 1, none: 1, warning: 1; pending: 1"), "{}", run.stdout);
+    assert!(run.stdout.contains("KubePodCrashLooping"), "{}", run.stdout);
+}
+
+#[test]
+fn missing_data_is_explained_per_question() {
+    // A Prometheus with one (dead) target: no cAdvisor, kubelet, kube-state-metrics or
+    // node-exporter.
+    let work = Workdir::new();
+    let prom = Prometheus::start(
+        work.path(),
+        &work.path().join("tsdb"),
+        PrometheusConfig {
+            scrape_configs: "  - job_name: prometheus\n    static_configs: [{targets: ['127.0.0.1:1']}]\n".into(),
+            ..Default::default()
+        },
+    );
+    // Wait for the first scrape so `up` names the job.
+    let client = reqwest::blocking::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while client
+        .get(format!("{}/api/v1/query?query=up", prom.url))
+        .send()
+        .and_then(|r| r.json::<Value>())
+        .map(|v| v["data"]["result"].as_array().is_none_or(Vec::is_empty))
+        .unwrap_or(true)
+    {
+        assert!(std::time::Instant::now() < deadline, "no scrape happened");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let run = report(&["--prometheus", &prom.url, "--format", "json", "--range", "5m"]);
+    assert!(run.ok, "missing data is not an error: {}", run.stderr);
+    let r: Value = serde_json::from_str(&run.stdout).unwrap();
+    let notes = |q: &str| r[q]["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_owned()).collect::<Vec<_>>().join("\n");
+    for q in ["workload", "pod_cpu"] {
+        let n = notes(q);
+        assert!(n.contains("no series container_cpu_usage_seconds_total"), "{q}: {n}");
+        assert!(n.contains(r#"job="kubelet" has 0"#) || n.contains(r#"no job="kubelet" targets are scraped (jobs: prometheus)"#), "{q}: {n}");
+        assert!(n.contains("/metrics/cadvisor"), "{q}: {n}");
+    }
+    assert!(notes("nodes").contains("node-exporter"), "{}", notes("nodes"));
+    assert!(notes("kubelets").contains("kubelet_running_pods") && notes("kubelets").contains("kube_pod_info"), "{}", notes("kubelets"));
+    assert!(notes("network").contains("container_network_receive_bytes_total"), "{}", notes("network"));
+    assert!(notes("inventory").contains("kube-state-metrics"), "{}", notes("inventory"));
+    assert!(notes("alerts").contains("Watchdog"), "{}", notes("alerts"));
+    // The text format shows the same notes.
+    let text = report(&["--prometheus", &prom.url, "--range", "5m"]).stdout;
+    assert!(text.contains("note: no series container_cpu_usage_seconds_total"), "{text}");
+}
+
+#[test]
+fn the_docker_runtime_case_is_recognised() {
+    let mut cluster = Cluster::realistic(now());
+    cluster.docker_runtime = true;
+    let stack = Stack::start(cluster);
+    let (start, end) = (stack.cluster.start.to_string(), stack.cluster.end.to_string());
+    let r = report_json(&stack.args(&start, &end));
+    assert_eq!(r["pod_cpu"]["data"]["ranking"], Value::Array(vec![]));
+    let notes = r["pod_cpu"]["notes"].to_string();
+    assert!(notes.contains("empty container/image label") && notes.contains("--container-runtime=containerd"), "{notes}");
+}
+
+#[test]
+fn unusable_prometheus_or_range_fails_on_one_line() {
+    let not_prometheus = report_stack::TextServer::start(|path| match path {
+        p if p.starts_with("/html/") => (200, "text/html", "<html><body>Grafana</body></html>".into()),
+        _ => (404, "text/plain", "404 page not found\n".into()),
+    });
+    let dead = format!("http://127.0.0.1:{}", report_stack::free_port());
+    let html = format!("{}/html", not_prometheus.url);
+    let cases: [(&[&str], &str); 6] = [
+        (&["--prometheus", &dead], "cannot reach"),
+        (&["--prometheus", &not_prometheus.url], "answered HTTP 404"),
+        (&["--prometheus", &html], "not the Prometheus API"),
+        (&["--prometheus", "ftp://x"], "only http and https"),
+        (&["--prometheus", &dead, "--start", "2000", "--end", "1000"], "is not after the start"),
+        (&["--prometheus", &dead, "--range", "30d", "--step", "1s"], "raise --step"),
+    ];
+    for (args, message) in cases {
+        let run = report(args);
+        assert_eq!(run.code, Some(1), "{args:?}: {}", run.stderr);
+        assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
+        let lines: Vec<&str> = run.stderr.lines().collect();
+        assert_eq!(lines.len(), 1, "{args:?}: {}", run.stderr);
+        assert!(lines[0].starts_with("beacon: error:") && lines[0].contains(message), "{args:?}: {}", lines[0]);
+    }
+}
