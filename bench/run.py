@@ -54,6 +54,14 @@ def http_status(port, path="/healthz"):
         return None
 
 
+def visits_count(port, path):
+    """The target's own visit count ({"visits": N} from its visits_path)."""
+    import json
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+        return int(json.load(r)["visits"])
+
+
 def tree_pids(pid):
     """The process and its descendants (gunicorn has workers)."""
     pids, frontier = [pid], [pid]
@@ -105,10 +113,11 @@ def run_wrk(port, path, conns, seconds, pin):
         cmd = ["taskset", "-c", "1", *cmd]
     out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    done = int(re.search(r"(\d+) requests in", out).group(1))
     lat = {p: to_ms(v, u) for p, v, u in LAT_RE.findall(out)}
     errors = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
     socket_errors = re.search(r"Socket errors: (.*)", out)
-    return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"),
+    return {"rps": rps, "done": done, "p50": lat.get("50"), "p99": lat.get("99"),
             "non2xx": int(errors.group(1)) if errors else 0,
             "socket_errors": socket_errors.group(1) if socket_errors else ""}
 
@@ -135,16 +144,22 @@ def measure(target, args):
         sampler = RssSampler(proc.pid)
         sampler.start()
         rows = []
+        visits = None
         for path in target.paths:
             for conns in args.connections:
                 r = run_wrk(port, path, conns, args.seconds, not args.no_pin)
                 rows.append({"path": path, "conns": conns, **r})
                 print(f"  {target.name:<14} {path:<9} c={conns:<3} {r['rps']:>10.0f} req/s  p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms",
                       file=sys.stderr)
+            if path == "/" and getattr(target, "visits_path", None):
+                # Every answered visit must be counted (the server may count a few more: requests
+                # still in flight when wrk stopped are served but not tallied by wrk).
+                answered = sum(r["done"] for r in rows if r["path"] == "/")
+                visits = {"answered": answered, "counted": visits_count(port, target.visits_path)}
         sampler.stop.set()
         sampler.join()
         return {"name": target.name, "durability": target.durability, "ready_ms": ready_ms, "idle_kib": idle,
-                "load_kib": sampler.peak, "size": target.size(), "rows": rows}
+                "load_kib": sampler.peak, "size": target.size(), "rows": rows, "visits": visits}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -173,24 +188,31 @@ def report(results, args):
             errs = ", ".join(x for x in (f"{r['non2xx']} non-2xx" if r["non2xx"] else "", r["socket_errors"]) if x) or "-"
             lines.append(f"| {res['name']} | {res['durability']} | `{r['path']}` | {r['conns']} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {errs} |")
     lines.append("")
-    lines.append("| target | start-to-ready ms | RSS idle | RSS under load | binary/image size |")
-    lines.append("|---|---:|---:|---:|---:|")
+    lines.append("| target | durability | start-to-ready ms | RSS idle | RSS under load | binary/image size | visits answered / counted |")
+    lines.append("|---|---|---:|---:|---:|---:|---|")
     for res in results:
-        lines.append(f"| {res['name']} | {res['ready_ms']:.1f} | {res['idle_kib'] / 1024:.1f} MiB | {res['load_kib'] / 1024:.1f} MiB | {fmt_size(res['size'])} |")
+        v = res["visits"]
+        vis = "-" if v is None else f"{v['answered']} / {v['counted']}" + (" **LOST**" if v["counted"] < v["answered"] else "")
+        lines.append(f"| {res['name']} | {res['durability']} | {res['ready_ms']:.1f} | {res['idle_kib'] / 1024:.1f} MiB | "
+                     f"{res['load_kib'] / 1024:.1f} MiB | {fmt_size(res['size'])} | {vis} |")
     base = next((r for r in results if r["name"] == "beacon"), None)
     others = [r for r in results if r is not base]
     if base and others:
         lines.append("")
-        lines.append("Ratios beacon / peer (req/s; for RSS idle, peer / beacon):")
+        lines.append("Ratios beacon / peer: req/s (above 1: beacon serves more), p99 (below 1: beacon answers sooner); "
+                     "RSS and start-to-ready beacon / peer (below 1: beacon smaller, faster):")
         lines.append("")
-        lines.append("| peer | endpoint | conns | req/s ratio |")
-        lines.append("|---|---|---:|---:|")
+        lines.append("| peer | endpoint | conns | req/s ratio | p99 ratio |")
+        lines.append("|---|---|---:|---:|---:|")
         for peer in others:
             for r in peer["rows"]:
                 b = next((x for x in base["rows"] if x["path"] == r["path"] and x["conns"] == r["conns"]), None)
                 if b and r["rps"]:
-                    lines.append(f"| {peer['name']} | `{r['path']}` | {r['conns']} | {b['rps'] / r['rps']:.2f}× |")
-            lines.append(f"| {peer['name']} | RSS idle | | {peer['idle_kib'] / max(base['idle_kib'], 1):.2f}× |")
+                    p99 = f"{b['p99'] / r['p99']:.2f}×" if b["p99"] and r["p99"] else "-"
+                    lines.append(f"| {peer['name']} | `{r['path']}` | {r['conns']} | {b['rps'] / r['rps']:.2f}× | {p99} |")
+            lines.append(f"| {peer['name']} | RSS idle | | {base['idle_kib'] / max(peer['idle_kib'], 1):.2f}× | |")
+            lines.append(f"| {peer['name']} | RSS under load | | {base['load_kib'] / max(peer['load_kib'], 1):.2f}× | |")
+            lines.append(f"| {peer['name']} | start-to-ready | | {base['ready_ms'] / max(peer['ready_ms'], 1e-3):.2f}× | |")
     return "\n".join(lines)
 
 
