@@ -148,11 +148,12 @@ pub(crate) fn retry_after(headers: &HeaderMap) -> Option<Duration> {
     )
 }
 
-/// Classifies a reqwest error. Redirect loops and bad requests are final; everything the
-/// network can do to us (refused, reset, timed out, closed early) is transient.
+/// Classifies a reqwest error. Redirect loops, bad requests and rejected certificates are
+/// final; everything the network can do to us (refused, reset, timed out, closed early) is
+/// transient.
 pub(crate) fn classify(url: &str, e: reqwest::Error) -> Failure {
     let reason = describe(&e);
-    if e.is_redirect() || e.is_builder() {
+    if e.is_redirect() || e.is_builder() || is_certificate_error(&e) {
         Failure::Fatal(Error::Request {
             url: url.to_owned(),
             reason,
@@ -160,6 +161,22 @@ pub(crate) fn classify(url: &str, e: reqwest::Error) -> Failure {
     } else {
         Failure::transient(reason)
     }
+}
+
+/// An untrusted or invalid server certificate: a missing CA or a wrong name does not fix
+/// itself between attempts, so retrying only delays the message.
+fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
+    if let Some(rustls::Error::InvalidCertificate(_)) = e.downcast_ref::<rustls::Error>() {
+        return true;
+    }
+    // io::Error hides its payload from `source()` (and TLS errors come nested in two of them).
+    let payload = e
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref());
+    if payload.is_some_and(|p| is_certificate_error(p)) {
+        return true;
+    }
+    e.source().is_some_and(is_certificate_error)
 }
 
 /// A short reason: the URL is already part of the surrounding message.

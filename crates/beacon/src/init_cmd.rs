@@ -221,8 +221,8 @@ or empty file at PATH. http and https are supported; TLS trusts the system CA bu
 (/etc/ssl/certs/ca-certificates.crt, as distroless ships it) or built-in Mozilla roots.
 
 Connect errors, timeouts, resets, truncated bodies and HTTP 5xx/408/429 are retried with
-exponential backoff and jitter, honouring Retry-After. Other 4xx, redirect loops, --max-bytes
-and --sha256 mismatches fail at once. Progress is logged to stderr every --progress-interval,
+exponential backoff and jitter, honouring Retry-After. Other 4xx, untrusted certificates,
+redirect loops, --max-bytes and --sha256 mismatches fail at once. Progress is logged to stderr every --progress-interval,
 and one summary line at the end.
 
 Exit status: 0 downloaded (or already present with the right --sha256), 1 failed (the reason
