@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark beacon serve (and, when built, its peers) on loopback with wrk.
+"""Benchmark beacon serve against its peers (Go, Python, nginx ceiling) on loopback with wrk.
 
 Prints one table: req/s, p50 and p99 latency per endpoint and connection count,
 RSS idle and under load, start-to-ready time, binary size. Every target runs in the
@@ -169,6 +169,10 @@ def measure(target, args):
         shutil.rmtree(work, ignore_errors=True)
 
 
+def load_average():
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
 def fmt_size(n):
     return "-" if n is None else f"{n / 1048576:.1f} MiB"
 
@@ -179,7 +183,7 @@ def report(results, args):
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines() if l.startswith("model name")), "?")
     lines.append(f"beacon bench — {now} — {platform.node()}, {os.cpu_count()} cores ({cpu}), "
                  f"{'server pinned to CPU 0, wrk to CPU 1' if not args.no_pin else 'no pinning: server and wrk share the cores'}, "
-                 f"{args.seconds}s per run")
+                 f"{args.seconds}s per run, load average {args.load_before} before / {load_average()} after")
     lines.append("")
     lines.append("| target | durability | endpoint | conns | req/s | p50 ms | p99 ms | errors |")
     lines.append("|---|---|---|---:|---:|---:|---:|---|")
@@ -230,11 +234,14 @@ def main():
     if os.cpu_count() < 2:
         args.no_pin = True
     ensure_tools()
-    results = []
-    for name in args.targets.split(","):
-        target = targets.get(name)
+    names = args.targets.split(",")
+    for name in names:  # build everything first, so no build overlaps a measurement
         print(f"building {name}", file=sys.stderr)
-        target.build()
+        targets.get(name).build()
+    args.load_before = load_average()
+    results = []
+    for name in names:
+        target = targets.get(name)
         print(f"measuring {name}", file=sys.stderr)
         results.append(measure(target, args))
     table = report(results, args)
