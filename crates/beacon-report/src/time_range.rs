@@ -95,9 +95,9 @@ impl TimeRange {
 /// `300.0` → `5m`, `90.0` → `90s`, `0.5` → `500ms`.
 pub fn promql_duration(seconds: f64) -> String {
     let ms = (seconds * 1000.0).round() as u64;
-    if ms % 60_000 == 0 {
+    if ms.is_multiple_of(60_000) {
         format!("{}m", ms / 60_000)
-    } else if ms % 1000 == 0 {
+    } else if ms.is_multiple_of(1000) {
         format!("{}s", ms / 1000)
     } else {
         format!("{ms}ms")

@@ -8,7 +8,9 @@ mod report_fixture;
 mod report_stack;
 
 use report_fixture::{Cluster, GIB, Pod};
-use report_stack::{Prometheus, PrometheusConfig, Workdir, assert_close, backfill, now, report, report_json};
+use report_stack::{
+    Prometheus, PrometheusConfig, Workdir, assert_close, backfill, now, report, report_json,
+};
 use serde_json::Value;
 
 struct Stack {
@@ -23,12 +25,23 @@ impl Stack {
         let tsdb = work.path().join("tsdb");
         backfill(work.path(), &tsdb, &cluster.openmetrics());
         let prom = Prometheus::start(work.path(), &tsdb, PrometheusConfig::default());
-        Self { cluster, prom, _work: work }
+        Self {
+            cluster,
+            prom,
+            _work: work,
+        }
     }
 
     /// The fixture's exact range, so evaluation times fall on samples.
     fn args<'a>(&'a self, start: &'a str, end: &'a str) -> Vec<&'a str> {
-        vec!["--prometheus", &self.prom.url, "--start", start, "--end", end]
+        vec![
+            "--prometheus",
+            &self.prom.url,
+            "--start",
+            start,
+            "--end",
+            end,
+        ]
     }
 }
 
@@ -60,16 +73,41 @@ fn every_answer_matches_the_backfilled_values() {
 
     // Q1: the StatefulSet's pods, per pod and total.
     let q1 = &r["workload"]["data"];
-    let sts: Vec<&Pod> = c.pods.iter().filter(|p| p.name.starts_with("beacon-")).collect();
+    let sts: Vec<&Pod> = c
+        .pods
+        .iter()
+        .filter(|p| p.name.starts_with("beacon-"))
+        .collect();
     assert_eq!(q1["pods"].as_array().unwrap().len(), 3, "{q1}");
     for pod in &sts {
         let row = by_key(&q1["pods"], "pod", &pod.name);
-        check_stats(&row["cpu"], c.stats(|t| c.pod_cpu(pod, t)), &format!("{} cpu", pod.name));
-        check_stats(&row["memory"], c.stats(|t| c.at(pod.memory, t)), &format!("{} memory", pod.name));
+        check_stats(
+            &row["cpu"],
+            c.stats(|t| c.pod_cpu(pod, t)),
+            &format!("{} cpu", pod.name),
+        );
+        check_stats(
+            &row["memory"],
+            c.stats(|t| c.at(pod.memory, t)),
+            &format!("{} memory", pod.name),
+        );
     }
-    check_stats(&q1["total_cpu"], c.stats(|t| sts.iter().map(|p| c.pod_cpu(p, t)).sum()), "total cpu");
-    check_stats(&q1["total_memory"], c.stats(|t| sts.iter().map(|p| c.at(p.memory, t)).sum()), "total memory");
-    assert!(r["workload"]["queries"][0]["promql"].as_str().unwrap().contains(r#"pod=~"beacon-[0-9]+""#));
+    check_stats(
+        &q1["total_cpu"],
+        c.stats(|t| sts.iter().map(|p| c.pod_cpu(p, t)).sum()),
+        "total cpu",
+    );
+    check_stats(
+        &q1["total_memory"],
+        c.stats(|t| sts.iter().map(|p| c.at(p.memory, t)).sum()),
+        "total memory",
+    );
+    assert!(
+        r["workload"]["queries"][0]["promql"]
+            .as_str()
+            .unwrap()
+            .contains(r#"pod=~"beacon-[0-9]+""#)
+    );
 
     // Q2: the full ranking of `default`, busiest first, nothing from kube-system.
     let mut expected: Vec<(String, f64)> = pods_in(c, "default")
@@ -91,13 +129,29 @@ fn every_answer_matches_the_backfilled_values() {
         let row = by_key(&r["nodes"]["data"], "nodename", &node.name);
         assert_eq!(row["instance"], format!("10.0.0.{}:9100", i + 1));
         assert_close(&row["cores"], node.cores as f64, "cores");
-        assert_close(&row["memory_total_bytes"], node.memory_total, "memory total");
+        assert_close(
+            &row["memory_total_bytes"],
+            node.memory_total,
+            "memory total",
+        );
         let used = |t| node.memory_total - c.at(node.memory_available, t);
         check_stats(&row["memory_used_bytes"], c.stats(used), "memory used");
-        check_stats(&row["memory_used_percent"], c.stats(|t| 100.0 * used(t) / node.memory_total), "memory %");
-        check_stats(&row["cpu_used_percent"], (100.0 * node.busy, 100.0 * node.busy, 100.0 * node.busy), "cpu %");
+        check_stats(
+            &row["memory_used_percent"],
+            c.stats(|t| 100.0 * used(t) / node.memory_total),
+            "memory %",
+        );
+        check_stats(
+            &row["cpu_used_percent"],
+            (100.0 * node.busy, 100.0 * node.busy, 100.0 * node.busy),
+            "cpu %",
+        );
     }
-    assert_close(&by_key(&r["nodes"]["data"], "nodename", "node-a")["memory_used_percent"]["current"], 50.0, "node-a now");
+    assert_close(
+        &by_key(&r["nodes"]["data"], "nodename", "node-a")["memory_used_percent"]["current"],
+        50.0,
+        "node-a now",
+    );
 
     // Q4: the kubelet's own gauges.
     assert_eq!(r["kubelets"]["data"]["source"], "kubelet");
@@ -115,20 +169,47 @@ fn every_answer_matches_the_backfilled_values() {
     assert_eq!(net.len(), expected.len(), "{net:?}");
     for pod in expected {
         let row = by_key(&r["network"]["data"], "pod", &pod.name);
-        check_stats(&row["receive"], (pod.rx, pod.rx, pod.rx), &format!("{} rx", pod.name));
-        check_stats(&row["transmit"], (pod.tx, pod.tx, pod.tx), &format!("{} tx", pod.name));
+        check_stats(
+            &row["receive"],
+            (pod.rx, pod.rx, pod.rx),
+            &format!("{} rx", pod.name),
+        );
+        check_stats(
+            &row["transmit"],
+            (pod.tx, pod.tx, pod.tx),
+            &format!("{} tx", pod.name),
+        );
     }
 
     // Inventory.
     let inv = &r["inventory"]["data"];
-    assert_eq!(inv["pods"].as_array().unwrap().len(), pods_in(c, "default").count());
+    assert_eq!(
+        inv["pods"].as_array().unwrap().len(),
+        pods_in(c, "default").count()
+    );
     let b1 = by_key(&inv["pods"], "name", "beacon-1");
-    assert_eq!((b1["phase"].as_str(), b1["restarts"].as_f64(), b1["node"].as_str()), (Some("Running"), Some(2.0), Some("node-b")));
+    assert_eq!(
+        (
+            b1["phase"].as_str(),
+            b1["restarts"].as_f64(),
+            b1["node"].as_str()
+        ),
+        (Some("Running"), Some(2.0), Some("node-b"))
+    );
     let web = by_key(&inv["pods"], "name", "web-7d9f8-abcde");
-    assert_eq!((web["ready_containers"].as_f64(), web["containers"].as_f64()), (Some(2.0), Some(2.0)));
+    assert_eq!(
+        (web["ready_containers"].as_f64(), web["containers"].as_f64()),
+        (Some(2.0), Some(2.0))
+    );
     let sts_row = by_key(&inv["statefulsets"], "name", "beacon");
-    assert_eq!((sts_row["ready"].as_f64(), sts_row["replicas"].as_f64()), (Some(3.0), Some(3.0)));
-    assert_eq!(by_key(&inv["services"], "name", "beacon")["cluster_ip"], "10.96.12.34");
+    assert_eq!(
+        (sts_row["ready"].as_f64(), sts_row["replicas"].as_f64()),
+        (Some(3.0), Some(3.0))
+    );
+    assert_eq!(
+        by_key(&inv["services"], "name", "beacon")["cluster_ip"],
+        "10.96.12.34"
+    );
     let pvc = by_key(&inv["persistentvolumeclaims"], "name", "data-beacon-0");
     assert_eq!(pvc["phase"], "Bound");
     assert_close(&pvc["capacity_bytes"], GIB, "pvc size");
@@ -136,9 +217,19 @@ fn every_answer_matches_the_backfilled_values() {
     assert_eq!(inv["configmaps"].as_array().unwrap().len(), 2);
 
     // Nothing was missing, so no answer explains anything away.
-    for q in ["workload", "pod_cpu", "nodes", "kubelets", "network", "inventory"] {
+    for q in [
+        "workload",
+        "pod_cpu",
+        "nodes",
+        "kubelets",
+        "network",
+        "inventory",
+    ] {
         assert_eq!(r[q]["notes"], Value::Array(vec![]), "{q} notes");
-        assert!(!r[q]["queries"].as_array().unwrap().is_empty(), "{q} states its PromQL");
+        assert!(
+            !r[q]["queries"].as_array().unwrap().is_empty(),
+            "{q} states its PromQL"
+        );
     }
 
     // A label selector picks pods through kube_pod_labels.
@@ -153,13 +244,30 @@ fn every_answer_matches_the_backfilled_values() {
     let run = report(&stack.args(&start, &end));
     assert!(run.ok, "{}", run.stderr);
     let text = run.stdout;
-    for needle in ["1. CPU and memory of StatefulSet beacon", "Most CPU: web-7d9f8-abcde", "PromQL:", "container_cpu_usage_seconds_total", "beacon-headless", "ReadWriteOnce"] {
+    for needle in [
+        "1. CPU and memory of StatefulSet beacon",
+        "Most CPU: web-7d9f8-abcde",
+        "PromQL:",
+        "container_cpu_usage_seconds_total",
+        "beacon-headless",
+        "ReadWriteOnce",
+    ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }
-    let header = text.lines().find(|l| l.contains("POD") && l.contains("CPU NOW")).unwrap();
-    let row = text.lines().find(|l| l.trim_start().starts_with("beacon-0 ")).unwrap();
+    let header = text
+        .lines()
+        .find(|l| l.contains("POD") && l.contains("CPU NOW"))
+        .unwrap();
+    let row = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("beacon-0 "))
+        .unwrap();
     // Right-aligned numbers end where their header ends.
-    assert_eq!(header.find("CPU NOW").map(|i| i + "CPU NOW".len()), row.find("0.250").map(|i| i + 5), "{header}\n{row}");
+    assert_eq!(
+        header.find("CPU NOW").map(|i| i + "CPU NOW".len()),
+        row.find("0.250").map(|i| i + 5),
+        "{header}\n{row}"
+    );
 }
 
 /// The chart ids the HTML must carry for questions 1, 2, 3 and 5.
@@ -178,7 +286,9 @@ const CHARTS: [&str; 7] = [
 fn assert_charts_drawn(dom: &str) {
     for id in CHARTS {
         let open = format!(r#"id="{id}""#);
-        let at = dom.find(&open).unwrap_or_else(|| panic!("no chart {id} in the DOM"));
+        let at = dom
+            .find(&open)
+            .unwrap_or_else(|| panic!("no chart {id} in the DOM"));
         let figure = &dom[at..at + dom[at..].find("</figure>").unwrap()];
         assert!(figure.contains("<svg"), "{id}: no svg");
         let lines: Vec<&str> = figure
@@ -188,8 +298,17 @@ fn assert_charts_drawn(dom: &str) {
             .collect();
         assert!(!lines.is_empty(), "{id}: no data line");
         for line in lines {
-            let points = line.split(r#"points=""#).nth(1).unwrap().split('"').next().unwrap();
-            assert!(points.split_whitespace().count() >= 2, "{id}: a line without points");
+            let points = line
+                .split(r#"points=""#)
+                .nth(1)
+                .unwrap()
+                .split('"')
+                .next()
+                .unwrap();
+            assert!(
+                points.split_whitespace().count() >= 2,
+                "{id}: a line without points"
+            );
         }
     }
 }
@@ -198,7 +317,10 @@ fn assert_charts_drawn(dom: &str) {
 fn html_renders_in_headless_chromium_and_markdown_links_its_svgs() {
     report_stack::require(report_stack::CHROMIUM, "chromium");
     let stack = Stack::start(Cluster::realistic(now()));
-    let (start, end) = (stack.cluster.start.to_string(), stack.cluster.end.to_string());
+    let (start, end) = (
+        stack.cluster.start.to_string(),
+        stack.cluster.end.to_string(),
+    );
     let out = Workdir::new();
 
     let html = out.path().join("report.html");
@@ -207,7 +329,10 @@ fn html_renders_in_headless_chromium_and_markdown_links_its_svgs() {
     let run = report(&args);
     assert!(run.ok, "{}", run.stderr);
     let source = std::fs::read_to_string(&html).unwrap();
-    assert!(!source.contains("<script") && !source.contains("src=\"http"), "self-contained");
+    assert!(
+        !source.contains("<script") && !source.contains("src=\"http"),
+        "self-contained"
+    );
 
     let profile = Workdir::new();
     let chromium = |extra: &[&str]| {
@@ -227,16 +352,26 @@ fn html_renders_in_headless_chromium_and_markdown_links_its_svgs() {
             .arg(format!("file://{}", html.display()))
             .output()
             .unwrap();
-        assert!(output.status.success(), "chromium: {}", String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "chromium: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
         String::from_utf8_lossy(&output.stdout).into_owned()
     };
     let dom = chromium(&["--dump-dom"]);
-    assert!(dom.contains("Pods using the most and the least CPU"), "{dom}");
+    assert!(
+        dom.contains("Pods using the most and the least CPU"),
+        "{dom}"
+    );
     assert_charts_drawn(&dom);
     let png = out.path().join("report.png");
     chromium(&[&format!("--screenshot={}", png.display())]);
     let size = std::fs::metadata(&png).map(|m| m.len()).unwrap_or(0);
-    assert!(size > 20_000, "the screenshot is nearly empty ({size} bytes)");
+    assert!(
+        size > 20_000,
+        "the screenshot is nearly empty ({size} bytes)"
+    );
 
     // Markdown writes the same charts as SVG files beside it and links them.
     let md = out.path().join("weekly.md");
@@ -249,7 +384,10 @@ fn html_renders_in_headless_chromium_and_markdown_links_its_svgs() {
         let file = format!("weekly-{id}.svg");
         assert!(text.contains(&format!("]({file})")), "{file} not linked");
         let svg = std::fs::read_to_string(out.path().join(&file)).unwrap();
-        assert!(svg.starts_with("<svg") && svg.contains(r#"stroke-width="2""#), "{file}");
+        assert!(
+            svg.starts_with("<svg") && svg.contains(r#"stroke-width="2""#),
+            "{file}"
+        );
     }
     assert!(text.contains("```promql"), "PromQL blocks");
     assert!(text.contains("| web-7d9f8-abcde"), "Markdown table rows");
@@ -282,7 +420,10 @@ groups:
     let prom = Prometheus::start(
         work.path(),
         &work.path().join("tsdb"),
-        PrometheusConfig { rules: Some(rules.into()), ..Default::default() },
+        PrometheusConfig {
+            rules: Some(rules.into()),
+            ..Default::default()
+        },
     );
     // Alertmanager gets its alerts straight from the test, so its list is known exactly.
     let client = reqwest::blocking::Client::new();
@@ -292,43 +433,82 @@ groups:
         {"labels": {"alertname": "NodeDiskFull", "severity": "critical"}},
         {"labels": {"alertname": "Silenced", "severity": "critical"}},
     ]);
-    let r = client.post(format!("{}/api/v2/alerts", am.url)).json(&posted).send().unwrap();
+    let r = client
+        .post(format!("{}/api/v2/alerts", am.url))
+        .json(&posted)
+        .send()
+        .unwrap();
     assert!(r.status().is_success(), "{:?}", r.text());
     let silence = serde_json::json!({
         "matchers": [{"name": "alertname", "value": "Silenced", "isRegex": false}],
         "startsAt": "2000-01-01T00:00:00Z", "endsAt": "2100-01-01T00:00:00Z",
         "createdBy": "test", "comment": "test"
     });
-    let r = client.post(format!("{}/api/v2/silences", am.url)).json(&silence).send().unwrap();
+    let r = client
+        .post(format!("{}/api/v2/silences", am.url))
+        .json(&silence)
+        .send()
+        .unwrap();
     assert!(r.status().is_success(), "{:?}", r.text());
 
     // Wait until the rules have been evaluated: 3 firing and 1 pending.
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
-        let v: Value = client.get(format!("{}/api/v1/alerts", prom.url)).send().unwrap().json().unwrap();
+        let v: Value = client
+            .get(format!("{}/api/v1/alerts", prom.url))
+            .send()
+            .unwrap()
+            .json()
+            .unwrap();
         if v["data"]["alerts"].as_array().is_some_and(|a| a.len() == 4) {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "rules not evaluated: {v}");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "rules not evaluated: {v}"
+        );
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
 
     let r = report_json(&["--prometheus", &prom.url, "--alertmanager", &am.url]);
     let alerts = &r["alerts"]["data"];
-    assert_eq!(alerts["firing_by_severity"], serde_json::json!({"critical": 1, "none": 1, "warning": 1}));
+    assert_eq!(
+        alerts["firing_by_severity"],
+        serde_json::json!({"critical": 1, "none": 1, "warning": 1})
+    );
     assert_eq!(alerts["pending"], 1);
-    let names: Vec<&str> = alerts["prometheus"].as_array().unwrap().iter().map(|a| a["alertname"].as_str().unwrap()).collect();
+    let names: Vec<&str> = alerts["prometheus"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["alertname"].as_str().unwrap())
+        .collect();
     // Firing first, critical before warning; pending last.
-    assert_eq!(names, ["BeaconDown", "BeaconSlow", "Watchdog", "BeaconDiskFilling"]);
-    assert_eq!(alerts["prometheus"][0]["summary"], "No beacon replica is ready");
+    assert_eq!(
+        names,
+        ["BeaconDown", "BeaconSlow", "Watchdog", "BeaconDiskFilling"]
+    );
+    assert_eq!(
+        alerts["prometheus"][0]["summary"],
+        "No beacon replica is ready"
+    );
     let am_data = &alerts["alertmanager"];
-    assert_eq!(am_data["active_by_severity"], serde_json::json!({"critical": 1, "warning": 1}));
+    assert_eq!(
+        am_data["active_by_severity"],
+        serde_json::json!({"critical": 1, "warning": 1})
+    );
     let silenced = by_key(&am_data["alerts"], "alertname", "Silenced");
     assert_eq!(silenced["state"], "suppressed");
     assert_eq!(r["alerts"]["notes"], Value::Array(vec![]));
 
     let run = report(&["--prometheus", &prom.url, "--alertmanager", &am.url]);
-    assert!(run.stdout.contains("Prometheus firing by severity: critical: 1, none: 1, warning: 1; pending: 1"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "Prometheus firing by severity: critical: 1, none: 1, warning: 1; pending: 1"
+        ),
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("KubePodCrashLooping"), "{}", run.stdout);
 }
 
@@ -341,7 +521,9 @@ fn missing_data_is_explained_per_question() {
         work.path(),
         &work.path().join("tsdb"),
         PrometheusConfig {
-            scrape_configs: "  - job_name: prometheus\n    static_configs: [{targets: ['127.0.0.1:1']}]\n".into(),
+            scrape_configs:
+                "  - job_name: prometheus\n    static_configs: [{targets: ['127.0.0.1:1']}]\n"
+                    .into(),
             ..Default::default()
         },
     );
@@ -358,24 +540,66 @@ fn missing_data_is_explained_per_question() {
         assert!(std::time::Instant::now() < deadline, "no scrape happened");
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
-    let run = report(&["--prometheus", &prom.url, "--format", "json", "--range", "5m"]);
+    let run = report(&[
+        "--prometheus",
+        &prom.url,
+        "--format",
+        "json",
+        "--range",
+        "5m",
+    ]);
     assert!(run.ok, "missing data is not an error: {}", run.stderr);
     let r: Value = serde_json::from_str(&run.stdout).unwrap();
-    let notes = |q: &str| r[q]["notes"].as_array().unwrap().iter().map(|n| n.as_str().unwrap().to_owned()).collect::<Vec<_>>().join("\n");
+    let notes = |q: &str| {
+        r[q]["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n.as_str().unwrap().to_owned())
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
     for q in ["workload", "pod_cpu"] {
         let n = notes(q);
-        assert!(n.contains("no series container_cpu_usage_seconds_total"), "{q}: {n}");
-        assert!(n.contains(r#"job="kubelet" has 0"#) || n.contains(r#"no job="kubelet" targets are scraped (jobs: prometheus)"#), "{q}: {n}");
+        assert!(
+            n.contains("no series container_cpu_usage_seconds_total"),
+            "{q}: {n}"
+        );
+        assert!(
+            n.contains(r#"job="kubelet" has 0"#)
+                || n.contains(r#"no job="kubelet" targets are scraped (jobs: prometheus)"#),
+            "{q}: {n}"
+        );
         assert!(n.contains("/metrics/cadvisor"), "{q}: {n}");
     }
-    assert!(notes("nodes").contains("node-exporter"), "{}", notes("nodes"));
-    assert!(notes("kubelets").contains("kubelet_running_pods") && notes("kubelets").contains("kube_pod_info"), "{}", notes("kubelets"));
-    assert!(notes("network").contains("container_network_receive_bytes_total"), "{}", notes("network"));
-    assert!(notes("inventory").contains("kube-state-metrics"), "{}", notes("inventory"));
+    assert!(
+        notes("nodes").contains("node-exporter"),
+        "{}",
+        notes("nodes")
+    );
+    assert!(
+        notes("kubelets").contains("kubelet_running_pods")
+            && notes("kubelets").contains("kube_pod_info"),
+        "{}",
+        notes("kubelets")
+    );
+    assert!(
+        notes("network").contains("container_network_receive_bytes_total"),
+        "{}",
+        notes("network")
+    );
+    assert!(
+        notes("inventory").contains("kube-state-metrics"),
+        "{}",
+        notes("inventory")
+    );
     assert!(notes("alerts").contains("Watchdog"), "{}", notes("alerts"));
     // The text format shows the same notes.
     let text = report(&["--prometheus", &prom.url, "--range", "5m"]).stdout;
-    assert!(text.contains("note: no series container_cpu_usage_seconds_total"), "{text}");
+    assert!(
+        text.contains("note: no series container_cpu_usage_seconds_total"),
+        "{text}"
+    );
 }
 
 #[test]
@@ -383,17 +607,26 @@ fn the_docker_runtime_case_is_recognised() {
     let mut cluster = Cluster::realistic(now());
     cluster.docker_runtime = true;
     let stack = Stack::start(cluster);
-    let (start, end) = (stack.cluster.start.to_string(), stack.cluster.end.to_string());
+    let (start, end) = (
+        stack.cluster.start.to_string(),
+        stack.cluster.end.to_string(),
+    );
     let r = report_json(&stack.args(&start, &end));
     assert_eq!(r["pod_cpu"]["data"]["ranking"], Value::Array(vec![]));
     let notes = r["pod_cpu"]["notes"].to_string();
-    assert!(notes.contains("empty container/image label") && notes.contains("--container-runtime=containerd"), "{notes}");
+    assert!(
+        notes.contains("empty container/image label")
+            && notes.contains("--container-runtime=containerd"),
+        "{notes}"
+    );
 }
 
 #[test]
 fn unusable_prometheus_or_range_fails_on_one_line() {
     let not_prometheus = report_stack::TextServer::start(|path| match path {
-        p if p.starts_with("/html/") => (200, "text/html", "<html><body>Grafana</body></html>".into()),
+        p if p.starts_with("/html/") => {
+            (200, "text/html", "<html><body>Grafana</body></html>".into())
+        }
         _ => (404, "text/plain", "404 page not found\n".into()),
     });
     let dead = format!("http://127.0.0.1:{}", report_stack::free_port());
@@ -403,8 +636,14 @@ fn unusable_prometheus_or_range_fails_on_one_line() {
         (&["--prometheus", &not_prometheus.url], "answered HTTP 404"),
         (&["--prometheus", &html], "not the Prometheus API"),
         (&["--prometheus", "ftp://x"], "only http and https"),
-        (&["--prometheus", &dead, "--start", "2000", "--end", "1000"], "is not after the start"),
-        (&["--prometheus", &dead, "--range", "30d", "--step", "1s"], "raise --step"),
+        (
+            &["--prometheus", &dead, "--start", "2000", "--end", "1000"],
+            "is not after the start",
+        ),
+        (
+            &["--prometheus", &dead, "--range", "30d", "--step", "1s"],
+            "raise --step",
+        ),
     ];
     for (args, message) in cases {
         let run = report(args);
@@ -412,6 +651,10 @@ fn unusable_prometheus_or_range_fails_on_one_line() {
         assert!(run.stdout.is_empty(), "{args:?}: {}", run.stdout);
         let lines: Vec<&str> = run.stderr.lines().collect();
         assert_eq!(lines.len(), 1, "{args:?}: {}", run.stderr);
-        assert!(lines[0].starts_with("beacon: error:") && lines[0].contains(message), "{args:?}: {}", lines[0]);
+        assert!(
+            lines[0].starts_with("beacon: error:") && lines[0].contains(message),
+            "{args:?}: {}",
+            lines[0]
+        );
     }
 }

@@ -36,8 +36,16 @@ fn report_wall_time_for_50_pods_over_1h() {
 
     for format in ["json", "text", "html"] {
         let args = [
-            "--prometheus", &prom.url, "--start", &start, "--end", &end, "--statefulset", "load",
-            "--format", format,
+            "--prometheus",
+            &prom.url,
+            "--start",
+            &start,
+            "--end",
+            &end,
+            "--statefulset",
+            "load",
+            "--format",
+            format,
         ];
         // One warm-up run (Prometheus' caches, the page cache), then the measured ones.
         let warm = report(&args);

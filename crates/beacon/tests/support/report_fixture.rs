@@ -21,7 +21,10 @@ pub struct Piecewise {
 
 impl Piecewise {
     pub const fn flat(v: f64) -> Self {
-        Self { before: v, after: v }
+        Self {
+            before: v,
+            after: v,
+        }
     }
 }
 
@@ -70,7 +73,15 @@ pub struct Cluster {
     pub docker_runtime: bool,
 }
 
-fn pod(name: &str, ns: &str, node: usize, cpus: &[(&str, Piecewise)], mem: Piecewise, rx: f64, tx: f64) -> Pod {
+fn pod(
+    name: &str,
+    ns: &str,
+    node: usize,
+    cpus: &[(&str, Piecewise)],
+    mem: Piecewise,
+    rx: f64,
+    tx: f64,
+) -> Pod {
     Pod {
         name: name.into(),
         namespace: ns.into(),
@@ -107,13 +118,39 @@ impl Cluster {
         let (t0, start, end, switch) = Self::times(now);
         let flat = Piecewise::flat;
         let beacon = |i: usize, cpu: Piecewise, mem: Piecewise, rx, tx| {
-            let mut p = pod(&format!("beacon-{i}"), "default", i % 2, &[("beacon", cpu)], mem, rx, tx);
+            let mut p = pod(
+                &format!("beacon-{i}"),
+                "default",
+                i % 2,
+                &[("beacon", cpu)],
+                mem,
+                rx,
+                tx,
+            );
             p.labels = vec![("app".into(), "beacon".into())];
             p
         };
         let mut pods = vec![
-            beacon(0, flat(0.25), Piecewise { before: 100.0 * MIB, after: 150.0 * MIB }, 1000.0, 500.0),
-            beacon(1, Piecewise { before: 0.10, after: 0.40 }, flat(120.0 * MIB), 2000.0, 800.0),
+            beacon(
+                0,
+                flat(0.25),
+                Piecewise {
+                    before: 100.0 * MIB,
+                    after: 150.0 * MIB,
+                },
+                1000.0,
+                500.0,
+            ),
+            beacon(
+                1,
+                Piecewise {
+                    before: 0.10,
+                    after: 0.40,
+                },
+                flat(120.0 * MIB),
+                2000.0,
+                800.0,
+            ),
             beacon(2, flat(0.05), flat(80.0 * MIB), 300.0, 100.0),
             pod(
                 "web-7d9f8-abcde",
@@ -124,13 +161,45 @@ impl Cluster {
                 50_000.0,
                 120_000.0,
             ),
-            pod("worker-5c4b7-xk2lp", "default", 1, &[("worker", flat(0.6))], flat(200.0 * MIB), 4000.0, 4000.0),
-            pod("idle-cron-28374-q9z", "default", 1, &[("job", flat(0.01))], flat(10.0 * MIB), 10.0, 20.0),
-            pod("node-exporter-8x7f2", "kube-system", 0, &[("node-exporter", flat(2.0))], flat(40.0 * MIB), 1e6, 1e6),
+            pod(
+                "worker-5c4b7-xk2lp",
+                "default",
+                1,
+                &[("worker", flat(0.6))],
+                flat(200.0 * MIB),
+                4000.0,
+                4000.0,
+            ),
+            pod(
+                "idle-cron-28374-q9z",
+                "default",
+                1,
+                &[("job", flat(0.01))],
+                flat(10.0 * MIB),
+                10.0,
+                20.0,
+            ),
+            pod(
+                "node-exporter-8x7f2",
+                "kube-system",
+                0,
+                &[("node-exporter", flat(2.0))],
+                flat(40.0 * MIB),
+                1e6,
+                1e6,
+            ),
         ];
         pods[1].restarts = 2;
         pods[1].labels.push(("tier".into(), "canary".into()));
-        let mut agent = pod("hostnet-agent-zz1", "default", 0, &[("agent", flat(0.02))], flat(30.0 * MIB), 9e6, 9e6);
+        let mut agent = pod(
+            "hostnet-agent-zz1",
+            "default",
+            0,
+            &[("agent", flat(0.02))],
+            flat(30.0 * MIB),
+            9e6,
+            9e6,
+        );
         agent.host_network = true;
         pods.push(agent);
         Self {
@@ -145,7 +214,10 @@ impl Cluster {
                     ip: "10.0.0.1".into(),
                     cores: 4,
                     memory_total: 8.0 * GIB,
-                    memory_available: Piecewise { before: 6.0 * GIB, after: 4.0 * GIB },
+                    memory_available: Piecewise {
+                        before: 6.0 * GIB,
+                        after: 4.0 * GIB,
+                    },
                     busy: 0.25,
                 },
                 Node {
@@ -171,7 +243,16 @@ impl Cluster {
                     &format!("load-{i}"),
                     "default",
                     i % 3,
-                    &[("app", Piecewise { before: cpu, after: cpu * 1.5 }), ("sidecar", Piecewise::flat(0.01))],
+                    &[
+                        (
+                            "app",
+                            Piecewise {
+                                before: cpu,
+                                after: cpu * 1.5,
+                            },
+                        ),
+                        ("sidecar", Piecewise::flat(0.01)),
+                    ],
                     Piecewise::flat((50 + i) as f64 * MIB),
                     1000.0 * i as f64,
                     500.0 * i as f64,
@@ -188,7 +269,15 @@ impl Cluster {
                 busy: 0.3,
             })
             .collect();
-        Self { t0, start, end, switch, pods, nodes, docker_runtime: false }
+        Self {
+            t0,
+            start,
+            end,
+            switch,
+            pods,
+            nodes,
+            docker_runtime: false,
+        }
     }
 
     pub fn at(&self, p: Piecewise, t: f64) -> f64 {
@@ -238,7 +327,11 @@ impl Cluster {
             let uid = format!("uid-{}", pod.name);
             let cgroup = format!("/kubepods/burstable/pod{uid}");
             let cadvisor = |container: &str, image: &str, id: &str| -> Vec<(String, String)> {
-                let (container, image) = if self.docker_runtime { ("", "") } else { (container, image) };
+                let (container, image) = if self.docker_runtime {
+                    ("", "")
+                } else {
+                    (container, image)
+                };
                 [
                     ("job", "kubelet"),
                     ("metrics_path", "/metrics/cadvisor"),
@@ -257,22 +350,48 @@ impl Cluster {
             let share = pod.containers.len() as f64;
             for c in &pod.containers {
                 let labels = cadvisor(&c.name, &c.image, &format!("{cgroup}/{}", c.name));
-                om.series("container_cpu_usage_seconds_total", &as_refs(&labels), &times, |t| self.counter(c.cpu, t));
-                om.series("container_memory_working_set_bytes", &as_refs(&labels), &times, |t| {
-                    self.at(pod.memory, t) / share
-                });
+                om.series(
+                    "container_cpu_usage_seconds_total",
+                    &as_refs(&labels),
+                    &times,
+                    |t| self.counter(c.cpu, t),
+                );
+                om.series(
+                    "container_memory_working_set_bytes",
+                    &as_refs(&labels),
+                    &times,
+                    |t| self.at(pod.memory, t) / share,
+                );
             }
             // The pod cgroup's own series (empty container and image): the sum again, which
             // a query without container/image filters would double-count.
             let labels = cadvisor("", "", &cgroup);
-            om.series("container_cpu_usage_seconds_total", &as_refs(&labels), &times, |t| {
-                pod.containers.iter().map(|c| self.counter(c.cpu, t)).sum()
-            });
-            om.series("container_memory_working_set_bytes", &as_refs(&labels), &times, |t| self.at(pod.memory, t));
+            om.series(
+                "container_cpu_usage_seconds_total",
+                &as_refs(&labels),
+                &times,
+                |t| pod.containers.iter().map(|c| self.counter(c.cpu, t)).sum(),
+            );
+            om.series(
+                "container_memory_working_set_bytes",
+                &as_refs(&labels),
+                &times,
+                |t| self.at(pod.memory, t),
+            );
             let mut net = labels.clone();
             net.push(("interface".into(), "eth0".into()));
-            om.series("container_network_receive_bytes_total", &as_refs(&net), &times, |t| pod.rx * (t - self.t0));
-            om.series("container_network_transmit_bytes_total", &as_refs(&net), &times, |t| pod.tx * (t - self.t0));
+            om.series(
+                "container_network_receive_bytes_total",
+                &as_refs(&net),
+                &times,
+                |t| pod.rx * (t - self.t0),
+            );
+            om.series(
+                "container_network_transmit_bytes_total",
+                &as_refs(&net),
+                &times,
+                |t| pod.tx * (t - self.t0),
+            );
 
             // kube-state-metrics.
             let ksm = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
@@ -293,18 +412,32 @@ impl Cluster {
             let ip = format!("10.244.{}.{}", pod.node, pod.name.len());
             let info = ksm(&[
                 ("node", node.name.as_str()),
-                ("pod_ip", if pod.host_network { node.ip.as_str() } else { ip.as_str() }),
+                (
+                    "pod_ip",
+                    if pod.host_network {
+                        node.ip.as_str()
+                    } else {
+                        ip.as_str()
+                    },
+                ),
                 ("host_ip", node.ip.as_str()),
-                ("host_network", if pod.host_network { "true" } else { "false" }),
+                (
+                    "host_network",
+                    if pod.host_network { "true" } else { "false" },
+                ),
                 ("created_by_kind", "StatefulSet"),
                 ("created_by_name", "beacon"),
             ]);
             om.series("kube_pod_info", &as_refs(&info), &times, |_| 1.0);
             for phase in ["Pending", "Running", "Succeeded", "Failed", "Unknown"] {
                 let l = ksm(&[("phase", phase)]);
-                om.series("kube_pod_status_phase", &as_refs(&l), &times, |_| f64::from(u8::from(phase == "Running")));
+                om.series("kube_pod_status_phase", &as_refs(&l), &times, |_| {
+                    f64::from(u8::from(phase == "Running"))
+                });
             }
-            om.series("kube_pod_created", &as_refs(&ksm(&[])), &times, |_| created.parse().unwrap());
+            om.series("kube_pod_created", &as_refs(&ksm(&[])), &times, |_| {
+                created.parse().unwrap()
+            });
             let mut pod_labels: Vec<(String, String)> = ksm(&[]);
             for (k, v) in &pod.labels {
                 pod_labels.push((format!("label_{k}"), v.clone()));
@@ -312,11 +445,30 @@ impl Cluster {
             om.series("kube_pod_labels", &as_refs(&pod_labels), &times, |_| 1.0);
             for c in &pod.containers {
                 let l = ksm(&[("container", c.name.as_str())]);
-                om.series("kube_pod_container_status_ready", &as_refs(&l), &times, |_| 1.0);
-                om.series("kube_pod_container_status_running", &as_refs(&l), &times, |_| 1.0);
-                om.series("kube_pod_container_status_restarts_total", &as_refs(&l), &times, |_| {
-                    if c.name == pod.containers[0].name { f64::from(pod.restarts) } else { 0.0 }
-                });
+                om.series(
+                    "kube_pod_container_status_ready",
+                    &as_refs(&l),
+                    &times,
+                    |_| 1.0,
+                );
+                om.series(
+                    "kube_pod_container_status_running",
+                    &as_refs(&l),
+                    &times,
+                    |_| 1.0,
+                );
+                om.series(
+                    "kube_pod_container_status_restarts_total",
+                    &as_refs(&l),
+                    &times,
+                    |_| {
+                        if c.name == pod.containers[0].name {
+                            f64::from(pod.restarts)
+                        } else {
+                            0.0
+                        }
+                    },
+                );
                 let l = ksm(&[("container", c.name.as_str()), ("image", c.image.as_str())]);
                 om.series("kube_pod_container_info", &as_refs(&l), &times, |_| 1.0);
             }
@@ -324,42 +476,134 @@ impl Cluster {
 
         // StatefulSets, services, PVCs and ConfigMaps of `default`.
         let ksm_obj = |kind: &str, name: &str, extra: &[(&str, &str)]| -> Vec<(String, String)> {
-            let mut v: Vec<(String, String)> =
-                [("job", "kube-state-metrics"), ("instance", "10.0.1.5:8080"), ("namespace", "default"), (kind, name)]
-                    .iter()
-                    .chain(extra)
-                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-                    .collect();
+            let mut v: Vec<(String, String)> = [
+                ("job", "kube-state-metrics"),
+                ("instance", "10.0.1.5:8080"),
+                ("namespace", "default"),
+                (kind, name),
+            ]
+            .iter()
+            .chain(extra)
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
             v.sort();
             v
         };
-        let obj = |om: &mut OpenMetrics, metric: &str, labels: Vec<(String, String)>, value: f64| {
-            let pairs: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-            om.series(metric, &pairs, &times, |_| value);
-        };
+        let obj =
+            |om: &mut OpenMetrics, metric: &str, labels: Vec<(String, String)>, value: f64| {
+                let pairs: Vec<(&str, &str)> = labels
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.as_str()))
+                    .collect();
+                om.series(metric, &pairs, &times, |_| value);
+            };
         let c: f64 = created.parse().unwrap();
-        obj(&mut om, "kube_statefulset_replicas", ksm_obj("statefulset", "beacon", &[]), 3.0);
-        obj(&mut om, "kube_statefulset_status_replicas_ready", ksm_obj("statefulset", "beacon", &[]), 3.0);
-        obj(&mut om, "kube_statefulset_created", ksm_obj("statefulset", "beacon", &[]), c);
-        for (svc, ip, kind) in [("beacon", "10.96.12.34", "ClusterIP"), ("beacon-headless", "None", "ClusterIP")] {
-            obj(&mut om, "kube_service_info", ksm_obj("service", svc, &[("cluster_ip", ip), ("external_name", ""), ("load_balancer_ip", "")]), 1.0);
-            obj(&mut om, "kube_service_spec_type", ksm_obj("service", svc, &[("type", kind)]), 1.0);
-            obj(&mut om, "kube_service_created", ksm_obj("service", svc, &[]), c);
+        obj(
+            &mut om,
+            "kube_statefulset_replicas",
+            ksm_obj("statefulset", "beacon", &[]),
+            3.0,
+        );
+        obj(
+            &mut om,
+            "kube_statefulset_status_replicas_ready",
+            ksm_obj("statefulset", "beacon", &[]),
+            3.0,
+        );
+        obj(
+            &mut om,
+            "kube_statefulset_created",
+            ksm_obj("statefulset", "beacon", &[]),
+            c,
+        );
+        for (svc, ip, kind) in [
+            ("beacon", "10.96.12.34", "ClusterIP"),
+            ("beacon-headless", "None", "ClusterIP"),
+        ] {
+            obj(
+                &mut om,
+                "kube_service_info",
+                ksm_obj(
+                    "service",
+                    svc,
+                    &[
+                        ("cluster_ip", ip),
+                        ("external_name", ""),
+                        ("load_balancer_ip", ""),
+                    ],
+                ),
+                1.0,
+            );
+            obj(
+                &mut om,
+                "kube_service_spec_type",
+                ksm_obj("service", svc, &[("type", kind)]),
+                1.0,
+            );
+            obj(
+                &mut om,
+                "kube_service_created",
+                ksm_obj("service", svc, &[]),
+                c,
+            );
         }
         for i in 0..3 {
             let pvc = format!("data-beacon-{i}");
             let vol = format!("pvc-0000-{i}");
-            obj(&mut om, "kube_persistentvolumeclaim_info", ksm_obj("persistentvolumeclaim", &pvc, &[("storageclass", "standard"), ("volumename", vol.as_str())]), 1.0);
+            obj(
+                &mut om,
+                "kube_persistentvolumeclaim_info",
+                ksm_obj(
+                    "persistentvolumeclaim",
+                    &pvc,
+                    &[("storageclass", "standard"), ("volumename", vol.as_str())],
+                ),
+                1.0,
+            );
             for phase in ["Bound", "Lost", "Pending"] {
-                obj(&mut om, "kube_persistentvolumeclaim_status_phase", ksm_obj("persistentvolumeclaim", &pvc, &[("phase", phase)]), f64::from(u8::from(phase == "Bound")));
+                obj(
+                    &mut om,
+                    "kube_persistentvolumeclaim_status_phase",
+                    ksm_obj("persistentvolumeclaim", &pvc, &[("phase", phase)]),
+                    f64::from(u8::from(phase == "Bound")),
+                );
             }
-            obj(&mut om, "kube_persistentvolumeclaim_resource_requests_storage_bytes", ksm_obj("persistentvolumeclaim", &pvc, &[]), GIB);
-            obj(&mut om, "kube_persistentvolumeclaim_access_mode", ksm_obj("persistentvolumeclaim", &pvc, &[("access_mode", "ReadWriteOnce")]), 1.0);
-            obj(&mut om, "kube_persistentvolumeclaim_created", ksm_obj("persistentvolumeclaim", &pvc, &[]), c);
+            obj(
+                &mut om,
+                "kube_persistentvolumeclaim_resource_requests_storage_bytes",
+                ksm_obj("persistentvolumeclaim", &pvc, &[]),
+                GIB,
+            );
+            obj(
+                &mut om,
+                "kube_persistentvolumeclaim_access_mode",
+                ksm_obj(
+                    "persistentvolumeclaim",
+                    &pvc,
+                    &[("access_mode", "ReadWriteOnce")],
+                ),
+                1.0,
+            );
+            obj(
+                &mut om,
+                "kube_persistentvolumeclaim_created",
+                ksm_obj("persistentvolumeclaim", &pvc, &[]),
+                c,
+            );
         }
         for cm in ["beacon-config", "kube-root-ca.crt"] {
-            obj(&mut om, "kube_configmap_info", ksm_obj("configmap", cm, &[]), 1.0);
-            obj(&mut om, "kube_configmap_created", ksm_obj("configmap", cm, &[]), c);
+            obj(
+                &mut om,
+                "kube_configmap_info",
+                ksm_obj("configmap", cm, &[]),
+                1.0,
+            );
+            obj(
+                &mut om,
+                "kube_configmap_created",
+                ksm_obj("configmap", cm, &[]),
+                c,
+            );
         }
 
         // Per node: the kubelet's gauges and node-exporter.
@@ -367,7 +611,12 @@ impl Cluster {
             let pods: Vec<&Pod> = self.pods.iter().filter(|p| p.node == i).collect();
             let containers: usize = pods.iter().map(|p| p.containers.len()).sum();
             let kubelet = format!("{}:10250", node.ip);
-            let base = [("job", "kubelet"), ("metrics_path", "/metrics"), ("instance", kubelet.as_str()), ("node", node.name.as_str())];
+            let base = [
+                ("job", "kubelet"),
+                ("metrics_path", "/metrics"),
+                ("instance", kubelet.as_str()),
+                ("node", node.name.as_str()),
+            ];
             om.series("kubelet_running_pods", &base, &times, |_| pods.len() as f64);
             for (state, n) in [("running", containers), ("exited", 1), ("created", 0)] {
                 let mut l = base.to_vec();
@@ -376,26 +625,46 @@ impl Cluster {
             }
             let exporter = format!("{}:9100", node.ip);
             let ne = [("job", "node-exporter"), ("instance", exporter.as_str())];
-            om.series("node_memory_MemTotal_bytes", &ne, &times, |_| node.memory_total);
-            om.series("node_memory_MemAvailable_bytes", &ne, &times, |t| self.at(node.memory_available, t));
+            om.series("node_memory_MemTotal_bytes", &ne, &times, |_| {
+                node.memory_total
+            });
+            om.series("node_memory_MemAvailable_bytes", &ne, &times, |t| {
+                self.at(node.memory_available, t)
+            });
             let mut uname = ne.to_vec();
             uname.push(("nodename", node.name.as_str()));
             om.series("node_uname_info", &uname, &times, |_| 1.0);
             for cpu in 0..node.cores {
                 let cpu = cpu.to_string();
-                for (mode, share) in [("idle", 1.0 - node.busy), ("user", node.busy * 0.7), ("system", node.busy * 0.3)] {
+                for (mode, share) in [
+                    ("idle", 1.0 - node.busy),
+                    ("user", node.busy * 0.7),
+                    ("system", node.busy * 0.3),
+                ] {
                     let mut l = ne.to_vec();
                     l.push(("cpu", cpu.as_str()));
                     l.push(("mode", mode));
-                    om.series("node_cpu_seconds_total", &l, &times, |t| 5000.0 + share * (t - self.t0));
+                    om.series("node_cpu_seconds_total", &l, &times, |t| {
+                        5000.0 + share * (t - self.t0)
+                    });
                 }
             }
             om.series("up", &ne, &times, |_| 1.0);
             om.series("up", &base, &times, |_| 1.0);
-            let cad = [("job", "kubelet"), ("metrics_path", "/metrics/cadvisor"), ("instance", kubelet.as_str()), ("node", node.name.as_str())];
+            let cad = [
+                ("job", "kubelet"),
+                ("metrics_path", "/metrics/cadvisor"),
+                ("instance", kubelet.as_str()),
+                ("node", node.name.as_str()),
+            ];
             om.series("up", &cad, &times, |_| 1.0);
         }
-        om.series("up", &[("job", "kube-state-metrics"), ("instance", "10.0.1.5:8080")], &times, |_| 1.0);
+        om.series(
+            "up",
+            &[("job", "kube-state-metrics"), ("instance", "10.0.1.5:8080")],
+            &times,
+            |_| 1.0,
+        );
         om
     }
 }

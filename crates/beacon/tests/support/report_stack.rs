@@ -233,7 +233,11 @@ impl Alertmanager {
     pub fn start(work: &Path) -> Self {
         require(ALERTMANAGER, "prometheus-alertmanager");
         let conf = work.join("alertmanager.yml");
-        std::fs::write(&conf, "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n").unwrap();
+        std::fs::write(
+            &conf,
+            "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+        )
+        .unwrap();
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
         let data = work.join("am-data");
@@ -281,7 +285,11 @@ pub fn report_json(args: &[&str]) -> serde_json::Value {
     let mut all = vec!["--format", "json"];
     all.extend_from_slice(args);
     let run = report(&all);
-    assert!(run.ok, "beacon report failed ({:?}): {}", run.code, run.stderr);
+    assert!(
+        run.ok,
+        "beacon report failed ({:?}): {}",
+        run.code, run.stderr
+    );
     serde_json::from_str(&run.stdout).unwrap_or_else(|e| panic!("not JSON ({e}): {}", run.stdout))
 }
 
@@ -322,7 +330,11 @@ impl TextServer {
                 while reader.read_line(&mut line).is_ok_and(|n| n > 2) {
                     line.clear();
                 }
-                let path = request_line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let path = request_line
+                    .split_whitespace()
+                    .nth(1)
+                    .unwrap_or("/")
+                    .to_owned();
                 let (status, content_type, body) = handler(&path);
                 let _ = write!(
                     stream,
