@@ -274,8 +274,18 @@ impl Drop for Podman {
         for i in &created.images {
             let _ = self.output(&["rmi", "--force", i]);
         }
-        // The stand-in and anything the builds left; the store itself goes with the temp dir.
+        // The stand-in and anything the builds left.
         let _ = self.output(&["rmi", "--all", "--force"]);
+        // Then the store. conmon's `podman container cleanup` may still be finishing and write
+        // into it meanwhile, so a failed removal is retried before TempDir's silent attempt.
+        for _ in 0..20 {
+            match std::fs::remove_dir_all(self.dir.path()) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                    std::thread::sleep(Duration::from_millis(250))
+                }
+                _ => break,
+            }
+        }
     }
 }
 
