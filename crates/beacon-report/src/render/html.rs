@@ -66,7 +66,7 @@ pub fn render(report: &Report, sections: &[Section]) -> Result<String> {
                             figure.chart id=(id) aria-label=(title) { (PreEscaped(svg)) }
                         }
                         @if !s.queries.is_empty() {
-                            details {
+                            details open {
                                 summary { "PromQL" }
                                 @for q in &s.queries {
                                     p { (q.what) }

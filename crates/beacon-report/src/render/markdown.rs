@@ -2,7 +2,10 @@
 
 use std::fmt::Write;
 
-use super::{Output, sections::Section};
+use super::{
+    Output,
+    sections::{Section, Table},
+};
 use crate::{Report, Result, charts};
 
 pub fn render(report: &Report, sections: &[Section], chart_prefix: Option<&str>) -> Result<Output> {
@@ -23,7 +26,7 @@ pub fn render(report: &Report, sections: &[Section], chart_prefix: Option<&str>)
             let _ = writeln!(
                 out,
                 "{}\n",
-                super::table(t, comfy_table::presets::ASCII_MARKDOWN)
+                super::table(&escape_pipes(t), comfy_table::presets::ASCII_MARKDOWN)
             );
         }
         for n in &s.notes {
@@ -56,4 +59,13 @@ pub fn render(report: &Report, sections: &[Section], chart_prefix: Option<&str>)
         document: out,
         attachments,
     })
+}
+
+/// A `|` in a cell (an alert summary, say) would end the cell early.
+fn escape_pipes(t: &Table) -> Table {
+    let mut escaped = t.clone();
+    for cell in escaped.rows.iter_mut().flatten() {
+        *cell = cell.replace('|', "\\|");
+    }
+    escaped
 }

@@ -18,6 +18,7 @@ pub struct Section {
     pub charts: Vec<Chart>,
 }
 
+#[derive(Clone)]
 pub struct Table {
     pub caption: Option<String>,
     pub header: Vec<&'static str>,
