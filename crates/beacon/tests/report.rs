@@ -392,10 +392,18 @@ fn html_renders_in_headless_chromium_and_markdown_links_its_svgs() {
     assert!(text.contains("```promql"), "PromQL blocks");
     // To look at the rendered reports: BEACON_REPORT_TEST_KEEP=/some/dir cargo test …
     if let Some(keep) = std::env::var_os("BEACON_REPORT_TEST_KEEP") {
-        std::fs::write(out.path().join("report.txt"), report(&stack.args(&start, &end)).stdout).unwrap();
+        std::fs::write(
+            out.path().join("report.txt"),
+            report(&stack.args(&start, &end)).stdout,
+        )
+        .unwrap();
         for entry in std::fs::read_dir(out.path()).unwrap() {
             let entry = entry.unwrap();
-            std::fs::copy(entry.path(), std::path::Path::new(&keep).join(entry.file_name())).unwrap();
+            std::fs::copy(
+                entry.path(),
+                std::path::Path::new(&keep).join(entry.file_name()),
+            )
+            .unwrap();
         }
     }
     assert!(text.contains("| web-7d9f8-abcde"), "Markdown table rows");
