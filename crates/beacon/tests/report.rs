@@ -674,3 +674,91 @@ fn unusable_prometheus_or_range_fails_on_one_line() {
         );
     }
 }
+
+/// The live path: a fixture exporter (cAdvisor-shaped counters growing in real time) scraped
+/// every second by a real Prometheus.
+#[test]
+fn live_scrapes_of_a_fixture_exporter_are_ranked() {
+    const PODS: [(&str, f64); 3] = [("live-a", 0.2), ("live-b", 0.9), ("live-c", 0.5)];
+    let born = std::time::Instant::now();
+    let exporter = report_stack::TextServer::start(move |path| {
+        if path != "/metrics/cadvisor" {
+            return (404, "text/plain", "404 page not found\n".into());
+        }
+        let secs = born.elapsed().as_secs_f64();
+        let mut body = String::from("# TYPE container_cpu_usage_seconds_total counter\n");
+        for (pod, cores) in PODS {
+            body.push_str(&format!(
+                "container_cpu_usage_seconds_total{{namespace=\"live\",pod=\"{pod}\",container=\"app\",image=\"app:1\"}} {}\n",
+                100.0 + cores * secs
+            ));
+        }
+        (200, "text/plain; version=0.0.4", body)
+    });
+    let work = Workdir::new();
+    let target = exporter.url.trim_start_matches("http://");
+    let prom = Prometheus::start(
+        work.path(),
+        &work.path().join("tsdb"),
+        PrometheusConfig {
+            scrape_configs: format!(
+                "  - job_name: kubelet\n    metrics_path: /metrics/cadvisor\n    static_configs: [{{targets: ['{target}']}}]\n"
+            ),
+            ..Default::default()
+        },
+    );
+    // Wait for 8 scrapes, so every 5 s rate window at the range's end is full of samples.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let query = format!(
+        "{}/api/v1/query?query=count_over_time(container_cpu_usage_seconds_total{{pod=%22live-b%22}}[1m])",
+        prom.url
+    );
+    loop {
+        let v: Value = reqwest::blocking::get(&query).unwrap().json().unwrap();
+        let scrapes = v["data"]["result"][0]["value"][1]
+            .as_str()
+            .and_then(|n| n.parse::<u32>().ok());
+        if scrapes.is_some_and(|n| n >= 8) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the exporter is not scraped: {v}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(250));
+    }
+    let args = [
+        "--prometheus",
+        &prom.url,
+        "-n",
+        "live",
+        "--statefulset",
+        "live",
+        "--range",
+        "2m",
+        "--step",
+        "1s",
+        "--rate-window",
+        "5s",
+    ];
+    let r = report_json(&args);
+    let ranking = r["pod_cpu"]["data"]["ranking"].as_array().unwrap();
+    let names: Vec<&str> = ranking.iter().map(|p| p["pod"].as_str().unwrap()).collect();
+    assert_eq!(names, ["live-b", "live-c", "live-a"], "{}", r["pod_cpu"]);
+    for row in ranking {
+        let cores = PODS.iter().find(|p| p.0 == row["pod"]).unwrap().1;
+        let now = row["cpu"]["current"].as_f64().unwrap();
+        assert!(
+            (now - cores).abs() < 0.15 * cores,
+            "{}: {now} vs {cores}",
+            row["pod"]
+        );
+    }
+    // The StatefulSet `live` has pods live-a.. only by prefix, not by ordinal: nothing matches,
+    // and the answer says which namespaces do have data.
+    let notes = r["workload"]["notes"].to_string();
+    assert!(
+        notes.contains("no series match StatefulSet live") && notes.contains("live"),
+        "{notes}"
+    );
+}
