@@ -148,8 +148,14 @@ fn wants_text(headers: &HeaderMap) -> bool {
         .is_some_and(|a| a.contains("text/plain") && !a.contains("application/json"))
 }
 
-async fn index(State(state): State<AppState>) -> Response {
-    let visits = match state.store.record_visit().await {
+async fn index(State(state): State<AppState>, method: Method) -> Response {
+    // HEAD (link checkers, uptime probes) must not change state: it shows the count, not a visit.
+    let visit = if method == Method::HEAD {
+        Ok(state.store.count())
+    } else {
+        state.store.record_visit().await
+    };
+    let visits = match visit {
         Ok(n) => n,
         Err(e) => {
             tracing::error!(error = %e, "visit not recorded");

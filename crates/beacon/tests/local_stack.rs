@@ -32,7 +32,10 @@ impl Drop for Stack {
 }
 
 fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..").canonicalize().unwrap()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .unwrap()
 }
 
 fn start_stack() -> Stack {
@@ -42,8 +45,17 @@ fn start_stack() -> Stack {
         ("prometheus-node-exporter", "prometheus-node-exporter"),
         ("helm", "helm (scripts/install-test-deps)"),
     ] {
-        let found = Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().unwrap().status.success();
-        assert!(found, "`{tool}` is missing: install {package} (scripts/install-test-deps does)");
+        let found = Command::new("sh")
+            .arg("-c")
+            .arg(format!("command -v {tool}"))
+            .output()
+            .unwrap()
+            .status
+            .success();
+        assert!(
+            found,
+            "`{tool}` is missing: install {package} (scripts/install-test-deps does)"
+        );
     }
     let state = tempfile::tempdir().unwrap();
     let mut child = Command::new(repo_root().join("scripts/local-stack"))
@@ -70,19 +82,39 @@ fn start_stack() -> Stack {
     let up = rx.recv_timeout(Duration::from_secs(180));
     if up.is_err() {
         let _ = child.kill();
-        panic!("the local stack did not come up within 180 s; logs in {}", state.path().join("logs").display());
+        panic!(
+            "the local stack did not come up within 180 s; logs in {}",
+            state.path().join("logs").display()
+        );
     }
-    let info: Value = serde_json::from_slice(&std::fs::read(state.path().join("stack.json")).unwrap()).unwrap();
-    Stack { child, info, _state: state }
+    let info: Value =
+        serde_json::from_slice(&std::fs::read(state.path().join("stack.json")).unwrap()).unwrap();
+    Stack {
+        child,
+        info,
+        _state: state,
+    }
 }
 
 fn http() -> reqwest::blocking::Client {
-    reqwest::blocking::Client::builder().timeout(Duration::from_secs(10)).build().unwrap()
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
 }
 
 fn query(stack: &Stack, promql: &str) -> Vec<Value> {
-    let url = format!("{}/api/v1/query", stack.info["prometheus"].as_str().unwrap());
-    let v: Value = http().get(url).query(&[("query", promql)]).send().unwrap().json().unwrap();
+    let url = format!(
+        "{}/api/v1/query",
+        stack.info["prometheus"].as_str().unwrap()
+    );
+    let v: Value = http()
+        .get(url)
+        .query(&[("query", promql)])
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
     assert_eq!(v["status"], "success", "{promql}: {v}");
     v["data"]["result"].as_array().cloned().unwrap_or_default()
 }
@@ -97,13 +129,19 @@ fn eventually<T>(within: Duration, what: &str, mut probe: impl FnMut() -> Option
         if let Some(v) = probe() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for: {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {within:?} waiting for: {what}"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
 }
 
 fn alert_state(stack: &Stack, name: &str, pod: &str) -> Option<String> {
-    let url = format!("{}/api/v1/alerts", stack.info["prometheus"].as_str().unwrap());
+    let url = format!(
+        "{}/api/v1/alerts",
+        stack.info["prometheus"].as_str().unwrap()
+    );
     let v: Value = http().get(url).send().ok()?.json().ok()?;
     v["data"]["alerts"]
         .as_array()?
@@ -115,17 +153,28 @@ fn alert_state(stack: &Stack, name: &str, pod: &str) -> Option<String> {
 /// Notifications the webhook receiver recorded for `alertname`/`pod` with `status`.
 fn delivered(stack: &Stack, name: &str, pod: &str, status: &str) -> Option<Value> {
     let log = std::fs::read_to_string(stack.info["webhook_log"].as_str().unwrap()).ok()?;
-    log.lines().filter_map(|l| serde_json::from_str::<Value>(l).ok()).find_map(|entry| {
-        entry["payload"]["alerts"]
-            .as_array()?
-            .iter()
-            .find(|a| a["labels"]["alertname"] == name && a["labels"]["pod"] == pod && a["status"] == status)
-            .cloned()
-    })
+    log.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .find_map(|entry| {
+            entry["payload"]["alerts"]
+                .as_array()?
+                .iter()
+                .find(|a| {
+                    a["labels"]["alertname"] == name
+                        && a["labels"]["pod"] == pod
+                        && a["status"] == status
+                })
+                .cloned()
+        })
 }
 
 fn pod<'a>(stack: &'a Stack, name: &str) -> &'a Value {
-    stack.info["pods"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap()
+    stack.info["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap()
 }
 
 fn kubelet_publish(config_dir: &Path, generation: u32, content: &str) {
@@ -147,34 +196,74 @@ fn local_stack_monitors_beacon_end_to_end() {
         let ups = query(&stack, "up");
         (ups.len() == 6 && ups.iter().all(|s| scalar(s) == 1.0)).then_some(())
     });
-    eprintln!("all 6 targets up {:?} after the stack came up", start.elapsed());
+    eprintln!(
+        "all 6 targets up {:?} after the stack came up",
+        start.elapsed()
+    );
 
     // The app's metrics carry the labels a ServiceMonitor gives them.
-    let build = query(&stack, r#"beacon_build_info{job="beacon",namespace="default",service="beacon",container="beacon",endpoint="http"}"#);
-    let mut pods: Vec<&str> = build.iter().map(|s| s["metric"]["pod"].as_str().unwrap()).collect();
+    let build = query(
+        &stack,
+        r#"beacon_build_info{job="beacon",namespace="default",service="beacon",container="beacon",endpoint="http"}"#,
+    );
+    let mut pods: Vec<&str> = build
+        .iter()
+        .map(|s| s["metric"]["pod"].as_str().unwrap())
+        .collect();
     pods.sort();
     assert_eq!(pods, ["beacon-0", "beacon-1", "beacon-2"]);
 
     // The init steps ran as the chart declares them, and the files are served.
     let b0 = pod(&stack, "beacon-0")["url"].as_str().unwrap().to_owned();
-    let page = http().get(format!("{b0}/init-data/index.html")).send().unwrap().text().unwrap();
+    let page = http()
+        .get(format!("{b0}/init-data/index.html"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert!(page.contains("home of the first website"), "{page}");
-    let example = http().get(format!("{b0}/init-data/example.txt")).send().unwrap().text().unwrap();
+    let example = http()
+        .get(format!("{b0}/init-data/example.txt"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
     assert_eq!(example, "bla-bla\nwhoa\nthis is the 14th lab\n");
 
     // Visits made through the HTTP API appear in beacon_visits_total.
     let b2 = pod(&stack, "beacon-2").clone();
     for _ in 0..7 {
-        assert_eq!(http().get(format!("{}/", b2["url"].as_str().unwrap())).send().unwrap().status(), 200);
+        assert_eq!(
+            http()
+                .get(format!("{}/", b2["url"].as_str().unwrap()))
+                .send()
+                .unwrap()
+                .status(),
+            200
+        );
     }
-    eventually(Duration::from_secs(30), "beacon_visits_total{pod=beacon-2} = 7", || {
-        query(&stack, r#"beacon_visits_total{job="beacon",pod="beacon-2"}"#).first().filter(|s| scalar(s) == 7.0).map(|_| ())
-    });
+    eventually(
+        Duration::from_secs(30),
+        "beacon_visits_total{pod=beacon-2} = 7",
+        || {
+            query(
+                &stack,
+                r#"beacon_visits_total{job="beacon",pod="beacon-2"}"#,
+            )
+            .first()
+            .filter(|s| scalar(s) == 7.0)
+            .map(|_| ())
+        },
+    );
 
     // Break beacon-1's config and kill beacon-2 at the same moment.
     let b1 = pod(&stack, "beacon-1").clone();
     let b1_config = PathBuf::from(b1["dirs"]["config"].as_str().unwrap());
-    kubelet_publish(&b1_config, 2, r#"{"title": "broken", "timezone": "Nowhere/Land"}"#);
+    kubelet_publish(
+        &b1_config,
+        2,
+        r#"{"title": "broken", "timezone": "Nowhere/Land"}"#,
+    );
     let b2_pid = b2["pid"].as_i64().unwrap() as i32;
     // SAFETY: a process the stack started for this test.
     assert_eq!(unsafe { libc::kill(b2_pid, libc::SIGKILL) }, 0);
@@ -182,40 +271,93 @@ fn local_stack_monitors_beacon_end_to_end() {
 
     // beacon-1 keeps serving with its last good config.
     let b1_url = b1["url"].as_str().unwrap().to_owned();
-    eventually(Duration::from_secs(30), "beacon-1 counts the failed reload", || {
-        let m = http().get(format!("{b1_url}/metrics")).send().ok()?.text().ok()?;
-        m.contains("beacon_config_last_reload_successful 0").then_some(())
-    });
-    let cfg: Value = http().get(format!("{b1_url}/config")).send().unwrap().json().unwrap();
-    assert_eq!(cfg["title"], "beacon", "the last good config must stay in effect");
-    assert_eq!(http().get(format!("{b1_url}/")).send().unwrap().status(), 200);
+    eventually(
+        Duration::from_secs(30),
+        "beacon-1 counts the failed reload",
+        || {
+            let m = http()
+                .get(format!("{b1_url}/metrics"))
+                .send()
+                .ok()?
+                .text()
+                .ok()?;
+            m.contains("beacon_config_last_reload_successful 0")
+                .then_some(())
+        },
+    );
+    let cfg: Value = http()
+        .get(format!("{b1_url}/config"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        cfg["title"], "beacon",
+        "the last good config must stay in effect"
+    );
+    assert_eq!(
+        http().get(format!("{b1_url}/")).send().unwrap().status(),
+        200
+    );
 
     // Pending, then firing, then delivered to the webhook with the labels a receiver needs.
-    eventually(Duration::from_secs(60), "BeaconPodDown pending for beacon-2", || {
-        (alert_state(&stack, "BeaconPodDown", "beacon-2")? == "pending").then_some(())
-    });
-    eventually(Duration::from_secs(240), "BeaconPodDown firing for beacon-2", || {
-        (alert_state(&stack, "BeaconPodDown", "beacon-2")? == "firing").then_some(())
-    });
-    eprintln!("BeaconPodDown firing {:?} after the kill", killed_at.elapsed());
-    let note = eventually(Duration::from_secs(60), "BeaconPodDown delivered to the webhook", || {
-        delivered(&stack, "BeaconPodDown", "beacon-2", "firing")
-    });
-    for label in ["alertname", "severity", "namespace", "pod", "job", "instance"] {
-        assert!(note["labels"][label].is_string(), "delivered alert lacks `{label}`: {note}");
+    eventually(
+        Duration::from_secs(60),
+        "BeaconPodDown pending for beacon-2",
+        || (alert_state(&stack, "BeaconPodDown", "beacon-2")? == "pending").then_some(()),
+    );
+    eventually(
+        Duration::from_secs(240),
+        "BeaconPodDown firing for beacon-2",
+        || (alert_state(&stack, "BeaconPodDown", "beacon-2")? == "firing").then_some(()),
+    );
+    eprintln!(
+        "BeaconPodDown firing {:?} after the kill",
+        killed_at.elapsed()
+    );
+    let note = eventually(
+        Duration::from_secs(60),
+        "BeaconPodDown delivered to the webhook",
+        || delivered(&stack, "BeaconPodDown", "beacon-2", "firing"),
+    );
+    for label in [
+        "alertname",
+        "severity",
+        "namespace",
+        "pod",
+        "job",
+        "instance",
+    ] {
+        assert!(
+            note["labels"][label].is_string(),
+            "delivered alert lacks `{label}`: {note}"
+        );
     }
     assert_eq!(note["labels"]["severity"], "warning");
-    assert!(note["annotations"]["summary"].is_string() && note["annotations"]["runbook_url"].is_string(), "{note}");
-    eventually(Duration::from_secs(120), "BeaconConfigReloadFailed firing for beacon-1", || {
-        (alert_state(&stack, "BeaconConfigReloadFailed", "beacon-1")? == "firing").then_some(())
-    });
-    eventually(Duration::from_secs(60), "BeaconConfigReloadFailed delivered", || {
-        delivered(&stack, "BeaconConfigReloadFailed", "beacon-1", "firing")
-    });
+    assert!(
+        note["annotations"]["summary"].is_string()
+            && note["annotations"]["runbook_url"].is_string(),
+        "{note}"
+    );
+    eventually(
+        Duration::from_secs(120),
+        "BeaconConfigReloadFailed firing for beacon-1",
+        || (alert_state(&stack, "BeaconConfigReloadFailed", "beacon-1")? == "firing").then_some(()),
+    );
+    eventually(
+        Duration::from_secs(60),
+        "BeaconConfigReloadFailed delivered",
+        || delivered(&stack, "BeaconConfigReloadFailed", "beacon-1", "firing"),
+    );
 
     // Restart the replica exactly as the stack started it: the alert resolves, the
     // resolution is delivered, and the visits survived.
-    let argv: Vec<String> = b2["argv"].as_array().unwrap().iter().map(|a| a.as_str().unwrap().to_owned()).collect();
+    let argv: Vec<String> = b2["argv"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap().to_owned())
+        .collect();
     let env: Vec<(String, String)> = b2["env"]
         .as_object()
         .unwrap()
@@ -231,20 +373,44 @@ fn local_stack_monitors_beacon_end_to_end() {
         .unwrap();
     let b2_url = b2["url"].as_str().unwrap().to_owned();
     eventually(Duration::from_secs(20), "beacon-2 ready again", || {
-        http().get(format!("{b2_url}/readyz")).send().ok().filter(|r| r.status() == 200).map(|_| ())
+        http()
+            .get(format!("{b2_url}/readyz"))
+            .send()
+            .ok()
+            .filter(|r| r.status() == 200)
+            .map(|_| ())
     });
-    let visits: Value = http().get(format!("{b2_url}/visits")).send().unwrap().json().unwrap();
-    assert_eq!(visits["visits"], 7, "the replica's visits must survive the restart");
-    eventually(Duration::from_secs(60), "BeaconPodDown resolved in Prometheus", || {
-        alert_state(&stack, "BeaconPodDown", "beacon-2").is_none().then_some(())
-    });
-    eventually(Duration::from_secs(60), "BeaconPodDown resolution delivered", || {
-        delivered(&stack, "BeaconPodDown", "beacon-2", "resolved")
-    });
+    let visits: Value = http()
+        .get(format!("{b2_url}/visits"))
+        .send()
+        .unwrap()
+        .json()
+        .unwrap();
+    assert_eq!(
+        visits["visits"], 7,
+        "the replica's visits must survive the restart"
+    );
+    eventually(
+        Duration::from_secs(60),
+        "BeaconPodDown resolved in Prometheus",
+        || {
+            alert_state(&stack, "BeaconPodDown", "beacon-2")
+                .is_none()
+                .then_some(())
+        },
+    );
+    eventually(
+        Duration::from_secs(60),
+        "BeaconPodDown resolution delivered",
+        || delivered(&stack, "BeaconPodDown", "beacon-2", "resolved"),
+    );
 
     // Every rule executes against this Prometheus without error.
     let rules: Value = http()
-        .get(format!("{}/api/v1/rules", stack.info["prometheus"].as_str().unwrap()))
+        .get(format!(
+            "{}/api/v1/rules",
+            stack.info["prometheus"].as_str().unwrap()
+        ))
         .send()
         .unwrap()
         .json()
@@ -253,10 +419,17 @@ fn local_stack_monitors_beacon_end_to_end() {
     for group in rules["data"]["groups"].as_array().unwrap() {
         for rule in group["rules"].as_array().unwrap() {
             count += 1;
-            assert_eq!(rule["health"], "ok", "rule {} failed: {}", rule["name"], rule["lastError"]);
+            assert_eq!(
+                rule["health"], "ok",
+                "rule {} failed: {}",
+                rule["name"], rule["lastError"]
+            );
         }
     }
-    assert!(count >= 8, "expected the chart's rules to be loaded, found {count}");
+    assert!(
+        count >= 8,
+        "expected the chart's rules to be loaded, found {count}"
+    );
 
     check_dashboards(&stack);
 
@@ -280,15 +453,24 @@ fn check_dashboards(stack: &Stack) {
     let dir = repo_root().join("charts/beacon/files/dashboards");
     let mut checked = 0;
     for file in ["beacon.json", "cluster-questions.json"] {
-        let dashboard: Value = serde_json::from_slice(&std::fs::read(dir.join(file)).unwrap()).unwrap();
+        let dashboard: Value =
+            serde_json::from_slice(&std::fs::read(dir.join(file)).unwrap()).unwrap();
         for panel in dashboard["panels"].as_array().unwrap() {
             for target in panel["targets"].as_array().into_iter().flatten() {
-                let Some(expr) = target["expr"].as_str() else { continue };
-                let expr = vars.iter().fold(expr.to_owned(), |e, (k, v)| e.replace(k, v));
+                let Some(expr) = target["expr"].as_str() else {
+                    continue;
+                };
+                let expr = vars
+                    .iter()
+                    .fold(expr.to_owned(), |e, (k, v)| e.replace(k, v));
                 let result = query(stack, &expr);
                 checked += 1;
                 if file == "beacon.json" {
-                    assert!(!result.is_empty(), "app panel {:?} returned no data: {expr}", panel["title"]);
+                    assert!(
+                        !result.is_empty(),
+                        "app panel {:?} returned no data: {expr}",
+                        panel["title"]
+                    );
                 }
             }
         }

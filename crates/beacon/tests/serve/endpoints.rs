@@ -42,6 +42,12 @@ async fn index_counts_each_visit_and_shows_the_pod() {
             "{html}"
         );
     }
+    let head = http.head(server.url("/")).send().await.unwrap();
+    assert_eq!(
+        head.status(),
+        200,
+        "HEAD / answers like GET / but records no visit"
+    );
     let json: serde_json::Value = http
         .get(server.url("/visits"))
         .send()
