@@ -339,6 +339,8 @@ fn local_stack_monitors_beacon_end_to_end() {
             && note["annotations"]["runbook_url"].is_string(),
         "{note}"
     );
+    check_report_while_alerting(&stack);
+
     eventually(
         Duration::from_secs(120),
         "BeaconConfigReloadFailed firing for beacon-1",
@@ -476,4 +478,88 @@ fn check_dashboards(stack: &Stack) {
         }
     }
     assert!(checked > 30, "only {checked} dashboard queries found");
+}
+
+/// `beacon report` against this live stack, while BeaconPodDown fires: the alert is in both
+/// Prometheus's and Alertmanager's lists, node-exporter's numbers match the machine, and the
+/// questions that need cluster metrics say which ones are missing instead of going blank.
+fn check_report_while_alerting(stack: &Stack) {
+    let out = Command::new(BEACON)
+        .args([
+            "report",
+            "--format",
+            "json",
+            "--namespace",
+            "default",
+            "--statefulset",
+            "beacon",
+            "--range",
+            "5m",
+        ])
+        .arg("--prometheus")
+        .arg(stack.info["prometheus"].as_str().unwrap())
+        .arg("--alertmanager")
+        .arg(stack.info["alertmanager"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "beacon report failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    let alerts = &report["alerts"]["data"];
+    assert!(
+        alerts["firing_by_severity"]["warning"]
+            .as_u64()
+            .unwrap_or(0)
+            >= 1,
+        "{alerts}"
+    );
+    let in_prometheus = alerts["prometheus"].as_array().unwrap();
+    assert!(
+        in_prometheus
+            .iter()
+            .any(|a| a["alertname"] == "BeaconPodDown" && a["state"] == "firing"),
+        "{alerts}"
+    );
+    let in_alertmanager = alerts["alertmanager"]["alerts"].as_array().unwrap();
+    assert!(
+        in_alertmanager
+            .iter()
+            .any(|a| a["alertname"] == "BeaconPodDown" && a["state"] == "active"),
+        "{alerts}"
+    );
+
+    let nodes = report["nodes"]["data"].as_array().unwrap();
+    assert_eq!(nodes.len(), 1, "one node-exporter: {nodes:?}");
+    // node-exporter counts the CPUs listed in /proc/stat, whatever this process's affinity.
+    let cores = std::fs::read_to_string("/proc/stat")
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))
+        .count() as f64;
+    let node = &nodes[0];
+    assert_eq!(node["cores"].as_f64(), Some(cores), "{node}");
+    let mem_total = std::fs::read_to_string("/proc/meminfo")
+        .unwrap()
+        .lines()
+        .find_map(|l| l.strip_prefix("MemTotal:"))
+        .and_then(|v| v.trim().trim_end_matches(" kB").parse::<f64>().ok())
+        .unwrap()
+        * 1024.0;
+    assert_eq!(
+        node["memory_total_bytes"].as_f64(),
+        Some(mem_total),
+        "{node}"
+    );
+    let used = node["memory_used_percent"]["current"].as_f64().unwrap();
+    assert!(used > 0.0 && used < 100.0, "{node}");
+
+    let cpu_notes = report["pod_cpu"]["notes"].to_string();
+    assert!(
+        cpu_notes.contains("container_cpu_usage_seconds_total"),
+        "question 2 must name the missing metric: {cpu_notes}"
+    );
 }
