@@ -11,7 +11,6 @@ pub mod questions;
 pub mod render;
 pub mod target;
 pub mod time_range;
-mod tls;
 
 use std::time::Duration;
 

@@ -103,7 +103,9 @@ pub struct BuildInfo {
 /// Builds the shared HTTP client. One client serves every concurrent query (connection reuse).
 pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
     reqwest::Client::builder()
-        .use_preconfigured_tls(crate::tls::client_config()?)
+        .use_preconfigured_tls(
+            beacon_tls::client_config().map_err(|e| crate::Error::Client(e.to_string()))?,
+        )
         .connect_timeout(timeout.min(Duration::from_secs(10)))
         .timeout(timeout)
         .user_agent(concat!("beacon-report/", env!("CARGO_PKG_VERSION")))

@@ -1,0 +1,96 @@
+//! The TLS client configuration every beacon HTTP client uses (`init fetch`/`wait`, `report`).
+//!
+//! rustls with the pure-Rust `ring` provider (no C toolchain, links statically). Trust roots
+//! come from `$SSL_CERT_FILE`, else the system bundle that distroless images ship at
+//! /etc/ssl/certs/ca-certificates.crt — so a cluster's private CA added to the image works —
+//! and fall back to the compiled-in Mozilla roots when there is no bundle (a `scratch` image).
+//! reqwest's platform verifier is not used because it fails outright without a bundle.
+
+use std::{path::Path, sync::Arc};
+
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::{CertificateDer, pem::PemObject};
+
+const SYSTEM_BUNDLES: &[&str] = &["/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem"];
+
+/// A client config for HTTP/1.1 over TLS, ready for `reqwest::ClientBuilder::use_preconfigured_tls`.
+pub fn client_config() -> Result<ClientConfig, rustls::Error> {
+    // Anything else in the process that builds a rustls config without naming a provider
+    // would panic otherwise; an already-installed provider is fine.
+    let _ =
+        rustls::crypto::CryptoProvider::install_default(rustls::crypto::ring::default_provider());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(root_store())
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(config)
+}
+
+fn root_store() -> RootCertStore {
+    let env_file = std::env::var_os("SSL_CERT_FILE");
+    root_store_from(
+        env_file
+            .iter()
+            .map(Path::new)
+            .chain(SYSTEM_BUNDLES.iter().map(Path::new)),
+    )
+}
+
+/// The first bundle with at least one usable certificate, else the built-in roots.
+fn root_store_from<'a>(candidates: impl Iterator<Item = &'a Path>) -> RootCertStore {
+    for path in candidates {
+        let Ok(iter) = CertificateDer::pem_file_iter(path) else {
+            continue;
+        };
+        let mut store = RootCertStore::empty();
+        let (added, ignored) = store.add_parsable_certificates(iter.filter_map(|c| c.ok()));
+        if added > 0 {
+            tracing::debug!(bundle = %path.display(), added, ignored, "trusting the CA bundle");
+            return store;
+        }
+    }
+    tracing::debug!("no CA bundle; trusting the built-in Mozilla roots");
+    RootCertStore {
+        roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn falls_back_to_builtin_roots_without_a_bundle() {
+        let dir = tempfile::tempdir().unwrap();
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let missing = dir.path().join("missing.pem");
+        let store = root_store_from([missing.as_path(), empty.as_path()].into_iter());
+        assert_eq!(store.len(), webpki_roots::TLS_SERVER_ROOTS.len());
+    }
+
+    #[test]
+    fn the_system_bundle_is_used_when_present() {
+        // Debian's ca-certificates (installed by scripts/install-test-deps) provides it.
+        let bundle = Path::new(SYSTEM_BUNDLES[0]);
+        assert!(
+            bundle.exists(),
+            "{} is missing: install ca-certificates",
+            bundle.display()
+        );
+        let from_bundle = root_store_from(std::iter::once(bundle));
+        let pems = std::fs::read_to_string(bundle)
+            .unwrap()
+            .matches("BEGIN CERTIFICATE")
+            .count();
+        assert_eq!(from_bundle.len(), pems);
+    }
+
+    #[test]
+    fn the_config_builds() {
+        let config = client_config().unwrap();
+        assert_eq!(config.alpn_protocols, [b"http/1.1".to_vec()]);
+    }
+}
