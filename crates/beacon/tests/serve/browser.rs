@@ -73,11 +73,5 @@ fn page_renders_in_chromium_with_time_count_and_pod() {
         std::fs::copy(&shot, keep).unwrap();
     }
     // Each render was a GET /: two visits.
-    let v: serde_json::Value = blocking_client()
-        .get(server.url("/visits"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
-    assert_eq!(v["visits"], 2);
+    assert_eq!(server.visits(), 2);
 }

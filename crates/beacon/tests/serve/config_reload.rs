@@ -19,12 +19,7 @@ fn kubelet_publish(dir: &Path, generation: u32, content: &str) {
 }
 
 fn title(server: &TestServer) -> String {
-    let v: serde_json::Value = blocking_client()
-        .get(server.url("/config"))
-        .send()
-        .unwrap()
-        .json()
-        .unwrap();
+    let v = get_json_blocking(&server.url("/config"));
     v["title"].as_str().unwrap().to_owned()
 }
 

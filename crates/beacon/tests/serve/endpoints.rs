@@ -48,14 +48,7 @@ async fn index_counts_each_visit_and_shows_the_pod() {
         200,
         "HEAD / answers like GET / but records no visit"
     );
-    let json: serde_json::Value = http
-        .get(server.url("/visits"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let json = get_json(&http, &server.url("/visits")).await;
     assert_eq!(json, serde_json::json!({"pod": "beacon-2", "visits": 3}));
     let text = http
         .get(server.url("/visits"))
@@ -78,14 +71,7 @@ async fn probes_version_and_unknown_paths() {
     let ready: serde_json::Value = readyz.json().await.unwrap();
     assert_eq!(ready["ready"], true);
     assert_eq!(ready["checks"]["data_dir_writable"], true);
-    let version: serde_json::Value = http
-        .get(server.url("/version"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let version = get_json(&http, &server.url("/version")).await;
     assert_eq!(version["version"], env!("CARGO_PKG_VERSION"));
     assert!(version["revision"].as_str().is_some_and(|r| !r.is_empty()));
     assert_eq!(

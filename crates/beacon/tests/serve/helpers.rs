@@ -109,6 +109,13 @@ impl TestServer {
         self.root.join("init_data")
     }
 
+    /// This pod's count, from `GET /visits`.
+    pub fn visits(&self) -> u64 {
+        get_json_blocking(&self.url("/visits"))["visits"]
+            .as_u64()
+            .unwrap()
+    }
+
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
@@ -163,6 +170,18 @@ pub fn blocking_client() -> reqwest::blocking::Client {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
+}
+
+pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    let resp = http.get(url).send().await.unwrap();
+    assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
+    resp.json().await.unwrap()
+}
+
+pub fn get_json_blocking(url: &str) -> serde_json::Value {
+    let resp = blocking_client().get(url).send().unwrap();
+    assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
+    resp.json().unwrap()
 }
 
 /// Sends `request` verbatim and returns the whole response: for paths a URL library would normalise.

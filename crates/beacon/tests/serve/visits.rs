@@ -9,15 +9,9 @@ use std::{
 use crate::helpers::*;
 
 async fn visits(http: &reqwest::Client, server: &TestServer) -> u64 {
-    let v: serde_json::Value = http
-        .get(server.url("/visits"))
-        .send()
-        .await
+    get_json(http, &server.url("/visits")).await["visits"]
+        .as_u64()
         .unwrap()
-        .json()
-        .await
-        .unwrap();
-    v["visits"].as_u64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
