@@ -141,6 +141,7 @@ def measure(target, args):
         ready_ms = (time.perf_counter() - t0) * 1e3
         time.sleep(1.0)
         idle = rss_kib(proc.pid)
+        load = load_average().split()[0]
         sampler = RssSampler(proc.pid)
         sampler.start()
         rows = []
@@ -159,7 +160,8 @@ def measure(target, args):
         sampler.stop.set()
         sampler.join()
         return {"name": target.name, "durability": target.durability, "ready_ms": ready_ms, "idle_kib": idle,
-                "load_kib": sampler.peak, "size": target.size(), "rows": rows, "visits": visits}
+                "load_kib": sampler.peak, "size": target.size(), "rows": rows, "visits": visits,
+                "load": load}
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -192,13 +194,13 @@ def report(results, args):
             errs = ", ".join(x for x in (f"{r['non2xx']} non-2xx" if r["non2xx"] else "", r["socket_errors"]) if x) or "-"
             lines.append(f"| {res['name']} | {res['durability']} | `{r['path']}` | {r['conns']} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {errs} |")
     lines.append("")
-    lines.append("| target | durability | start-to-ready ms | RSS idle | RSS under load | binary/image size | visits answered / counted |")
-    lines.append("|---|---|---:|---:|---:|---:|---|")
+    lines.append("| target | durability | start-to-ready ms | RSS idle | RSS under load | binary/image size | visits answered / counted | load avg at start |")
+    lines.append("|---|---|---:|---:|---:|---:|---|---:|")
     for res in results:
         v = res["visits"]
         vis = "-" if v is None else f"{v['answered']} / {v['counted']}" + (" **LOST**" if v["counted"] < v["answered"] else "")
         lines.append(f"| {res['name']} | {res['durability']} | {res['ready_ms']:.1f} | {res['idle_kib'] / 1024:.1f} MiB | "
-                     f"{res['load_kib'] / 1024:.1f} MiB | {fmt_size(res['size'])} | {vis} |")
+                     f"{res['load_kib'] / 1024:.1f} MiB | {fmt_size(res['size'])} | {vis} | {res['load']} |")
     base = next((r for r in results if r["name"] == "beacon"), None)
     others = [r for r in results if r is not base]
     if base and others:
