@@ -236,6 +236,7 @@ def main():
     if os.cpu_count() < 2:
         args.no_pin = True
     ensure_tools()
+    start = time.perf_counter()
     names = args.targets.split(",")
     for name in names:  # build everything first, so no build overlaps a measurement
         print(f"building {name}", file=sys.stderr)
@@ -245,7 +246,10 @@ def main():
     for name in names:
         target = targets.get(name)
         print(f"measuring {name}", file=sys.stderr)
+        t0 = time.perf_counter()
         results.append(measure(target, args))
+        print(f"  {name} measured in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(f"bench took {time.perf_counter() - start:.0f} s", file=sys.stderr)
     table = report(results, args)
     print(table)
     if args.out:
