@@ -9,27 +9,25 @@ use crate::{config::Config, identity::Identity, settings::BuildInfo};
 pub struct PageData<'a> {
     pub config: &'a Config,
     pub identity: &'a Identity,
+    /// [`identity_rows`], rendered once at start: the pod's identity does not change.
+    pub identity_rows: &'a str,
     pub visits: u64,
-    pub build: BuildInfo,
     pub now: Timestamp,
 }
 
-pub fn render(d: &PageData<'_>) -> String {
-    let zoned = d.now.to_zoned_datetime(d.config.timezone.tz().clone());
-    let time = zoned.strftime("%Y-%m-%d %H:%M:%S %Z (UTC%:z)").to_string();
-    let id = d.identity;
+/// The identity table's rows (pod, ordinal, namespace, node, IP, version).
+pub fn identity_rows(id: &Identity, build: BuildInfo) -> String {
     let mut rows = String::new();
-    let mut row = |k: &str, v: &str| {
+    let mut row = |k: &str, v: &dyn std::fmt::Display| {
         let _ = write!(
             rows,
-            "<tr><th>{}</th><td>{}</td></tr>",
-            escape(k),
-            escape(v)
+            "<tr><th>{k}</th><td>{}</td></tr>",
+            Escaped(&v.to_string())
         );
     };
     row("Pod", &id.pod);
     if let Some(n) = id.ordinal {
-        row("Ordinal", &n.to_string());
+        row("Ordinal", &n);
     }
     if let Some(ns) = &id.namespace {
         row("Namespace", ns);
@@ -42,14 +40,19 @@ pub fn render(d: &PageData<'_>) -> String {
     }
     row(
         "Version",
-        &format!("{} ({})", d.build.version, d.build.revision),
+        &format_args!("{} ({})", build.version, build.revision),
     );
-    let message = if d.config.message.is_empty() {
-        String::new()
-    } else {
-        format!("<p class=\"message\">{}</p>", escape(&d.config.message))
-    };
-    format!(
+    rows
+}
+
+/// Renders into one buffer: this runs on every visit, and the profile showed its
+/// intermediate strings (escaped copies, the time, the rows) in malloc/free.
+pub fn render(d: &PageData<'_>) -> String {
+    let zoned = d.now.to_zoned_datetime(d.config.timezone.tz().clone());
+    let title = Escaped(d.config.title.as_str());
+    let mut html = String::with_capacity(2048);
+    let _ = write!(
+        html,
         r#"<!doctype html>
 <html lang="en">
 <head>
@@ -69,35 +72,60 @@ nav a {{ margin-right: 1rem; }}
 </head>
 <body>
 <h1>{title}</h1>
-{message}
-<p class="time" id="time" data-tz="{tz}">{time}</p>
+"#,
+        pod = Escaped(&d.identity.pod),
+    );
+    if !d.config.message.is_empty() {
+        let _ = writeln!(
+            html,
+            "<p class=\"message\">{}</p>",
+            Escaped(&d.config.message)
+        );
+    }
+    let _ = write!(
+        html,
+        r#"<p class="time" id="time" data-tz="{tz}">{time}</p>
 <p class="visits">Visits to this pod: <strong id="visits">{visits}</strong></p>
 <table id="identity">{rows}</table>
 <nav><a href="/visits">visits</a><a href="/init-data/">init data</a><a href="/config">config</a><a href="/metrics">metrics</a><a href="/version">version</a></nav>
 </body>
 </html>
 "#,
-        title = escape(d.config.title.as_str()),
-        pod = escape(&id.pod),
-        tz = escape(d.config.timezone.name()),
+        tz = Escaped(d.config.timezone.name()),
+        time = zoned.strftime("%Y-%m-%d %H:%M:%S %Z (UTC%:z)"),
         visits = d.visits,
-    )
+        rows = d.identity_rows,
+    );
+    html
+}
+
+/// Text escaped for HTML element content and quoted attribute values, written without a copy.
+pub struct Escaped<'a>(pub &'a str);
+
+impl std::fmt::Display for Escaped<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.0;
+        let mut last = 0;
+        for (i, b) in s.bytes().enumerate() {
+            let entity = match b {
+                b'&' => "&amp;",
+                b'<' => "&lt;",
+                b'>' => "&gt;",
+                b'"' => "&quot;",
+                b'\'' => "&#39;",
+                _ => continue,
+            };
+            f.write_str(&s[last..i])?;
+            f.write_str(entity)?;
+            last = i + 1;
+        }
+        f.write_str(&s[last..])
+    }
 }
 
 /// Escapes text for HTML element content and quoted attribute values.
 pub fn escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
+    Escaped(s).to_string()
 }
 
 #[cfg(test)]
@@ -118,14 +146,18 @@ mod tests {
             pod_ip: None,
         };
         let now: Timestamp = "2026-11-25T10:00:00Z".parse().unwrap();
-        let html = render(&PageData {
-            config: &config,
-            identity: &identity,
-            visits: 42,
-            build: BuildInfo {
+        let rows = identity_rows(
+            &identity,
+            BuildInfo {
                 version: "1.2.3",
                 revision: "abc",
             },
+        );
+        let html = render(&PageData {
+            config: &config,
+            identity: &identity,
+            identity_rows: &rows,
+            visits: 42,
             now,
         });
         assert!(
@@ -133,6 +165,11 @@ mod tests {
             "{html}"
         );
         assert!(html.contains("<strong id=\"visits\">42</strong>"));
+        assert!(
+            html.contains("<tr><th>Version</th><td>1.2.3 (abc)</td></tr>"),
+            "{html}"
+        );
+        assert_eq!(escape("a&b<c>\"d'"), "a&amp;b&lt;c&gt;&quot;d&#39;");
         assert!(html.contains("<td>beacon-1</td>") && html.contains("<td>default</td>"));
         assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"));
     }

@@ -41,6 +41,7 @@ pub struct Shared {
     pub store: VisitsStore,
     pub metrics: Arc<Metrics>,
     pub identity: Identity,
+    pub identity_rows: String,
     pub build: BuildInfo,
     pub init_data_dir: PathBuf,
     pub data_dir: PathBuf,
@@ -116,8 +117,15 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     let start = Instant::now();
     let method = method_label(req.method());
     let route = route_label(req.extensions().get::<MatchedPath>());
-    let path = tracing::enabled!(target: "beacon::access", tracing::Level::INFO)
-        .then(|| req.uri().path().to_owned());
+    // Probes and scrapes arrive every few seconds from the kubelet and Prometheus; their access
+    // lines are debug so they neither drown the log nor cost a JSON line each (~20k instructions).
+    let routine = matches!(route.as_ref(), "/healthz" | "/readyz" | "/metrics");
+    let path = if routine {
+        tracing::enabled!(target: "beacon::access", tracing::Level::DEBUG)
+    } else {
+        tracing::enabled!(target: "beacon::access", tracing::Level::INFO)
+    }
+    .then(|| req.uri().path().to_owned());
     let response = next.run(req).await;
     let elapsed = start.elapsed();
     let status = response.status().as_u16();
@@ -129,7 +137,12 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         })
         .observe(elapsed.as_secs_f64());
     if let Some(path) = path {
-        tracing::info!(target: "beacon::access", method = %method, path, route = %route, status, duration_ms = elapsed.as_secs_f64() * 1e3, "request");
+        let duration_ms = elapsed.as_secs_f64() * 1e3;
+        if routine {
+            tracing::debug!(target: "beacon::access", method = %method, path, route = %route, status, duration_ms, "request");
+        } else {
+            tracing::info!(target: "beacon::access", method = %method, path, route = %route, status, duration_ms, "request");
+        }
     }
     m.http_requests
         .get_or_create(&RequestLabels {
@@ -173,8 +186,8 @@ async fn index(State(state): State<AppState>, method: Method) -> Response {
     let html = page::render(&page::PageData {
         config: &config,
         identity: &state.identity,
+        identity_rows: &state.identity_rows,
         visits,
-        build: state.build,
         now: jiff::Timestamp::now(),
     });
     ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()

@@ -22,6 +22,7 @@ use crate::{
     config_watch::{self, LiveConfig},
     identity::Identity,
     metrics::Metrics,
+    page,
     routes::{self, AppState, Shared},
     settings::Settings,
     store::VisitsStore,
@@ -55,11 +56,13 @@ impl Application {
             metrics.clone(),
             settings.config_poll_interval,
         );
+        let identity = Identity::from_env();
         let state = Arc::new(Shared {
             config,
             store,
             metrics,
-            identity: Identity::from_env(),
+            identity_rows: page::identity_rows(&identity, settings.build),
+            identity,
             build: settings.build,
             init_data_dir: settings.init_data_dir.clone(),
             data_dir: settings.data_dir.clone(),

@@ -1,3 +1,5 @@
+use std::time::Duration;
+
 use crate::helpers::*;
 
 fn pod_env() -> Options {
@@ -271,5 +273,44 @@ fn a_second_server_on_the_same_data_dir_is_refused() {
             .unwrap()
             .status(),
         200
+    );
+}
+
+#[test]
+fn requests_are_logged_as_json_but_probes_and_scrapes_only_at_debug() {
+    let server = TestServer::start();
+    let http = blocking_client();
+    for path in ["/", "/healthz", "/readyz", "/metrics", "/visits"] {
+        assert!(
+            http.get(server.url(path))
+                .send()
+                .unwrap()
+                .status()
+                .is_success()
+        );
+    }
+    eventually(Duration::from_secs(5), "access lines logged", || {
+        server.logs().contains(r#""path":"/visits""#)
+    });
+    let access: Vec<serde_json::Value> = server
+        .logs()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["target"] == "beacon::access")
+        .collect();
+    let paths: Vec<&str> = access.iter().map(|v| v["path"].as_str().unwrap()).collect();
+    assert_eq!(
+        paths,
+        ["/", "/visits"],
+        "probes and scrapes must not log at info"
+    );
+    let index = &access[0];
+    assert_eq!(index["level"], "INFO");
+    assert_eq!(index["method"], "GET");
+    assert_eq!(index["route"], "/");
+    assert_eq!(index["status"], 200);
+    assert!(
+        index["duration_ms"].as_f64().is_some_and(|d| d >= 0.0),
+        "{index}"
     );
 }
