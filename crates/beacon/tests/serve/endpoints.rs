@@ -314,3 +314,38 @@ fn requests_are_logged_as_json_but_probes_and_scrapes_only_at_debug() {
         "{index}"
     );
 }
+
+/// Readiness checks the data directory for real: an immutable directory (chattr +i, which
+/// binds root too) turns /readyz 503 naming the failed check, and back once it is writable.
+#[test]
+fn readiness_fails_while_the_data_dir_is_not_writable() {
+    let server = TestServer::start();
+    let data = server.root.join("data");
+    let chattr = |flag: &str| {
+        let status = std::process::Command::new("chattr")
+            .arg(flag)
+            .arg(&data)
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "chattr {flag} failed (e2fsprogs, ext4 needed)"
+        );
+    };
+    chattr("+i");
+    let resp = blocking_client().get(server.url("/readyz")).send().unwrap();
+    let status = resp.status();
+    let body: serde_json::Value = resp.json().unwrap();
+    chattr("-i");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["ready"], false);
+    assert_eq!(body["checks"]["data_dir_writable"], false);
+    assert_eq!(body["checks"]["store_healthy"], true);
+    assert_eq!(
+        blocking_client()
+            .get(server.url("/readyz"))
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+}
