@@ -15,7 +15,11 @@ use hyper_util::{
     server::graceful::GracefulShutdown,
     service::TowerToHyperService,
 };
-use tokio::{net::TcpListener, sync::Semaphore};
+use tokio::{
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+};
+use tokio_io_timeout::TimeoutStream;
 
 use crate::{
     Error, Result,
@@ -100,6 +104,29 @@ impl Application {
             .header_read_timeout(limits.header_read_timeout)
             .max_buf_size(limits.max_header_bytes.max(8192));
 
+        let serve = |stream: TcpStream, peer: SocketAddr| {
+            let Ok(permit) = connections.clone().try_acquire_owned() else {
+                tracing::warn!(%peer, limit = limits.max_connections, "connection limit reached; closing new connection");
+                return;
+            };
+            let _ = stream.set_nodelay(true);
+            // hyper has no write timeout and the request timeout ends once the response headers
+            // are ready, so a client that stops reading a body would hold its connection forever.
+            let mut io = TimeoutStream::new(stream);
+            io.set_write_timeout(Some(limits.write_timeout));
+            let conn = http.serve_connection(
+                TokioIo::new(Box::pin(io)),
+                TowerToHyperService::new(router.clone()),
+            );
+            let conn = graceful.watch(conn);
+            tokio::spawn(async move {
+                if let Err(e) = conn.await {
+                    tracing::debug!(%peer, error = %e, "connection ended with an error");
+                }
+                drop(permit);
+            });
+        };
+
         tokio::pin!(shutdown);
         loop {
             let (stream, peer) = tokio::select! {
@@ -114,22 +141,7 @@ impl Application {
                 },
                 () = &mut shutdown => break,
             };
-            let Ok(permit) = connections.clone().try_acquire_owned() else {
-                tracing::warn!(%peer, limit = limits.max_connections, "connection limit reached; closing new connection");
-                continue;
-            };
-            let _ = stream.set_nodelay(true);
-            let conn = http.serve_connection(
-                TokioIo::new(stream),
-                TowerToHyperService::new(router.clone()),
-            );
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-                drop(permit);
-            });
+            serve(stream, peer);
         }
 
         state.shutting_down.store(true, Ordering::Release);
@@ -137,15 +149,8 @@ impl Application {
             tracing::info!(delay = ?settings.shutdown_delay, "readiness is false; waiting before closing the listener");
             let accept_while_delaying = async {
                 loop {
-                    if let Ok((stream, _)) = listener.accept().await {
-                        let conn = http.serve_connection(
-                            TokioIo::new(stream),
-                            TowerToHyperService::new(router.clone()),
-                        );
-                        let conn = graceful.watch(conn);
-                        tokio::spawn(async move {
-                            let _ = conn.await;
-                        });
+                    if let Ok((stream, peer)) = listener.accept().await {
+                        serve(stream, peer);
                     }
                 }
             };

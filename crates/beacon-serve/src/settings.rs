@@ -34,6 +34,8 @@ pub struct Limits {
     pub max_body_bytes: usize,
     pub header_read_timeout: Duration,
     pub request_timeout: Duration,
+    /// Longest a response write may make no progress (a client that stopped reading).
+    pub write_timeout: Duration,
 }
 
 impl Default for Limits {
@@ -45,6 +47,7 @@ impl Default for Limits {
             max_body_bytes: 64 * 1024,
             header_read_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(15),
+            write_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -39,6 +39,9 @@ pub struct ServeArgs {
     /// Time a request may take from headers read to response.
     #[arg(long, env = "BEACON_REQUEST_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
     request_timeout: Duration,
+    /// Close a connection whose client stops reading a response for this long.
+    #[arg(long, env = "BEACON_WRITE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    write_timeout: Duration,
 }
 
 impl ServeArgs {
@@ -54,6 +57,7 @@ impl ServeArgs {
                 max_in_flight: self.max_in_flight,
                 header_read_timeout: self.header_timeout,
                 request_timeout: self.request_timeout,
+                write_timeout: self.write_timeout,
                 ..defaults
             },
             shutdown_delay: self.shutdown_delay,

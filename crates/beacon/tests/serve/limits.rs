@@ -143,3 +143,55 @@ fn connections_over_the_limit_are_closed_at_once() {
             .is_ok_and(|r| r.status() == 200)
     });
 }
+
+/// A client that stops reading a large response is cut off after the write timeout, so it
+/// cannot hold one of the (here: only) connection slots forever.
+#[test]
+fn a_client_that_stops_reading_is_cut_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("init_data")).unwrap();
+    let size = 64 * 1024 * 1024;
+    std::fs::write(tmp.path().join("init_data/big.bin"), vec![1u8; size]).unwrap();
+    let opts = Options {
+        extra_args: vec![
+            "--write-timeout".into(),
+            "1s".into(),
+            "--max-connections".into(),
+            "1".into(),
+        ],
+        ..Options::default()
+    };
+    let server = TestServer::start_in(tmp.path(), opts).unwrap();
+    let mut stalled = TcpStream::connect(server.addr).unwrap();
+    stalled
+        .write_all(b"GET /init-data/big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
+        .unwrap();
+    let mut head = [0u8; 1024];
+    let n = stalled.read(&mut head).unwrap();
+    assert!(head[..n].starts_with(b"HTTP/1.1 200"));
+    // Stop reading. The only slot is taken until the server gives up on the write.
+    let started = Instant::now();
+    eventually(
+        Duration::from_secs(15),
+        "the stalled connection is cut off",
+        || {
+            blocking_client()
+                .get(server.url("/healthz"))
+                .send()
+                .is_ok_and(|r| r.status() == 200)
+        },
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "served before the write timeout"
+    );
+    stalled
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = stalled.read_to_end(&mut rest);
+    assert!(
+        n + rest.len() < size,
+        "the stalled download should have been cut short"
+    );
+}
