@@ -34,10 +34,11 @@ class Beacon:
     paths = ["/", "/healthz", "/metrics"]
     ready_path = "/readyz"
     visits_path = "/visits"
-    binary = ROOT / "target" / "release" / "beacon"
+    # The binary the container image ships (static-pie, packed relocations), not a dev build.
+    binary = ROOT / "target" / "static" / "x86_64-unknown-linux-gnu" / "release" / "beacon"
 
     def build(self):
-        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "beacon"], cwd=ROOT, check=True)
+        subprocess.run([str(ROOT / "scripts" / "build-static")], cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
     def command(self, port, work):
         # Access logs off: every peer is measured without per-request logging.

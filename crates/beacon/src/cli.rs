@@ -10,7 +10,7 @@ pub struct Cli {
     /// Log format: json, text, or auto (json when stderr is not a terminal).
     #[arg(long, global = true, env = "BEACON_LOG_FORMAT", default_value = "auto")]
     log_format: logging::Format,
-    /// Log filter in tracing's EnvFilter syntax, e.g. `info` or `beacon=debug`.
+    /// Log filter: a default level and `target=level` pairs, e.g. `info` or `info,beacon::access=off`.
     #[arg(long, global = true, env = "BEACON_LOG", default_value = "info")]
     log: String,
     #[command(subcommand)]
