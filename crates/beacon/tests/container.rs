@@ -796,7 +796,10 @@ fn prebuilt_containerfile_has_the_same_runtime_stage() {
     let prebuilt = read("Containerfile.prebuilt");
     assert_eq!(runtime_stage(&multi), runtime_stage(&prebuilt));
     assert!(multi.contains("FROM docker.io/library/rust:1-bookworm AS build"));
-    assert!(multi.contains("+crt-static"));
+    // Both paths build the binary with the one script that makes it static.
+    assert!(multi.contains("COPY scripts/build-static") && multi.contains("$(BEACON_REVISION"));
+    assert!(read("scripts/build-static").contains("+crt-static"));
+    assert!(read("scripts/build-image").contains("scripts/build-static"));
     let stage = runtime_stage(&prebuilt);
     for want in [
         "ARG BASE=gcr.io/distroless/static-debian12:nonroot",
