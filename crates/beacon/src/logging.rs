@@ -1,6 +1,6 @@
 use std::io::IsTerminal;
 
-use anyhow::Context;
+use anyhow::anyhow;
 use tracing_subscriber::{filter::Targets, layer::SubscriberExt, util::SubscriberInitExt};
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -12,9 +12,10 @@ pub enum Format {
 
 /// Logs go to stderr so that stdout stays free for command output.
 pub fn init(format: Format, filter: &str) -> anyhow::Result<()> {
+    // The parser's error already prints its cause; chaining it would say everything twice.
     let filter: Targets = filter
         .parse()
-        .with_context(|| format!("invalid log filter {filter:?}"))?;
+        .map_err(|e| anyhow!("invalid log filter {filter:?}: {e}"))?;
     let json = match format {
         Format::Json => true,
         Format::Text => false,
@@ -30,4 +31,20 @@ pub fn init(format: Format, filter: &str) -> anyhow::Result<()> {
         registry.with(fmt).init();
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_bad_filter_is_one_clear_error() {
+        let err = init(Format::Text, "info,beacon=loud").unwrap_err();
+        let shown = format!("{err:#}");
+        assert!(
+            shown.starts_with("invalid log filter \"info,beacon=loud\": "),
+            "{shown}"
+        );
+        assert_eq!(shown.matches("expected one of").count(), 1, "{shown}");
+    }
 }
