@@ -67,3 +67,27 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- include "beacon.fullname" . }}
 {{- end }}
 {{- end }}
+
+{{/*
+What every init container shares: environment, security context, resources and the shared
+init-data volume, plus the user's extra environment and mounts (e.g. a private CA bundle named
+by SSL_CERT_FILE for https fetches). Called with the root context.
+*/}}
+{{- define "beacon.initContainerCommon" -}}
+env:
+  - name: BEACON_LOG_FORMAT
+    value: {{ .Values.serve.logFormat | quote }}
+  {{- with .Values.initData.extraEnv }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+securityContext:
+  {{- toYaml .Values.securityContext | nindent 2 }}
+resources:
+  {{- toYaml .Values.initData.resources | nindent 2 }}
+volumeMounts:
+  - name: init-data
+    mountPath: {{ .Values.initData.mountPath }}
+  {{- with .Values.initData.extraVolumeMounts }}
+  {{- toYaml . | nindent 2 }}
+  {{- end }}
+{{- end }}

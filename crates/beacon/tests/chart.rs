@@ -199,6 +199,7 @@ fn every_toggle_combination_lints_renders_and_validates() {
         vec!["--set=persistence.storageClassName=fast", "--set-json=persistence.retentionPolicy={\"whenDeleted\":\"Delete\",\"whenScaled\":\"Retain\"}"],
         vec!["--set-json=initData.waitFor.targets=[\"dns:kube-dns.kube-system.svc.cluster.local\",\"tcp:db:5432\"]", "--set=podDisruptionBudget.maxUnavailable=null", "--set=podDisruptionBudget.minAvailable=2"],
         vec!["--set=nameOverride=lighthouse", "--set=image.digest=sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"],
+        PRIVATE_CA.to_vec(),
     ]
     .iter()
     .enumerate()
@@ -321,6 +322,44 @@ fn init_containers_run_in_order_and_share_the_volume() {
         inits[1]["args"][3],
         "--line=only line: with a colon # and hash"
     );
+}
+
+/// A private CA for https fetches: a ConfigMap volume, its mount and `SSL_CERT_FILE`.
+const PRIVATE_CA: [&str; 4] = [
+    r#"--set-json=extraVolumes=[{"name":"corp-ca","configMap":{"name":"corp-ca-bundle"}}]"#,
+    r#"--set-json=initData.extraEnv=[{"name":"SSL_CERT_FILE","value":"/etc/corp-ca/ca.crt"}]"#,
+    r#"--set-json=initData.extraVolumeMounts=[{"name":"corp-ca","mountPath":"/etc/corp-ca","readOnly":true}]"#,
+    r#"--set-json=serve.extraVolumeMounts=[{"name":"corp-ca","mountPath":"/etc/corp-ca","readOnly":true}]"#,
+];
+
+#[test]
+fn extra_env_and_volumes_reach_every_init_container() {
+    let mut args = PRIVATE_CA.to_vec();
+    args.push(r#"--set-json=initData.waitFor.targets=["https://api.corp:8443/healthz"]"#);
+    let objs = render(&args);
+    let spec = pod_spec(&objs);
+    let volume = arr_of(&spec["volumes"], "volumes")
+        .iter()
+        .find(|v| v["name"] == "corp-ca")
+        .expect("the extra volume is in the pod");
+    assert_eq!(volume["configMap"]["name"], "corp-ca-bundle");
+    let inits = arr_of(&spec["initContainers"], "initContainers");
+    assert_eq!(inits.len(), 5, "wait, fetch and three writes");
+    for c in inits.iter().chain([container(spec, "beacon")]) {
+        let mounts = arr_of(&c["volumeMounts"], "volumeMounts");
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m["name"] == "corp-ca" && m["mountPath"] == "/etc/corp-ca"),
+            "{} mounts the CA: {mounts:?}",
+            c["name"]
+        );
+    }
+    for c in inits {
+        assert_eq!(env(c, "SSL_CERT_FILE")["value"], "/etc/corp-ca/ca.crt");
+        // The chart's own variables stay alongside the user's.
+        assert_eq!(env(c, "BEACON_LOG_FORMAT")["value"], "json");
+    }
 }
 
 #[test]
