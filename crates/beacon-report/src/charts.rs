@@ -46,7 +46,10 @@ pub fn svg(chart: &Chart) -> Result<String> {
             t1 = t0 + 1.0;
         }
         let ymax = if ymax > 0.0 { ymax * 1.1 } else { 1.0 };
+        // Plot in display units (MiB, not bytes), so plotters' round tick values are round
+        // in what the reader sees: 0, 20, 40 MiB rather than 47.7, 95.4 MiB.
         let axis = Axis::for_max(chart.unit, ymax);
+        let ymax = axis.scale(ymax);
 
         let mut ctx = ChartBuilder::on(&plot)
             .caption(&chart.title, ("sans-serif", 20))
@@ -60,13 +63,17 @@ pub fn svg(chart: &Chart) -> Result<String> {
             .y_labels(6)
             .label_style(("sans-serif", 15))
             .x_label_formatter(&|t| format::clock(*t))
-            .y_label_formatter(&|v| axis.label(*v))
+            .y_label_formatter(&|v| axis.tick(*v))
             .light_line_style(WHITE.mix(0.0))
             .draw()
             .map_err(err)?;
         for (i, series) in chart.series.iter().enumerate() {
             let color = Palette99::pick(i).to_rgba();
-            let line = series.points.iter().copied().filter(|p| p.1.is_finite());
+            let line = series
+                .points
+                .iter()
+                .filter(|p| p.1.is_finite())
+                .map(|&(t, v)| (t, axis.scale(v)));
             ctx.draw_series(LineSeries::new(line, color.stroke_width(2)))
                 .map_err(err)?;
         }
@@ -135,6 +142,38 @@ mod tests {
         assert!(
             svg.contains("\na\n</text>") && svg.contains("\nb\n</text>"),
             "{svg}"
+        );
+    }
+
+    #[test]
+    fn byte_axes_have_round_evenly_spaced_ticks() {
+        // 100 MiB is not a round number of bytes; ticks must still be round in MiB.
+        let mib = 1024.0 * 1024.0;
+        let chart = Chart {
+            id: "m".into(),
+            title: "memory".into(),
+            unit: Unit::Bytes,
+            series: vec![NamedSeries {
+                name: "pod".into(),
+                points: vec![(0.0, 10.0 * mib), (60.0, 100.0 * mib)],
+            }],
+        };
+        let svg = svg(&chart).unwrap();
+        let ticks: Vec<f64> = svg
+            .split("</text>")
+            .filter_map(|t| t.trim().rsplit('>').next()?.trim().strip_suffix(" MiB"))
+            .map(|n| n.parse().unwrap())
+            .collect();
+        assert!(ticks.len() >= 4, "{ticks:?} in {svg}");
+        let step = ticks[1] - ticks[0];
+        assert!(step > 0.0 && step.fract() == 0.0, "round step: {ticks:?}");
+        for pair in ticks.windows(2) {
+            assert_eq!(pair[1] - pair[0], step, "evenly spaced: {ticks:?}");
+        }
+        assert_eq!(ticks[0], 0.0);
+        assert!(
+            *ticks.last().unwrap() >= 100.0,
+            "covers the maximum: {ticks:?}"
         );
     }
 

@@ -94,17 +94,22 @@ impl Axis {
         }
     }
 
-    pub fn label(&self, v: f64) -> String {
-        let scaled = v / self.divisor;
-        let per_second = if self.unit == Unit::BytesPerSecond {
-            "/s"
-        } else {
-            ""
-        };
+    /// A value in this axis's display unit (e.g. bytes to MiB).
+    pub fn scale(&self, v: f64) -> f64 {
+        v / self.divisor
+    }
+
+    /// A tick label for a value already in display units: as many decimals as the value
+    /// needs (up to three), so evenly spaced ticks read as evenly spaced.
+    pub fn tick(&self, scaled: f64) -> String {
+        let number = format!("{scaled:.3}");
+        let number = number.trim_end_matches('0').trim_end_matches('.');
+        let number = if number == "-0" { "0" } else { number };
         match self.unit {
-            Unit::Cores => format!("{scaled:.2}"),
-            Unit::Percent => format!("{scaled:.0}%"),
-            _ => format!("{scaled:.1} {}{per_second}", self.suffix),
+            Unit::Percent => format!("{number}%"),
+            Unit::Cores | Unit::Count => number.to_string(),
+            Unit::Bytes => format!("{number} {}", self.suffix),
+            Unit::BytesPerSecond => format!("{number} {}/s", self.suffix),
         }
     }
 }
@@ -133,6 +138,12 @@ mod tests {
     #[test]
     fn axis_keeps_one_scale() {
         let a = Axis::for_max(Unit::Bytes, 300.0 * KIB * KIB);
-        assert_eq!(a.label(0.5 * KIB * KIB), "0.5 MiB");
+        assert_eq!(a.tick(a.scale(0.5 * KIB * KIB)), "0.5 MiB");
+        assert_eq!(a.tick(a.scale(40.0 * KIB * KIB)), "40 MiB");
+        let rate = Axis::for_max(Unit::BytesPerSecond, 3.0 * KIB);
+        assert_eq!(rate.tick(rate.scale(2.5 * KIB)), "2.5 KiB/s");
+        assert_eq!(Axis::for_max(Unit::Cores, 0.1).tick(0.025), "0.025");
+        assert_eq!(Axis::for_max(Unit::Percent, 50.0).tick(12.5), "12.5%");
+        assert_eq!(Axis::for_max(Unit::Percent, 50.0).tick(0.0), "0%");
     }
 }
