@@ -71,6 +71,18 @@ fn env<'a>(c: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("container {} has no env {name}", c["name"]))
 }
 
+/// Asserts that container `c` mounts volume `name` at `path`.
+fn assert_mounts(c: &Value, name: &str, path: &str) {
+    let mounts = arr_of(&c["volumeMounts"], "volumeMounts");
+    assert!(
+        mounts
+            .iter()
+            .any(|m| m["name"] == name && m["mountPath"] == path),
+        "{} mounts {name} at {path}: {mounts:?}",
+        c["name"]
+    );
+}
+
 /// `labels` ⊇ `selector` (matchLabels semantics).
 fn matches(selector: &Value, labels: &Value) -> bool {
     let selector = selector.as_object().expect("selector map");
@@ -246,14 +258,7 @@ fn init_containers_run_in_order_and_share_the_volume() {
     for c in inits {
         assert_eq!(c["image"], image, "{} uses the beacon image", c["name"]);
         assert_eq!(c["args"][0], "init");
-        let mounts = arr_of(&c["volumeMounts"], "volumeMounts");
-        assert!(
-            mounts
-                .iter()
-                .any(|m| m["name"] == "init-data" && m["mountPath"] == "/init_data"),
-            "{} mounts the shared volume at /init_data: {mounts:?}",
-            c["name"]
-        );
+        assert_mounts(c, "init-data", "/init_data");
     }
     assert_eq!(
         inits[0]["args"],
@@ -346,14 +351,7 @@ fn extra_env_and_volumes_reach_every_init_container() {
     let inits = arr_of(&spec["initContainers"], "initContainers");
     assert_eq!(inits.len(), 5, "wait, fetch and three writes");
     for c in inits.iter().chain([container(spec, "beacon")]) {
-        let mounts = arr_of(&c["volumeMounts"], "volumeMounts");
-        assert!(
-            mounts
-                .iter()
-                .any(|m| m["name"] == "corp-ca" && m["mountPath"] == "/etc/corp-ca"),
-            "{} mounts the CA: {mounts:?}",
-            c["name"]
-        );
+        assert_mounts(c, "corp-ca", "/etc/corp-ca");
     }
     for c in inits {
         assert_eq!(env(c, "SSL_CERT_FILE")["value"], "/etc/corp-ca/ca.crt");
