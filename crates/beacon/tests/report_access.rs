@@ -178,6 +178,8 @@ struct Stack {
     /// https://127.0.0.1:<port>/prometheus and …/alertmanager, behind the token-and-tenant proxy.
     proxied_prometheus: String,
     proxied_alertmanager: String,
+    /// On the proxy: a redirect to another origin (a login page).
+    redirecting: String,
     _processes: Vec<Guard>,
 }
 
@@ -260,6 +262,8 @@ impl Stack {
 
         // The gateway: TLS, then the bearer token (401 without it), then the tenant (403).
         let proxy_port = free_port();
+        // Another origin, which logs the credentials of any request that reaches it.
+        let other_port = free_port();
         for dir in ["client_body", "proxy", "fastcgi", "uwsgi", "scgi"] {
             std::fs::create_dir_all(w.join(dir)).unwrap();
         }
@@ -290,6 +294,15 @@ impl Stack {
                    proxy_pass http://127.0.0.1:{am_port}/;\n\
                    proxy_set_header Authorization \"\";\n\
                  }}\n\
+                 location /login/ {{\n\
+                   return 302 http://127.0.0.1:{other_port}/sso?state=st-4e2a;\n\
+                 }}\n\
+               }}\n\
+               log_format seen '$request auth=$http_authorization tenant=$http_x_scope_orgid';\n\
+               server {{\n\
+                 listen 127.0.0.1:{other_port};\n\
+                 access_log {w}/other-origin.log seen;\n\
+                 location / {{ return 200 \"{{}}\"; }}\n\
                }}\n\
              }}\n",
             w = w.display(),
@@ -305,7 +318,7 @@ impl Stack {
                 .arg(w.join("nginx.conf")),
             w,
         );
-        nginx.wait("listening", |_| accepts(proxy_port));
+        nginx.wait("listening", |_| accepts(proxy_port) && accepts(other_port));
         processes.push(nginx);
 
         for (name, secret) in [
@@ -321,6 +334,7 @@ impl Stack {
             prometheus: format!("https://127.0.0.1:{prom_port}"),
             proxied_prometheus: format!("https://127.0.0.1:{proxy_port}/prometheus"),
             proxied_alertmanager: format!("https://127.0.0.1:{proxy_port}/alertmanager"),
+            redirecting: format!("https://127.0.0.1:{proxy_port}/login"),
             work,
             _processes: processes,
         }
@@ -583,4 +597,18 @@ fn credentials_reach_prometheus_and_alertmanager_and_are_never_printed() {
         bad.error_line(),
         &["HTTP 401", "Bearer", "--bearer-token-file", &wrong_token],
     );
+
+    // A redirect to another origin (a login page) is reported, not followed: neither the token
+    // nor the tenant header reaches a host they were not given for.
+    let mut args = gateway(&token, Some(&tenant));
+    args[1] = stack.redirecting.clone();
+    let line = run(&args, &[]).error_line().to_owned();
+    assert_mentions(&line, &["HTTP 302", "redirect to http://127.0.0.1:"]);
+    assert!(
+        !line.contains("st-4e2a"),
+        "the login URL's query is shown: {line}"
+    );
+    let reached =
+        std::fs::read_to_string(stack.work.path().join("other-origin.log")).unwrap_or_default();
+    assert_eq!(reached, "", "the other origin was contacted");
 }
