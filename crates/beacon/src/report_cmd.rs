@@ -24,10 +24,6 @@ pub struct ReportArgs {
     /// Alertmanager base URL; adds its alerts (with silences and inhibitions) to question 6.
     #[arg(long, env = "BEACON_ALERTMANAGER_URL")]
     alertmanager: Option<String>,
-    #[command(flatten)]
-    prometheus_access: PrometheusAccessArgs,
-    #[command(flatten)]
-    alertmanager_access: AlertmanagerAccessArgs,
     /// Namespace the questions are about.
     #[arg(long, short = 'n', default_value = "default")]
     namespace: String,
@@ -62,6 +58,11 @@ pub struct ReportArgs {
     /// Timeout of each HTTP request.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    // Last: their help headings apply to every flag after them.
+    #[command(flatten)]
+    prometheus_access: PrometheusAccessArgs,
+    #[command(flatten)]
+    alertmanager_access: AlertmanagerAccessArgs,
 }
 
 /// Credentials for Prometheus. They are sent to the --prometheus URL only.
