@@ -97,7 +97,10 @@ impl Header {
         };
         let name = name.trim();
         if HeaderName::from_bytes(name.as_bytes()).is_err() {
-            return Err(bad(format!("{flag}: {name:?} is not a valid header name")));
+            // Not repeated: a mistyped argument may have a secret on either side of the ':'.
+            return Err(bad(format!(
+                "{flag}: the part before ':' is not a valid header name (letters, digits, '-')"
+            )));
         }
         let value = value.trim();
         if HeaderValue::from_str(value).is_err() {
@@ -212,7 +215,9 @@ impl Access {
             (None, None) => {
                 if self.basic_auth_password.is_some() {
                     return Err(fail(format!(
-                        "a basic-auth password needs {}",
+                        "a basic-auth password (from {} or ${}) needs {}",
+                        target.flag("basic-auth-password-file"),
+                        target.password_env(),
                         target.flag("basic-auth-user")
                     )));
                 }
@@ -222,9 +227,8 @@ impl Access {
         for header in &self.headers {
             let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| {
                 fail(format!(
-                    "{}: {:?} is not a valid header name",
-                    target.flag("header"),
-                    header.name
+                    "{}: the part before ':' is not a valid header name",
+                    target.flag("header")
                 ))
             })?;
             if name == AUTHORIZATION && headers.contains_key(AUTHORIZATION) {
@@ -324,6 +328,18 @@ fn base64_encode(bytes: &[u8]) -> String {
 }
 
 impl Authorized {
+    /// Warns when credentials would cross a network in clear text: plain `http://` to a host
+    /// other than loopback (a port-forward to 127.0.0.1 is fine).
+    pub(crate) fn warn_if_plaintext(&self, base: &reqwest::Url) {
+        if sends_in_clear(base, &self.sent, !self.header_names.is_empty()) {
+            tracing::warn!(
+                endpoint = self.target.name(),
+                host = base.host_str().unwrap_or(""),
+                "credentials are sent over plain http; use an https:// URL"
+            );
+        }
+    }
+
     /// The one-line explanation of a 401/403 answer: what was sent and what to check.
     pub(crate) fn denied(&self, url: &str, status: u16, challenge: Option<&str>) -> Error {
         let t = self.target;
@@ -378,9 +394,48 @@ impl Authorized {
     }
 }
 
+fn sends_in_clear(base: &reqwest::Url, sent: &Sent, headers: bool) -> bool {
+    let credentials = headers || !matches!(sent, Sent::Nothing);
+    let loopback = base.host_str().is_some_and(|host| {
+        match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => host == "localhost",
+        }
+    });
+    credentials && base.scheme() == "http" && !loopback
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn clear_text_credentials_are_recognised() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let bearer = Sent::Bearer("t".into());
+        assert!(sends_in_clear(
+            &url("http://prometheus:9090/"),
+            &bearer,
+            false
+        ));
+        assert!(sends_in_clear(
+            &url("http://10.0.0.1/"),
+            &Sent::Nothing,
+            true
+        ));
+        assert!(!sends_in_clear(&url("https://prometheus/"), &bearer, false));
+        assert!(!sends_in_clear(
+            &url("http://127.0.0.1:9090/"),
+            &bearer,
+            false
+        ));
+        assert!(!sends_in_clear(&url("http://[::1]:9090/"), &bearer, false));
+        assert!(!sends_in_clear(
+            &url("http://prometheus/"),
+            &Sent::Nothing,
+            false
+        ));
+    }
 
     #[test]
     fn base64_matches_the_rfc_vectors() {

@@ -150,10 +150,9 @@ impl PromClient {
     /// A client for the Prometheus at `url`, sending `access`'s credentials to it only.
     pub fn new(url: &str, access: &Access, timeout: Duration) -> Result<Self> {
         let base = base_url("Prometheus", url)?;
-        Ok(Self {
-            base,
-            auth: access.authorize(Target::Prometheus, timeout)?,
-        })
+        let auth = access.authorize(Target::Prometheus, timeout)?;
+        auth.warn_if_plaintext(&base);
+        Ok(Self { base, auth })
     }
 
     pub fn url(&self) -> &str {
@@ -277,10 +276,9 @@ impl AlertmanagerClient {
     /// A client for the Alertmanager at `url`, with its own credentials (never Prometheus').
     pub fn new(url: &str, access: &Access, timeout: Duration) -> Result<Self> {
         let base = base_url("Alertmanager", url)?;
-        Ok(Self {
-            base,
-            auth: access.authorize(Target::Alertmanager, timeout)?,
-        })
+        let auth = access.authorize(Target::Alertmanager, timeout)?;
+        auth.warn_if_plaintext(&base);
+        Ok(Self { base, auth })
     }
 
     pub fn url(&self) -> &str {
