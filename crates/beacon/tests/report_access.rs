@@ -29,6 +29,8 @@ const WRONG_PASSWORD: &str = "pw-wrong-3f5a-never-printed";
 const TOKEN: &str = "tok-51d2e8a4-never-printed";
 const WRONG_TOKEN: &str = "tok-wrong-9b7c-never-printed";
 const TENANT: &str = "tenant-a";
+/// A secret carried in a header (an API key some gateways want).
+const API_KEY: &str = "key-2c9f61-never-printed";
 /// The proxy's own credentials towards Prometheus.
 const PROXY_PASSWORD: &str = "pw-proxy-0d4e-never-printed";
 
@@ -411,6 +413,7 @@ fn run(args: &[String], env: &[(&str, &str)]) -> Run {
         TOKEN,
         WRONG_TOKEN,
         PROXY_PASSWORD,
+        API_KEY,
         &base64(&format!("{USER}:{PASSWORD}")),
         &base64(&format!("{USER}:{WRONG_PASSWORD}")),
     ] {
@@ -587,8 +590,19 @@ fn credentials_reach_prometheus_and_alertmanager_and_are_never_printed() {
     assert_mentions(&notes, &["HTTP 401", "--alertmanager-bearer-token-file"]);
 
     // The token but no tenant: the gateway's 403, and the answer points at the tenant header.
-    let no_tenant = run(&gateway(&token, None), &[]);
-    assert_mentions(no_tenant.error_line(), &["HTTP 403", "--header"]);
+    // Other headers are named in it, their values never.
+    let mut args = gateway(&token, None);
+    args.extend(["--header".to_owned(), format!("X-Api-Key: {API_KEY}")]);
+    let no_tenant = run(&args, &[]);
+    assert_mentions(
+        no_tenant.error_line(),
+        &[
+            "HTTP 403",
+            "--header",
+            "X-Scope-OrgID",
+            "headers sent: X-Api-Key",
+        ],
+    );
 
     // A wrong token: 401, naming the token file.
     let wrong_token = stack.file("wrong-token");
