@@ -9,11 +9,19 @@
 //! - a literal range shorter than 2m in a rule or dashboard: ranges are left-open in v3, so a
 //!   window holds window/interval samples, not one more; at kube-prometheus-stack's 30 s
 //!   scrape interval 2m keeps 4, and `rate()` needs 2.
+//!
+//! And it scrapes a real `beacon serve`: its `/metrics` must be what Prometheus 3 reads as is
+//! (a content type it negotiates without a fallback, `le` already in float form, names valid
+//! without UTF-8 quoting), so upgrading the stack renames no series.
 
 #[path = "support/chart_tools.rs"]
 mod chart_tools;
 
-use std::path::Path;
+use std::{
+    path::Path,
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
 
 use chart_tools::*;
 use serde_json::Value;
@@ -231,4 +239,98 @@ fn the_check_finds_each_construct() {
     assert_eq!(flagged("rate(x[1m])", true), 1);
     assert_eq!(flagged("rate(x[1m])", false), 0);
     assert_eq!(flagged("rate(x[$__rate_interval]) + rate(y[2m])", true), 0);
+}
+
+/// Kills `beacon serve` on drop.
+struct Serve(std::process::Child);
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn legacy_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_' || c == ':')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_' || c == ':')
+}
+
+#[test]
+fn beacons_metrics_need_no_prometheus_3_normalisation() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _serve = Serve(
+        Command::new(env!("CARGO_BIN_EXE_beacon"))
+            .arg("serve")
+            .arg(format!("--listen=127.0.0.1:{port}"))
+            .arg(format!("--data-dir={}", dir.path().join("data").display()))
+            .arg(format!(
+                "--config={}",
+                dir.path().join("config.json").display()
+            ))
+            .arg(format!("--init-data-dir={}", dir.path().display()))
+            .env("BEACON_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let http = reqwest::blocking::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    // One visit, so the request histogram has buckets.
+    while http.get(format!("{base}/")).send().is_err() {
+        assert!(Instant::now() < deadline, "beacon serve did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // What Prometheus 3 sends first: protobuf, then OpenMetrics, then text.
+    let response = http
+        .get(format!("{base}/metrics"))
+        .header(
+            "Accept",
+            "application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;\
+             encoding=delimited;q=0.5,application/openmetrics-text;version=1.0.0;\
+             escaping=allow-utf-8;q=0.4,text/plain;version=0.0.4;q=0.2,*/*;q=0.1",
+        )
+        .send()
+        .unwrap();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        content_type.starts_with("application/openmetrics-text; version=1.0.0"),
+        "Prometheus 3 fails a scrape with an unknown content type: {content_type}"
+    );
+    let body = response.text().unwrap();
+    let mut buckets = 0;
+    for line in body.lines().filter(|l| !l.starts_with('#')) {
+        let name_end = line.find(['{', ' ']).unwrap_or(line.len());
+        assert!(legacy_name(&line[..name_end]), "{line}");
+        let Some(labels) = line[name_end..]
+            .strip_prefix('{')
+            .and_then(|l| l.split('}').next())
+        else {
+            continue;
+        };
+        for pair in labels.split("\",").filter(|p| !p.is_empty()) {
+            let (name, value) = pair.split_once("=\"").unwrap();
+            assert!(legacy_name(name), "{line}");
+            if name == "le" || name == "quantile" {
+                let value = value.trim_end_matches('"');
+                assert!(normalised_float(value), "{name}=\"{value}\" in {line}");
+                buckets += 1;
+            }
+        }
+    }
+    assert!(buckets >= 10, "no histogram buckets in:\n{body}");
 }
