@@ -1,7 +1,7 @@
 //! One version everywhere: the workspace version (Cargo.toml) is the version, and every other place
 //! that names it must agree — `beacon --version`, the chart's `version` and `appVersion`, the
-//! image tag the chart deploys by default, the Containerfiles' default `BEACON_VERSION`, and the
-//! CHANGELOG's latest versioned entry. docs/releasing.md describes the convention and how a
+//! image tag the chart deploys by default and the one its `artifacthub.io/images` annotation
+//! lists, the Containerfiles' default `BEACON_VERSION`, and the CHANGELOG's latest versioned entry. docs/releasing.md describes the convention and how a
 //! release is cut.
 //!
 //! With `BEACON_RELEASE_TAG` set (the release workflow sets it to the pushed tag), the tag must be
@@ -169,6 +169,45 @@ fn every_place_names_the_workspace_version() {
         Value::String(version.clone()),
         "charts/beacon/Chart.yaml version"
     );
+
+    // Artifact Hub's list of the chart's images (a YAML document inside an annotation).
+    let images: Value = serde_yaml_ng::from_str(
+        chart["annotations"]["artifacthub.io/images"]
+            .as_str()
+            .expect("Chart.yaml annotation artifacthub.io/images"),
+    )
+    .expect("artifacthub.io/images is YAML");
+    let images = arr_of(&images, "artifacthub.io/images");
+    assert!(!images.is_empty());
+    for image in images {
+        assert_eq!(
+            image["image"],
+            Value::String(format!("ghcr.io/beacon-k8s/beacon:{version}")),
+            "artifacthub.io/images in Chart.yaml"
+        );
+    }
+    let changes: Value = serde_yaml_ng::from_str(
+        chart["annotations"]["artifacthub.io/changes"]
+            .as_str()
+            .expect("Chart.yaml annotation artifacthub.io/changes"),
+    )
+    .expect("artifacthub.io/changes is YAML");
+    for change in arr_of(&changes, "artifacthub.io/changes") {
+        let kind = str_of(&change["kind"], "artifacthub.io/changes kind");
+        assert!(
+            [
+                "added",
+                "changed",
+                "deprecated",
+                "removed",
+                "fixed",
+                "security"
+            ]
+            .contains(&kind),
+            "artifacthub.io/changes kind {kind:?}"
+        );
+        assert!(!str_of(&change["description"], "description").is_empty());
+    }
 
     // The image the chart deploys when nothing is overridden.
     let rendered = yaml_docs(&run_ok(
