@@ -112,6 +112,54 @@ fn containerfile_version(text: &str) -> String {
         .expect("ARG BEACON_VERSION=... in the Containerfile")
 }
 
+/// Text that is followed by a release version in install, build and verify commands: the image
+/// (published or built locally), the chart in the OCI registry, the release binaries and chart
+/// package. Placeholders such as `X.Y.Z` are not versions.
+const DOC_MARKERS: [&str; 6] = [
+    "ghcr.io/beacon-k8s/beacon:",
+    "localhost/beacon:",
+    "image.tag=",
+    "charts/beacon --version ",
+    "beacon-",
+    "releases/download/v",
+];
+
+/// (line number, version) for every `marker` directly followed by a `X.Y.Z` version.
+fn versions_after(text: &str, markers: &[&str]) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        for marker in markers {
+            for (at, _) in line.match_indices(marker) {
+                let rest = &line[at + marker.len()..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+                    .unwrap_or(rest.len());
+                let candidate = rest[..end].trim_end_matches('.');
+                if is_semver(candidate) {
+                    out.push((i + 1, candidate.to_owned()));
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn doc_scan_finds_versions_in_commands() {
+    let text = "helm install b oci://ghcr.io/beacon-k8s/charts/beacon --version 0.2.0 \\\n\
+        cosign verify ghcr.io/beacon-k8s/beacon:0.1.9\n\
+        sha256sum -c --ignore-missing SHA256SUMS  # beacon-1.0.0-linux-amd64\n\
+        ghcr.io/beacon-k8s/beacon:X.Y.Z and beacon-serve and beacon-k8s\n";
+    assert_eq!(
+        versions_after(text, &DOC_MARKERS),
+        vec![
+            (1, "0.2.0".to_owned()),
+            (2, "0.1.9".to_owned()),
+            (3, "1.0.0".to_owned())
+        ]
+    );
+}
+
 #[test]
 fn changelog_parser_finds_the_latest_versioned_entry() {
     let text = "# Changelog\n\n## [Unreleased]\n\n- x\n\n## [1.2.0] - 2026-01-02\n\n## [1.1.0] - 2025-12-01\n";
@@ -228,6 +276,20 @@ fn every_place_names_the_workspace_version() {
     // The image label's default (scripts/build-image and the release workflow pass it explicitly).
     for file in ["Containerfile", "Containerfile.prebuilt"] {
         assert_eq!(containerfile_version(&read(file)), version, "{file}");
+    }
+
+    // Install and verify commands in the documentation name this version.
+    let mut docs = vec!["README.md".to_owned(), "charts/beacon/README.md".to_owned()];
+    for entry in std::fs::read_dir(repo_root().join("docs")).unwrap() {
+        let name = entry.unwrap().file_name().into_string().unwrap();
+        if name.ends_with(".md") {
+            docs.push(format!("docs/{name}"));
+        }
+    }
+    for doc in &docs {
+        for (line, found) in versions_after(&read(doc), &DOC_MARKERS) {
+            assert_eq!(found, version, "{doc} line {line} names version {found}");
+        }
     }
 
     // The CHANGELOG's latest versioned entry.
