@@ -117,7 +117,9 @@ impl Catalogue {
                 t.up, t.total
             ),
             None if self.jobs.is_empty() => {
-                "Prometheus scrapes no targets at all (no `up` series)".to_owned()
+                // Read at the range's end: a range before Prometheus's first scrape or beyond
+                // its retention looks the same as a Prometheus that scrapes nothing.
+                "Prometheus has no `up` series at the range's end (no targets scraped then: is the range within its retention?)".to_owned()
             }
             None => format!(
                 "no job=\"{job}\" targets are scraped (jobs: {})",
