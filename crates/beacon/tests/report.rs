@@ -40,11 +40,71 @@ fn legacy() -> &'static Stack {
     LEGACY.get_or_init(|| Stack::start(Cluster::legacy(now())))
 }
 
+/// kube-prometheus-stack's per-container CPU rule as rendered by the chart (kubernetes-mixin's
+/// `k8s.rules.container_cpu_usage_seconds_total`): note it filters only `image!=""`.
+const KPS_CPU_RULE: &str = r#"groups:
+  - name: k8s.rules.container_cpu_usage_seconds_total
+    rules:
+      - record: node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m
+        expr: |-
+          sum by (cluster, namespace, pod, container) (
+            rate(container_cpu_usage_seconds_total{job="kubelet", metrics_path="/metrics/cadvisor", image!=""}[5m])
+          ) * on (cluster, namespace, pod) group_left(node) topk by (cluster, namespace, pod) (
+            1, max by (cluster, namespace, pod, node) (kube_pod_info{node!=""})
+          )
+"#;
+
+static WITH_RULE: OnceLock<Stack> = OnceLock::new();
+
+/// The realistic cluster plus that rule's history: `promtool tsdb create-blocks-from rules`
+/// evaluates the real rule against the realistic stack and its blocks join a second backfill.
+fn with_recording_rule() -> &'static Stack {
+    WITH_RULE.get_or_init(|| {
+        let base = realistic();
+        // The same `now` gives the same fixture (its range ends 30 s before `now`).
+        let cluster = Cluster::realistic(base.cluster.end + 30.0);
+        assert_eq!(cluster.end, base.cluster.end);
+        Stack::start_with(cluster, |work, tsdb| {
+            let rules = work.join("kps-rules.yml");
+            std::fs::write(&rules, KPS_CPU_RULE).unwrap();
+            let blocks = work.join("rule-blocks");
+            let out = std::process::Command::new(report_stack::PROMTOOL)
+                .args(["tsdb", "create-blocks-from", "rules", "--quiet"])
+                .arg(format!("--url={}", base.prom.url))
+                .arg(format!("--start={}", base.cluster.start - 300.0))
+                .arg(format!("--end={}", base.cluster.end))
+                .arg("--eval-interval=15s")
+                .arg(format!("--output-dir={}", blocks.display()))
+                .arg(&rules)
+                .output()
+                .unwrap();
+            assert!(
+                out.status.success(),
+                "promtool rules backfill: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            for block in std::fs::read_dir(&blocks).unwrap() {
+                let block = block.unwrap();
+                std::fs::rename(block.path(), tsdb.join(block.file_name())).unwrap();
+            }
+        })
+    })
+}
+
 impl Stack {
     fn start(cluster: Cluster) -> Self {
+        Self::start_with(cluster, |_, _| {})
+    }
+
+    /// `more_blocks(work, tsdb)` may add TSDB blocks before Prometheus starts.
+    fn start_with(
+        cluster: Cluster,
+        more_blocks: impl FnOnce(&std::path::Path, &std::path::Path),
+    ) -> Self {
         let work = Workdir::new().0.keep();
         let tsdb = work.join("tsdb");
         backfill(&work, &tsdb, &cluster.openmetrics());
+        more_blocks(&work, &tsdb);
         let prom =
             Prometheus::start_with_cleanup(&work, &tsdb, PrometheusConfig::default(), Some(&work));
         Self {
@@ -1154,5 +1214,61 @@ fn dashboard_cpu_and_memory_panels_answer_on_both_runtimes() {
                 );
             }
         }
+    }
+}
+
+/// kube-prometheus-stack's recording rule keeps the sandbox (pause) container as a row of its
+/// own (`container=""`, it has an image); the raw path's filters drop it. Both paths must give
+/// the containers' CPU: the same numbers, sandbox excluded.
+#[test]
+fn recording_rule_and_raw_paths_count_the_same_containers() {
+    let stack = with_recording_rule();
+    let (c, r) = (&stack.cluster, stack.report());
+    let q1_cpu = r["workload"]["queries"][0]["promql"].as_str().unwrap();
+    assert!(
+        q1_cpu
+            .contains("node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m"),
+        "the rule is used when present: {q1_cpu}"
+    );
+    // The rule is evaluated at its group's own offset within each 15 s, so only pods whose
+    // CPU is flat are compared over the whole range; every pod's current value is exact.
+    let flat = |p: &Pod| p.containers.iter().all(|k| k.cpu.before == k.cpu.after);
+    for pod in statefulset_pods(c) {
+        let row = by_key(&r["workload"]["data"]["pods"], "pod", &pod.name);
+        let expected = c.stats(|t| c.pod_cpu(pod, t));
+        assert_close(
+            &row["cpu"]["current"],
+            expected.0,
+            &format!("{} now", pod.name),
+        );
+        if flat(pod) {
+            check_stats(&row["cpu"], expected, &format!("{} cpu", pod.name));
+        }
+    }
+    let raw = realistic().report();
+    let ranking = |r: &Value| -> Vec<(String, f64)> {
+        r["pod_cpu"]["data"]["ranking"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| {
+                (
+                    p["pod"].as_str().unwrap().to_owned(),
+                    p["cpu"]["current"].as_f64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    let (with_rule, without) = (ranking(r), ranking(raw));
+    assert_eq!(with_rule.len(), without.len());
+    for ((pod, rule_now), (raw_pod, raw_now)) in with_rule.iter().zip(&without) {
+        assert_eq!(pod, raw_pod);
+        assert_close(
+            &Value::from(*rule_now),
+            *raw_now,
+            &format!("{pod}: rule vs raw"),
+        );
+        let expected = c.pod_cpu(self::pod(c, pod), c.end);
+        assert_close(&Value::from(*rule_now), expected, &format!("{pod} now"));
     }
 }
