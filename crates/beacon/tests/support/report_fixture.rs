@@ -65,6 +65,8 @@ pub struct Node {
     /// When node-exporter's DaemonSet pod on this node was replaced: the old pod's series stop
     /// here and the new pod's start two scrapes later (the target's `pod` label changes).
     pub exporter_restart: Option<f64>,
+    /// When the node joined (its kubelet and node-exporter series start): young series.
+    pub joined: Option<f64>,
 }
 
 impl Node {
@@ -256,6 +258,7 @@ impl Cluster {
                     old_kernel: false,
                     busy: 0.25,
                     exporter_restart: None,
+                    joined: None,
                 },
                 // An old-kernel node whose node-exporter pod is replaced 40 minutes in.
                 Node {
@@ -267,6 +270,19 @@ impl Cluster {
                     old_kernel: true,
                     busy: 0.5,
                     exporter_restart: Some(start + 2400.0),
+                    joined: None,
+                },
+                // A node that joined 50 minutes in: all its series are young.
+                Node {
+                    name: "node-c".into(),
+                    ip: "10.0.0.3".into(),
+                    cores: 2,
+                    memory_total: 2.0 * GIB,
+                    memory_available: Piecewise::flat(1.5 * GIB),
+                    old_kernel: false,
+                    busy: 0.1,
+                    exporter_restart: None,
+                    joined: Some(start + 3000.0),
                 },
             ],
             docker_runtime: false,
@@ -281,6 +297,7 @@ impl Cluster {
         let mut c = Self::realistic(now);
         c.docker_runtime = true;
         c.kubelet_metrics = false;
+        c.nodes.truncate(2);
         for n in &mut c.nodes {
             n.old_kernel = true;
             n.exporter_restart = None;
@@ -324,6 +341,7 @@ impl Cluster {
                 old_kernel: false,
                 busy: 0.3,
                 exporter_restart: None,
+                joined: None,
             })
             .collect();
         Self {
@@ -726,7 +744,13 @@ impl Cluster {
         }
 
         // Per node: the kubelet's gauges and node-exporter.
+        let all_times = times;
         for (i, node) in self.nodes.iter().enumerate() {
+            let times: Vec<f64> = all_times
+                .iter()
+                .copied()
+                .filter(|t| node.joined.is_none_or(|j| *t >= j))
+                .collect();
             let pods: Vec<&Pod> = self.pods.iter().filter(|p| p.node == i).collect();
             let containers: usize = pods.iter().map(|p| p.containers.len()).sum();
             let kubelet = format!("{}:10250", node.ip);
@@ -868,7 +892,7 @@ impl Cluster {
         }
         for target in self.ksm_targets() {
             let up = ksm_labels(&target, &[]);
-            om.series("up", &as_refs(&up), &times, |_| 1.0);
+            om.series("up", &as_refs(&up), &all_times, |_| 1.0);
         }
         om
     }
