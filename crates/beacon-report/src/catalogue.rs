@@ -156,6 +156,17 @@ mod tests {
     }
 
     #[test]
+    fn no_up_series_is_not_called_an_empty_scrape_config() {
+        // Read at the range's end: a range outside the data has no `up` either.
+        let text = Catalogue::default().explain_absent("kube_pod_info", Source::KubeStateMetrics);
+        assert!(
+            text.contains("no `up` series at the range's end") && text.contains("retention"),
+            "{text}"
+        );
+        assert!(!text.contains("scrapes no targets at all"), "{text}");
+    }
+
+    #[test]
     fn explains_a_down_job() {
         let mut c = Catalogue::default();
         c.jobs
