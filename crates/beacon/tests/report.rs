@@ -556,6 +556,14 @@ fn kubelet_fallback_counts_each_pod_once_with_two_ksm_replicas() {
     let stack = legacy();
     let (c, r) = (&stack.cluster, stack.report());
     assert_eq!(r["kubelets"]["data"]["source"], "kube-state-metrics");
+    let notes = notes_of(r, "kubelets");
+    assert!(
+        notes.contains("no series kubelet_running_pods")
+            && notes.contains(r#"job="kubelet" is scraped"#)
+            && notes.contains("falling back to kube-state-metrics"),
+        "{notes}"
+    );
+    assert_eq!(notes_of(r, "inventory"), "");
     for (i, node) in c.nodes.iter().enumerate() {
         let row = by_key(&r["kubelets"]["data"]["nodes"], "node", &node.name);
         let pods: Vec<&Pod> = c.pods.iter().filter(|p| p.node == i).collect();
@@ -587,6 +595,7 @@ fn old_kernels_everywhere_fall_back_without_blaming_node_exporter() {
         check_stats(&row["memory_used_bytes"], c.stats(used), &node.name);
     }
     let notes = notes_of(r, "nodes");
+    assert_eq!(notes.lines().count(), 1, "{notes}");
     assert!(
         notes.contains("node-a") && notes.contains("node-b") && notes.contains("3.14"),
         "{notes}"
