@@ -117,7 +117,9 @@ impl Catalogue {
                 t.up, t.total
             ),
             None if self.jobs.is_empty() => {
-                "Prometheus scrapes no targets at all (no `up` series)".to_owned()
+                // Read at the range's end: a range before Prometheus's first scrape or beyond
+                // its retention looks the same as a Prometheus that scrapes nothing.
+                "Prometheus has no `up` series at the range's end (no targets scraped then: is the range within its retention?)".to_owned()
             }
             None => format!(
                 "no job=\"{job}\" targets are scraped (jobs: {})",
@@ -151,6 +153,17 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("/metrics/cadvisor"), "{text}");
+    }
+
+    #[test]
+    fn no_up_series_is_not_called_an_empty_scrape_config() {
+        // Read at the range's end: a range outside the data has no `up` either.
+        let text = Catalogue::default().explain_absent("kube_pod_info", Source::KubeStateMetrics);
+        assert!(
+            text.contains("no `up` series at the range's end") && text.contains("retention"),
+            "{text}"
+        );
+        assert!(!text.contains("scrapes no targets at all"), "{text}");
     }
 
     #[test]

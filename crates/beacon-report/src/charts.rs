@@ -62,7 +62,7 @@ pub fn svg(chart: &Chart) -> Result<String> {
             .x_labels(7)
             .y_labels(6)
             .label_style(("sans-serif", 15))
-            .x_label_formatter(&|t| format::clock(*t))
+            .x_label_formatter(&|t| format::clock_for_span(*t, t1 - t0))
             .y_label_formatter(&|v| axis.tick(*v))
             .light_line_style(WHITE.mix(0.0))
             .draw()
@@ -175,6 +175,44 @@ mod tests {
             *ticks.last().unwrap() >= 100.0,
             "covers the maximum: {ticks:?}"
         );
+    }
+
+    /// The x axis's labels: the `<text>` elements holding a time (`:`), in order.
+    fn x_labels(svg: &str) -> Vec<String> {
+        svg.split("</text>")
+            .filter_map(|t| Some(t.trim().rsplit('>').next()?.trim().to_owned()))
+            .filter(|t| t.contains(':'))
+            .collect()
+    }
+
+    #[test]
+    fn time_labels_never_repeat_whatever_the_span() {
+        // 2 minutes at 1 s, 10 minutes, an hour at 15 s, three days at 20 minutes.
+        for (span, step) in [
+            (120.0, 1.0),
+            (600.0, 5.0),
+            (3600.0, 15.0),
+            (259_200.0, 1200.0),
+        ] {
+            let t0 = 1_795_000_000.0;
+            let points: Vec<(f64, f64)> = (0..=(span / step) as usize)
+                .map(|i| (t0 + i as f64 * step, 0.5))
+                .collect();
+            let chart = Chart {
+                id: "t".into(),
+                title: "cpu".into(),
+                unit: Unit::Cores,
+                series: vec![NamedSeries {
+                    name: "pod".into(),
+                    points,
+                }],
+            };
+            let labels = x_labels(&svg(&chart).unwrap());
+            assert!(labels.len() >= 3, "span {span}: {labels:?}");
+            let mut distinct = labels.clone();
+            distinct.dedup();
+            assert_eq!(distinct, labels, "span {span}: repeated labels");
+        }
     }
 
     #[test]

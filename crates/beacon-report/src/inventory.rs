@@ -65,7 +65,10 @@ pub struct ConfigMapRow {
     pub created: Option<f64>,
 }
 
-/// Samples keyed by the object-name label.
+/// Samples keyed by the object-name label. Several kube-state-metrics replicas (unsharded)
+/// export the same series, differing only in `instance` (and `pod` on series not about a pod):
+/// single values take the first, and every count or sum above is taken per object identity
+/// (`max by (namespace, pod, container)`, `group by`) before it adds anything up.
 struct Keyed(BTreeMap<String, Vec<Sample>>);
 
 impl Keyed {
@@ -88,13 +91,16 @@ impl Keyed {
             .filter(|v| !v.is_empty())
             .cloned()
     }
+    /// The distinct values of `label` over the object's samples, sorted.
     fn labels(&self, name: &str, label: &str) -> Vec<String> {
-        self.0
+        let values: std::collections::BTreeSet<String> = self
+            .0
             .get(name)
             .into_iter()
             .flatten()
             .filter_map(|s| s.labels.get(label).cloned())
-            .collect()
+            .collect();
+        values.into_iter().collect()
     }
     fn names(&self) -> impl Iterator<Item = &String> {
         self.0.keys()
@@ -113,22 +119,28 @@ pub async fn answer(ctx: &Ctx) -> Answer<Inventory> {
     let pod_phase = q(
         &mut answer,
         "pod phase",
-        format!("kube_pod_status_phase{{namespace={ns}}} == 1"),
+        format!("max by (namespace, pod, phase) (kube_pod_status_phase{{namespace={ns}}}) == 1"),
     );
     let pod_ready = q(
         &mut answer,
         "ready containers",
-        format!("sum by (pod) (kube_pod_container_status_ready{{namespace={ns}}})"),
+        format!(
+            "sum by (pod) (max by (namespace, pod, container) (kube_pod_container_status_ready{{namespace={ns}}}))"
+        ),
     );
     let pod_containers = q(
         &mut answer,
         "containers",
-        format!("count by (pod) (kube_pod_container_info{{namespace={ns}}})"),
+        format!(
+            "count by (pod) (group by (namespace, pod, container) (kube_pod_container_info{{namespace={ns}}}))"
+        ),
     );
     let pod_restarts = q(
         &mut answer,
         "restarts",
-        format!("sum by (pod) (kube_pod_container_status_restarts_total{{namespace={ns}}})"),
+        format!(
+            "sum by (pod) (max by (namespace, pod, container) (kube_pod_container_status_restarts_total{{namespace={ns}}}))"
+        ),
     );
     let pod_created = q(
         &mut answer,
@@ -173,7 +185,9 @@ pub async fn answer(ctx: &Ctx) -> Answer<Inventory> {
     let pvc_phase = q(
         &mut answer,
         "PVC phase",
-        format!("kube_persistentvolumeclaim_status_phase{{namespace={ns}}} == 1"),
+        format!(
+            "max by (namespace, persistentvolumeclaim, phase) (kube_persistentvolumeclaim_status_phase{{namespace={ns}}}) == 1"
+        ),
     );
     let pvc_size = q(
         &mut answer,
@@ -183,7 +197,9 @@ pub async fn answer(ctx: &Ctx) -> Answer<Inventory> {
     let pvc_modes = q(
         &mut answer,
         "PVC access modes",
-        format!("kube_persistentvolumeclaim_access_mode{{namespace={ns}}}"),
+        format!(
+            "group by (namespace, persistentvolumeclaim, access_mode) (kube_persistentvolumeclaim_access_mode{{namespace={ns}}})"
+        ),
     );
     let pvc_created = q(
         &mut answer,

@@ -29,8 +29,8 @@ use crate::{
     model::Answer,
     prom_client::{AlertmanagerClient, PromClient},
     questions::{
-        Ctx, alerts::Alerts, kubelets::Kubelets, network::PodNetwork, nodes::NodeUsage,
-        pod_cpu::CpuRanking, workload::WorkloadUsage,
+        CadvisorShape, Ctx, alerts::Alerts, kubelets::Kubelets, network::PodNetwork,
+        nodes::NodeUsage, pod_cpu::CpuRanking, workload::WorkloadUsage,
     },
 };
 
@@ -77,6 +77,10 @@ pub struct RangeInfo {
 /// Builds the report. Fails only when Prometheus (or Alertmanager's URL) is unusable as a
 /// whole; anything confined to one question is explained in that answer.
 pub async fn build(opts: &Options) -> Result<Report> {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64());
+    opts.range.check_not_future(now)?;
     let prom = PromClient::new(&opts.prometheus, &opts.prometheus_access, opts.timeout)?;
     let am = opts
         .alertmanager
@@ -86,11 +90,13 @@ pub async fn build(opts: &Options) -> Result<Report> {
     // Fail fast, on one line, when the URL is wrong, before a dozen queries fail the same way.
     let info = prom.build_info().await?;
     let catalogue = Catalogue::load(&prom, &opts.range).await;
+    let cadvisor = CadvisorShape::detect(&prom, &opts.range, &opts.namespace, &catalogue).await;
     let ctx = Ctx {
         prom: prom.clone(),
         range: opts.range,
         namespace: opts.namespace.clone(),
         catalogue,
+        cadvisor,
     };
     tracing::debug!(prometheus = %info.version, "asking the questions");
     // Every question's queries run concurrently: the report's time is its slowest query's.

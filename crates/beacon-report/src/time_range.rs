@@ -16,6 +16,8 @@ const MIN_AUTO_STEP: f64 = 15.0;
 /// kube-prometheus' recording rules use 5m windows; matching them keeps our numbers and the
 /// dashboards' in agreement.
 const DEFAULT_RATE_WINDOW: f64 = 300.0;
+/// How far past now an end may be: clocks of this host and Prometheus's disagree a little.
+const CLOCK_SLACK: f64 = 60.0;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct TimeRange {
@@ -81,6 +83,26 @@ impl TimeRange {
         })
     }
 
+    /// A range that ends after `now` (beyond `CLOCK_SLACK`) has no samples yet where it
+    /// matters: the "current" values and the catalogue are read at its end, so every answer
+    /// would be empty and blame the scrape setup. Refuse it with what to change instead.
+    pub fn check_not_future(&self, now: f64) -> Result<()> {
+        if self.end <= now + CLOCK_SLACK {
+            return Ok(());
+        }
+        let whole = if self.start >= now {
+            "the whole range is"
+        } else {
+            "its end is"
+        };
+        Err(Error::BadRange(format!(
+            "{} to {} is in the future ({whole} after now, {}): Prometheus has no samples there yet; end it at or before now",
+            format_time(self.start),
+            format_time(self.end),
+            format_time(now)
+        )))
+    }
+
     /// The last time a range query evaluates at (`start + k*step <= end`): the "current" point.
     pub fn last_eval(&self) -> f64 {
         self.start + ((self.end - self.start) / self.step + 1e-9).floor() * self.step
@@ -142,6 +164,20 @@ mod tests {
         assert!(TimeRange::new(10.0, 5.0, None, None).is_err());
         let too_fine = TimeRange::new(0.0, 86_400.0, Some(Duration::from_secs(1)), None);
         assert!(too_fine.unwrap_err().to_string().contains("11000"));
+    }
+
+    #[test]
+    fn refuses_ranges_that_end_in_the_future() {
+        let r = TimeRange::new(1000.0, 4600.0, None, None).unwrap();
+        assert!(r.check_not_future(4600.0).is_ok());
+        assert!(
+            r.check_not_future(4590.0).is_ok(),
+            "a little clock skew is fine"
+        );
+        let err = r.check_not_future(2000.0).unwrap_err().to_string();
+        assert!(err.contains("in the future (its end is after now"), "{err}");
+        let err = r.check_not_future(500.0).unwrap_err().to_string();
+        assert!(err.contains("the whole range is after now"), "{err}");
     }
 
     #[test]

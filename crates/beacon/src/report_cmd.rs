@@ -277,7 +277,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
                 std::fs::write(&file, content)
                     .with_context(|| format!("cannot write {}", file.display()))?;
             }
-            tracing::info!(path = %path.display(), charts = output.attachments.len(), "report written");
+            tracing::info!(path = %path.display(), charts = output.charts, "report written");
         }
     }
     Ok(ExitCode::SUCCESS)

@@ -128,7 +128,13 @@ fn report_commands(cmds: &[Cmd]) -> Vec<&Cmd> {
 fn install_namespace(cmds: &[Cmd]) -> String {
     let namespaces: BTreeSet<(&str, &str)> = cmds
         .iter()
-        .filter(|c| c.starts_with(&["helm", "install", "beacon", "charts/beacon"]))
+        // From a checkout (charts/beacon) or the published chart (oci://…/charts/beacon).
+        .filter(|c| {
+            c.starts_with(&["helm", "install", "beacon"])
+                && c.words
+                    .get(3)
+                    .is_some_and(|chart| chart.ends_with("charts/beacon"))
+        })
         .map(|c| {
             (
                 c.flag(&["--namespace", "-n"]).unwrap_or("default"),
@@ -304,4 +310,11 @@ fn command_extraction_handles_continuations_and_synopses() {
     assert_eq!(reports[0].flag(&["--namespace", "-n"]), Some("web"));
     assert_eq!(reports[0].flag(&["--selector", "-l"]), Some("app=x"));
     assert!(cmds.iter().any(|c| c.words == ["echo", "done"]));
+
+    // The published chart counts as an install too, and must agree.
+    let other =
+        "```sh\nhelm install beacon oci://ghcr.io/x/charts/beacon --version 1 -n other\n```\n";
+    let mut both = cmds;
+    both.extend(commands_in_text("y.md", other));
+    assert!(std::panic::catch_unwind(|| install_namespace(&both)).is_err());
 }

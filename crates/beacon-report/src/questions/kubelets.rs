@@ -32,8 +32,10 @@ const CONTAINERS: [&str; 2] = [
 ];
 
 /// kube-state-metrics' view: pods and running containers per `node` of `kube_pod_info`.
-const KSM_PODS: &str = "count by (node) (kube_pod_info)";
-const KSM_CONTAINERS: &str = "count by (node) ((kube_pod_container_status_running == 1) * on (namespace, pod) group_left (node) max by (namespace, pod, node) (kube_pod_info))";
+/// Each object is reduced to one series by its identity labels before counting, because
+/// unsharded replicas export every series once each (differing only in `instance`).
+const KSM_PODS: &str = "count by (node) (group by (namespace, pod, node) (kube_pod_info))";
+const KSM_CONTAINERS: &str = "count by (node) ((max by (namespace, pod, container) (kube_pod_container_status_running) == 1) * on (namespace, pod) group_left (node) group by (namespace, pod, node) (kube_pod_info))";
 
 /// kube-prometheus-stack labels kubelet targets with `node`; without it the target address
 /// (`instance`) names the node.

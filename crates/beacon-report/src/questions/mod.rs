@@ -10,13 +10,15 @@ pub mod workload;
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
+
 use crate::{
     Result,
     catalogue::{Catalogue, Source},
     model::{Answer, NamedSeries, Stats},
     prom_client::{PromClient, Sample},
     target::quote,
-    time_range::TimeRange,
+    time_range::{TimeRange, promql_duration},
 };
 
 /// Everything a question needs, shared by all of them.
@@ -25,12 +27,106 @@ pub struct Ctx {
     pub range: TimeRange,
     pub namespace: String,
     pub catalogue: Catalogue,
+    pub cadvisor: CadvisorShape,
 }
 
-/// cAdvisor also exports a series per pod cgroup (`container=""`) and, with Docker, the pause
-/// container (`container="POD"`); both would double-count a pod, so kube-prometheus filters them
-/// the same way.
+/// cAdvisor also exports a series per pod cgroup (`container=""`, `image=""`), the sandbox
+/// (pause) container (`container=""` with the pause image on containerd and CRI-O,
+/// `container="POD"` with dockershim) and cgroups that are not pods; these filters keep the
+/// pod's own containers only, so no pod is counted twice and the sandbox not at all.
 pub const CONTAINER_FILTER: &str = r#"container!="",container!="POD",image!="""#;
+
+/// The pod-level cgroup series: `/kubepods/<qos>/pod<uid>` (cgroupfs driver) or
+/// `…/kubepods-<qos>-pod<uid>.slice` (systemd driver), never a container below it (regexes are
+/// anchored). Each holds its pod's totals, sandbox included, and keeps `pod`/`namespace` even
+/// where the runtime leaves containers unnamed.
+pub const POD_CGROUP_FILTER: &str = r#"container="",id=~".*/pod[^/]+|.*-pod[^/]+[.]slice""#;
+
+/// Which cAdvisor series a per-pod CPU or memory figure sums.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PodSource {
+    /// The pod's containers (`CONTAINER_FILTER`): the usual case.
+    #[default]
+    Containers,
+    /// The pod-level cgroup (`POD_CGROUP_FILTER`): the runtime names no container (Docker via
+    /// cri-dockerd, minikube's default), but the pod's own cgroup still has its totals.
+    PodCgroup,
+}
+
+impl PodSource {
+    pub fn matchers(self) -> &'static str {
+        match self {
+            PodSource::Containers => CONTAINER_FILTER,
+            PodSource::PodCgroup => POD_CGROUP_FILTER,
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            PodSource::Containers => "per-container series",
+            PodSource::PodCgroup => {
+                "pod-level cgroup series (the runtime leaves containers unnamed; includes the sandbox)"
+            }
+        }
+    }
+}
+
+/// What the namespace's cAdvisor series carry, per metric: decided once, used by questions
+/// 1 and 2.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct CadvisorShape {
+    pub cpu: PodSource,
+    pub memory: PodSource,
+}
+
+impl CadvisorShape {
+    /// Per metric and within the namespace: per-container series when any carry container
+    /// and image labels, else the pod-level cgroups when they exist. An empty namespace keeps
+    /// the default, so its explanation stays "no series here", never a runtime diagnosis.
+    pub async fn detect(
+        prom: &PromClient,
+        range: &TimeRange,
+        namespace: &str,
+        catalogue: &Catalogue,
+    ) -> Self {
+        let source = |metric: &'static str| async move {
+            if !catalogue.has(metric) {
+                return PodSource::Containers;
+            }
+            let window = promql_duration((range.end - range.start).ceil());
+            let count = |matchers: &str| {
+                format!(
+                    "count(last_over_time({metric}{{namespace={},{matchers}}}[{window}]))",
+                    quote(namespace)
+                )
+            };
+            let (labelled, pod_level) = (count(CONTAINER_FILTER), count(POD_CGROUP_FILTER));
+            let (labelled, pod_level) = tokio::join!(
+                prom.query(&labelled, range.end),
+                prom.query(&pod_level, range.end),
+            );
+            if first_value(&labelled) == 0.0 && first_value(&pod_level) > 0.0 {
+                PodSource::PodCgroup
+            } else {
+                PodSource::Containers
+            }
+        };
+        let (cpu, memory) = tokio::join!(source(CPU_RAW), source(MEMORY));
+        Self { cpu, memory }
+    }
+}
+
+pub const CPU_RAW: &str = "container_cpu_usage_seconds_total";
+pub const MEMORY: &str = "container_memory_working_set_bytes";
+
+/// The value of a one-sample answer (`count(…)`), 0 when empty or failed.
+fn first_value(r: &Result<Vec<Sample>>) -> f64 {
+    r.as_ref()
+        .ok()
+        .and_then(|v| v.first())
+        .map_or(0.0, |s| s.value)
+}
 
 /// A series per label value (e.g. per pod) with its statistics over the range.
 #[derive(Debug, Clone)]
@@ -65,9 +161,9 @@ impl Ctx {
         self.prom.query(expr, self.range.end).await
     }
 
-    /// Why a cAdvisor query for this namespace came back empty: the metric is not scraped at
-    /// all, its `container`/`image` labels are empty (Docker runtime, e.g. minikube), or the
-    /// namespace simply has no such pods.
+    /// Why a cAdvisor CPU or memory query for this namespace came back empty: the metric is
+    /// not scraped at all, the namespace's series name neither containers nor pod cgroups (a
+    /// runtime cAdvisor cannot read), or the namespace/workload simply has no such pods.
     pub async fn explain_empty_cadvisor<T>(
         &self,
         answer: &mut Answer<T>,
@@ -79,32 +175,54 @@ impl Ctx {
             return;
         }
         let window = self.span_window();
-        let all = format!("count(last_over_time({metric}[{window}]))");
-        let labelled = format!("count(last_over_time({metric}{{{CONTAINER_FILTER}}}[{window}]))");
-        let namespaces = format!("count by (namespace) (last_over_time({metric}[{window}]))");
-        let (all, labelled, namespaces) = tokio::join!(
+        let ns = self.ns();
+        let count = |matchers: &str| {
+            format!("count(last_over_time({metric}{{namespace={ns}{matchers}}}[{window}]))")
+        };
+        let (all, labelled, pod_level) = (
+            count(""),
+            count(&format!(",{CONTAINER_FILTER}")),
+            count(&format!(",{POD_CGROUP_FILTER}")),
+        );
+        let (all, labelled, pod_level) = tokio::join!(
             self.prom.query(&all, self.range.end),
             self.prom.query(&labelled, self.range.end),
-            self.prom.query(&namespaces, self.range.end),
+            self.prom.query(&pod_level, self.range.end),
         );
-        let count = |r: &Result<Vec<Sample>>| {
-            r.as_ref()
-                .ok()
-                .and_then(|v| v.first())
-                .map_or(0.0, |s| s.value)
-        };
-        if count(&all) > 0.0 && count(&labelled) == 0.0 {
+        if first_value(&all) > 0.0
+            && first_value(&labelled) == 0.0
+            && first_value(&pod_level) == 0.0
+        {
             answer.note(format!(
-                "{metric} exists but every series has an empty container/image label: the cluster runs the Docker runtime (cri-dockerd, minikube's default), whose cAdvisor cannot name containers; per-pod figures need containerd or CRI-O (minikube start --container-runtime=containerd)"
+                "{metric} has series in namespace {} but none names a container (container/image labels empty) or a pod cgroup (id …/pod<uid>): the runtime's containers are unreadable to cAdvisor (the Docker runtime, cri-dockerd, is the usual cause; minikube start --container-runtime=containerd avoids it)",
+                self.namespace
             ));
             return;
         }
-        let seen: Vec<String> = namespaces
+        self.explain_no_match(answer, metric, scope).await;
+    }
+
+    /// "Scraped, but nothing in this scope", with the namespaces that do have the metric: for
+    /// metrics that never carry a container (network), or once the labels are known fine.
+    pub async fn explain_no_match<T>(&self, answer: &mut Answer<T>, metric: &str, scope: &str) {
+        if !self.catalogue.has(metric) {
+            answer.note(self.catalogue.explain_absent(metric, Source::Cadvisor));
+            return;
+        }
+        let namespaces = format!(
+            "count by (namespace) (last_over_time({metric}[{}]))",
+            self.span_window()
+        );
+        let mut seen: Vec<String> = self
+            .prom
+            .query(&namespaces, self.range.end)
+            .await
             .unwrap_or_default()
             .into_iter()
             .filter_map(|s| s.labels.get("namespace").cloned())
             .filter(|n| !n.is_empty())
             .collect();
+        seen.sort();
         answer.note(format!(
             "{metric} is scraped, but no series match {scope} in the range (namespaces with data: {})",
             if seen.is_empty() { "none".to_owned() } else { seen.join(", ") }

@@ -43,7 +43,9 @@ pub async fn answer(ctx: &Ctx) -> Answer<Vec<PodNetwork>> {
     let (rx, tx) = (answer.take(rx), answer.take(tx));
     if rx.is_empty() && tx.is_empty() {
         let scope = format!("namespace {}", ctx.namespace);
-        ctx.explain_empty_cadvisor(&mut answer, RX, &scope).await;
+        // Network series never name a container (they belong to the pod's sandbox on every
+        // runtime), so their labels say nothing about the runtime: only about the scope.
+        ctx.explain_no_match(&mut answer, RX, &scope).await;
         return answer;
     }
     let mut pods: Vec<&String> = rx.iter().chain(&tx).map(|r| &r.key).collect();

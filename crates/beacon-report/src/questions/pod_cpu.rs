@@ -3,7 +3,10 @@
 
 use serde::Serialize;
 
-use super::{Ctx, workload::cpu_per_pod};
+use super::{
+    CPU_RAW, Ctx, PodSource,
+    workload::{cpu_per_pod, note_pod_cgroup_source},
+};
 use crate::model::{Answer, Chart, NamedSeries, Stats, Unit};
 
 pub const QUESTION: &str = "Pods using the most and the least CPU in the namespace";
@@ -14,6 +17,8 @@ const CHART_BOTTOM: usize = 3;
 
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CpuRanking {
+    /// Which cAdvisor series the figures sum: the containers, or the pod-level cgroups.
+    pub source: PodSource,
     /// Busiest first: by average cores, then current, then name.
     pub ranking: Vec<RankedPod>,
     pub most: Option<String>,
@@ -29,13 +34,22 @@ pub struct RankedPod {
 }
 
 pub async fn answer(ctx: &Ctx) -> Answer<CpuRanking> {
-    let mut answer = Answer::new(QUESTION, CpuRanking::default());
+    let mut answer = Answer::new(
+        QUESTION,
+        CpuRanking {
+            source: ctx.cadvisor.cpu,
+            ..CpuRanking::default()
+        },
+    );
     let query = answer.uses("CPU cores per pod", cpu_per_pod(ctx, "", ""));
+    if ctx.cadvisor.cpu == PodSource::PodCgroup {
+        note_pod_cgroup_source(&mut answer, ctx, CPU_RAW);
+    }
     let rows = ctx.range_by(&query, "pod").await;
     let mut rows = answer.take(rows);
     if rows.is_empty() {
         let scope = format!("namespace {}", ctx.namespace);
-        ctx.explain_empty_cadvisor(&mut answer, "container_cpu_usage_seconds_total", &scope)
+        ctx.explain_empty_cadvisor(&mut answer, CPU_RAW, &scope)
             .await;
         return answer;
     }

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{CONTAINER_FILTER, Ctx, Keyed, to_series};
+use super::{CPU_RAW, Ctx, Keyed, MEMORY, PodSource, to_series};
 use crate::{
     model::{Answer, Chart, Stats, Unit},
     target::{PodFilter, Workload},
@@ -11,14 +11,20 @@ use crate::{
 
 pub const QUESTION: &str = "CPU and memory of the workload (per pod and total)";
 
-/// kube-prometheus' recording rule: the same rate over 5m with the same container filters.
+/// kube-prometheus' recording rule: a 5m rate per (namespace, pod, container, node) of every
+/// series with `image!=""` — it filters nothing else, so the sandbox (pause) container, which
+/// has an image but no container name, is a row of its own (`container=""`).
 const CPU_RULE: &str = "node_namespace_pod_container:container_cpu_usage_seconds_total:sum_rate5m";
-const CPU_RAW: &str = "container_cpu_usage_seconds_total";
-const MEMORY: &str = "container_memory_working_set_bytes";
+/// The rule's rows that are the pod's own containers: the same set as the raw path's
+/// `CONTAINER_FILTER` (the rule already requires an image), so both paths agree.
+const RULE_CONTAINERS: &str = r#"container!="",container!="POD""#;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct WorkloadUsage {
     pub workload: Workload,
+    /// Which cAdvisor series CPU and memory sum: the containers, or the pod-level cgroups.
+    pub cpu_source: PodSource,
+    pub memory_source: PodSource,
     pub pods: Vec<PodUsage>,
     /// Cores.
     pub total_cpu: Stats,
@@ -35,15 +41,21 @@ pub struct PodUsage {
     pub memory: Stats,
 }
 
-/// The per-pod CPU expression: the recording rule when it exists and the window is its 5m,
-/// else the raw cAdvisor counter. `extra` narrows the pods (`,pod=~…`), `join` filters them.
+/// The per-pod CPU expression: the recording rule when it exists, the window is its 5m and
+/// containers are named, else the raw cAdvisor counter. `extra` narrows the pods (`,pod=~…`),
+/// `join` filters them.
 pub fn cpu_per_pod(ctx: &Ctx, extra: &str, join: &str) -> String {
     let ns = ctx.ns();
-    if ctx.range.rate_window == 300.0 && ctx.catalogue.has(CPU_RULE) {
-        format!("sum by (pod) ({CPU_RULE}{{namespace={ns}{extra}}}{join})")
+    let source = ctx.cadvisor.cpu;
+    if source == PodSource::Containers
+        && ctx.range.rate_window == 300.0
+        && ctx.catalogue.has(CPU_RULE)
+    {
+        format!("sum by (pod) ({CPU_RULE}{{namespace={ns}{extra},{RULE_CONTAINERS}}}{join})")
     } else {
         format!(
-            "sum by (pod) (rate({CPU_RAW}{{namespace={ns}{extra},{CONTAINER_FILTER}}}[{}]){join})",
+            "sum by (pod) (rate({CPU_RAW}{{namespace={ns}{extra},{}}}[{}]){join})",
+            source.matchers(),
             ctx.range.window()
         )
     }
@@ -51,11 +63,20 @@ pub fn cpu_per_pod(ctx: &Ctx, extra: &str, join: &str) -> String {
 
 pub fn memory_per_pod(ctx: &Ctx, filter: &PodFilter) -> String {
     format!(
-        "sum by (pod) ({MEMORY}{{namespace={}{},{CONTAINER_FILTER}}}{})",
+        "sum by (pod) ({MEMORY}{{namespace={}{},{}}}{})",
         ctx.ns(),
         filter.matchers,
+        ctx.cadvisor.memory.matchers(),
         filter.join
     )
+}
+
+/// Says, on the answer, that figures come from the pod-level cgroups and why.
+pub fn note_pod_cgroup_source<T>(answer: &mut Answer<T>, ctx: &Ctx, metric: &str) {
+    answer.note(format!(
+        "{metric}'s per-container series in namespace {} have empty container/image labels (the Docker runtime, cri-dockerd: minikube's default), so these figures are each pod's pod-level cgroup series (id …/pod<uid>), which also count the pod's sandbox (pause) container",
+        ctx.namespace
+    ));
 }
 
 /// The total is its own query (not a client-side sum) so the PromQL shown is what a Grafana
@@ -70,6 +91,8 @@ pub async fn answer(ctx: &Ctx, workload: &Workload) -> Answer<WorkloadUsage> {
         QUESTION,
         WorkloadUsage {
             workload: workload.clone(),
+            cpu_source: ctx.cadvisor.cpu,
+            memory_source: ctx.cadvisor.memory,
             pods: Vec::new(),
             total_cpu: Stats::default(),
             total_memory: Stats::default(),
@@ -99,6 +122,12 @@ pub async fn answer(ctx: &Ctx, workload: &Workload) -> Answer<WorkloadUsage> {
     let (cpu, cpu_total) = (answer.take(cpu), answer.take(cpu_total));
     let (mem, mem_total) = (answer.take(mem), answer.take(mem_total));
 
+    if ctx.cadvisor.cpu == PodSource::PodCgroup {
+        note_pod_cgroup_source(&mut answer, ctx, CPU_RAW);
+    }
+    if ctx.cadvisor.memory == PodSource::PodCgroup {
+        note_pod_cgroup_source(&mut answer, ctx, MEMORY);
+    }
     if cpu.is_empty() {
         ctx.explain_empty_cadvisor(&mut answer, CPU_RAW, &workload.describe())
             .await;

@@ -43,10 +43,18 @@ fn binary(v: f64, suffix: &str) -> String {
     }
 }
 
-/// Unix seconds as `HH:MM` UTC, for chart axes.
-pub fn clock(secs: f64) -> String {
+/// A chart axis's time label, as precise as its span needs so that ~7 ticks never read the
+/// same: seconds on ranges of a few minutes, the date on ranges of days.
+pub fn clock_for_span(secs: f64, span: f64) -> String {
+    let format = if span <= 900.0 {
+        "%H:%M:%S"
+    } else if span <= 86_400.0 {
+        "%H:%M"
+    } else {
+        "%m-%d %H:%M"
+    };
     jiff::Timestamp::from_second(secs as i64)
-        .map(|t| t.strftime("%H:%M").to_string())
+        .map(|t| t.strftime(format).to_string())
         .unwrap_or_default()
 }
 

@@ -20,7 +20,8 @@ figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
 details pre { background: #f6f8fa; padding: .5rem; white-space: pre-wrap; word-break: break-all; }
 "#;
 
-pub fn render(report: &Report, sections: &[Section]) -> Result<String> {
+/// The page and the number of charts inlined in it.
+pub fn render(report: &Report, sections: &[Section]) -> Result<(String, usize)> {
     let mut chart_svgs = Vec::new();
     for s in sections {
         let mut svgs = Vec::new();
@@ -79,5 +80,6 @@ pub fn render(report: &Report, sections: &[Section]) -> Result<String> {
             }
         }
     };
-    Ok(page.into_string())
+    let charts = chart_svgs.iter().map(Vec::len).sum();
+    Ok((page.into_string(), charts))
 }

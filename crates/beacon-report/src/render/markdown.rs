@@ -57,6 +57,7 @@ pub fn render(report: &Report, sections: &[Section], chart_prefix: Option<&str>)
     }
     Ok(Output {
         document: out,
+        charts: attachments.len(),
         attachments,
     })
 }

@@ -23,6 +23,8 @@ pub struct Output {
     pub document: String,
     /// `(file name, content)`, to be written beside the document.
     pub attachments: Vec<(String, String)>,
+    /// Charts drawn: inline in HTML, as attachments in Markdown, none in text and JSON.
+    pub charts: usize,
 }
 
 /// `chart_prefix` names Markdown's SVG files (`<prefix>-q1-cpu.svg`); without one (Markdown to
@@ -33,15 +35,21 @@ pub fn render(report: &Report, format: Format, chart_prefix: Option<&str>) -> Re
         Format::Text => Output {
             document: text::render(report, &sections),
             attachments: Vec::new(),
+            charts: 0,
         },
         Format::Markdown => markdown::render(report, &sections, chart_prefix)?,
-        Format::Html => Output {
-            document: html::render(report, &sections)?,
-            attachments: Vec::new(),
-        },
+        Format::Html => {
+            let (document, charts) = html::render(report, &sections)?;
+            Output {
+                document,
+                attachments: Vec::new(),
+                charts,
+            }
+        }
         Format::Json => Output {
             document: json::render(report)?,
             attachments: Vec::new(),
+            charts: 0,
         },
     })
 }

@@ -106,6 +106,16 @@ pub fn build(report: &Report) -> Vec<Section> {
         t.rows.push(row);
     }
     if !a.data.pods.is_empty() {
+        s.findings
+            .push(if a.data.cpu_source == a.data.memory_source {
+                format!("Source: {}", a.data.cpu_source.describe())
+            } else {
+                format!(
+                    "Source: CPU from {}; memory from {}",
+                    a.data.cpu_source.describe(),
+                    a.data.memory_source.describe()
+                )
+            });
         let mut row = vec!["TOTAL".to_owned()];
         row.extend(triple(Unit::Cores, &a.data.total_cpu));
         row.extend(triple(Unit::Bytes, &a.data.total_memory));
@@ -133,6 +143,8 @@ pub fn build(report: &Report) -> Vec<Section> {
             opt(Unit::Cores, least.cpu.avg),
             a.data.ranking.len()
         ));
+        s.findings
+            .push(format!("Source: {}", a.data.source.describe()));
         let mut t = Table::new(
             None,
             &[

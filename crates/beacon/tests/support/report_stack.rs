@@ -117,7 +117,8 @@ pub fn backfill(work: &Path, tsdb: &Path, data: &OpenMetrics) {
     );
 }
 
-/// Kills the child on drop.
+/// Kills the child on drop. A process that is never dropped (one shared by several tests,
+/// held in a `static`) still ends with the test binary: see [`spawn`].
 pub struct Process {
     pub name: &'static str,
     child: Child,
@@ -132,23 +133,51 @@ impl Process {
 
 impl Drop for Process {
     fn drop(&mut self) {
+        // Closing the pipe makes the watcher kill the process; waiting for that (rather than
+        // killing it here) means the watcher never signals a pid that was already reaped.
+        drop(self.child.stdin.take());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while matches!(self.child.try_wait(), Ok(None)) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
 
-fn spawn(name: &'static str, program: &str, args: &[String], work: &Path) -> Process {
+/// Runs `program` through `sh`, which leaves a watcher on a pipe from this process and then
+/// `exec`s the program (same pid): when the test binary exits, however it exits, the pipe
+/// closes and the watcher kills the program and removes `cleanup` (a shared stack's work
+/// dir). Statics are never dropped, so without this a shared Prometheus would outlive the tests.
+fn spawn_tied(
+    name: &'static str,
+    program: &str,
+    args: &[String],
+    work: &Path,
+    cleanup: Option<&Path>,
+) -> Process {
+    const SCRIPT: &str = r#"exec 3<&0
+(read -r _ <&3; kill "$$" 2>/dev/null; if [ -n "$CLEANUP" ]; then sleep 1; rm -rf "$CLEANUP"; fi) >/dev/null 2>&1 &
+exec "$0" "$@""#;
     let log = work.join(format!("{name}.log"));
     let file = std::fs::File::create(&log).unwrap();
-    let child = Command::new(program)
+    let child = Command::new("sh")
+        .arg("-c")
+        .arg(SCRIPT)
+        .arg(program)
         .args(args)
+        .env("CLEANUP", cleanup.map(Path::as_os_str).unwrap_or_default())
         .current_dir(work)
-        .stdin(Stdio::null())
+        .stdin(Stdio::piped())
         .stdout(file.try_clone().unwrap())
         .stderr(file)
         .spawn()
         .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
     Process { name, child, log }
+}
+
+fn spawn(name: &'static str, program: &str, args: &[String], work: &Path) -> Process {
+    spawn_tied(name, program, args, work, None)
 }
 
 fn wait_ready(process: &mut Process, url: &str) {
@@ -190,6 +219,16 @@ impl Prometheus {
     /// Starts Prometheus on the blocks in `tsdb` (if any) with a retention long enough to keep
     /// them.
     pub fn start(work: &Path, tsdb: &Path, config: PrometheusConfig) -> Self {
+        Self::start_with_cleanup(work, tsdb, config, None)
+    }
+
+    /// As [`Prometheus::start`], and `cleanup` is removed once the test binary has exited.
+    pub fn start_with_cleanup(
+        work: &Path,
+        tsdb: &Path,
+        config: PrometheusConfig,
+        cleanup: Option<&Path>,
+    ) -> Self {
         require(PROMETHEUS, "prometheus");
         let mut yaml = String::from("global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n");
         if let Some(rules) = &config.rules {
@@ -218,7 +257,7 @@ impl Prometheus {
             format!("--web.listen-address=127.0.0.1:{port}"),
             "--log.level=warn".into(),
         ];
-        let mut process = spawn("prometheus", PROMETHEUS, &args, work);
+        let mut process = spawn_tied("prometheus", PROMETHEUS, &args, work, cleanup);
         wait_ready(&mut process, &format!("{url}/-/ready"));
         Self { url, process }
     }
@@ -263,11 +302,16 @@ pub struct Run {
 }
 
 pub fn report(args: &[&str]) -> Run {
+    report_logging(args, "text", "warn")
+}
+
+/// `beacon report …` with its log in `format` (`text`, `json`) at `level`.
+pub fn report_logging(args: &[&str], format: &str, level: &str) -> Run {
     let out: Output = Command::new(env!("CARGO_BIN_EXE_beacon"))
         .arg("report")
         .args(args)
-        .env("BEACON_LOG_FORMAT", "text")
-        .env("BEACON_LOG", "warn")
+        .env("BEACON_LOG_FORMAT", format)
+        .env("BEACON_LOG", level)
         .env_remove("BEACON_PROMETHEUS_URL")
         .env_remove("BEACON_ALERTMANAGER_URL")
         .output()
