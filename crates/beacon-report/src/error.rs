@@ -26,6 +26,23 @@ pub enum Error {
         error_type: String,
         message: String,
     },
+    #[error("{url} answered HTTP {status}: {advice}")]
+    Denied {
+        url: String,
+        /// The code, and the scheme the server asks for, if it says.
+        status: String,
+        advice: String,
+    },
+    #[error(
+        "{url} answered HTTP {status}, a redirect to {to}; credentials are sent only to the URL given, so beacon does not follow it: give the API's own URL (a login page means the endpoint wants a token or basic auth)"
+    )]
+    Redirected {
+        url: String,
+        status: u16,
+        to: String,
+    },
+    #[error("{what} credentials: {reason}")]
+    Credentials { what: &'static str, reason: String },
     #[error("bad time range: {0}")]
     BadRange(String),
     #[error("bad selector {selector:?}: {reason}")]

@@ -1,6 +1,7 @@
 //! `beacon report`: answers six operator questions about a workload from the Prometheus HTTP
 //! API, each with the PromQL it used and an explanation wherever data is missing.
 
+pub mod access;
 pub mod catalogue;
 pub mod charts;
 mod error;
@@ -16,6 +17,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+pub use access::Access;
 pub use error::{Error, Result};
 pub use render::Format;
 pub use target::Workload;
@@ -36,6 +38,10 @@ use crate::{
 pub struct Options {
     pub prometheus: String,
     pub alertmanager: Option<String>,
+    /// Credentials and CA for Prometheus.
+    pub prometheus_access: Access,
+    /// Alertmanager's own: Prometheus' credentials are never sent to another endpoint.
+    pub alertmanager_access: Access,
     pub namespace: String,
     pub workload: Workload,
     pub range: TimeRange,
@@ -75,12 +81,11 @@ pub async fn build(opts: &Options) -> Result<Report> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     opts.range.check_not_future(now)?;
-    let http = prom_client::http_client(opts.timeout)?;
-    let prom = PromClient::new(&opts.prometheus, http.clone())?;
+    let prom = PromClient::new(&opts.prometheus, &opts.prometheus_access, opts.timeout)?;
     let am = opts
         .alertmanager
         .as_deref()
-        .map(|url| AlertmanagerClient::new(url, http))
+        .map(|url| AlertmanagerClient::new(url, &opts.alertmanager_access, opts.timeout))
         .transpose()?;
     // Fail fast, on one line, when the URL is wrong, before a dozen queries fail the same way.
     let info = prom.build_info().await?;

@@ -8,6 +8,7 @@ use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::{
     Error, Result,
+    access::{Access, Authorized, Target},
     error::{chain, snippet},
     time_range::TimeRange,
 };
@@ -100,19 +101,6 @@ pub struct BuildInfo {
     pub version: String,
 }
 
-/// Builds the shared HTTP client. One client serves every concurrent query (connection reuse).
-pub fn http_client(timeout: Duration) -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .use_preconfigured_tls(
-            beacon_tls::client_config().map_err(|e| crate::Error::Client(e.to_string()))?,
-        )
-        .connect_timeout(timeout.min(Duration::from_secs(10)))
-        .timeout(timeout)
-        .user_agent(concat!("beacon-report/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .map_err(|e| Error::Client(chain(&e)))
-}
-
 /// Parses a base URL and makes sure relative joins keep its path prefix
 /// (`http://host/prometheus` + `api/v1/query`).
 fn base_url(what: &'static str, url: &str) -> Result<Url> {
@@ -121,6 +109,23 @@ fn base_url(what: &'static str, url: &str) -> Result<Url> {
         url: url.to_owned(),
         reason: e.to_string(),
     })?;
+    // A password in the URL would be printed wherever the URL is (the report's header, every
+    // error) and sits in shell history; refuse it, without repeating it.
+    if parsed.password().is_some() {
+        let _ = parsed.set_password(None);
+        let flag = if what == "Alertmanager" {
+            "--alertmanager-basic-auth-user"
+        } else {
+            "--basic-auth-user"
+        };
+        return Err(Error::BadUrl {
+            what,
+            url: parsed.to_string(),
+            reason: format!(
+                "it holds a password (removed here); use {flag} with a password file instead"
+            ),
+        });
+    }
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(Error::BadUrl {
             what,
@@ -138,15 +143,16 @@ fn base_url(what: &'static str, url: &str) -> Result<Url> {
 #[derive(Clone)]
 pub struct PromClient {
     base: Url,
-    http: reqwest::Client,
+    auth: Authorized,
 }
 
 impl PromClient {
-    pub fn new(url: &str, http: reqwest::Client) -> Result<Self> {
-        Ok(Self {
-            base: base_url("Prometheus", url)?,
-            http,
-        })
+    /// A client for the Prometheus at `url`, sending `access`'s credentials to it only.
+    pub fn new(url: &str, access: &Access, timeout: Duration) -> Result<Self> {
+        let base = base_url("Prometheus", url)?;
+        let auth = access.authorize(Target::Prometheus, timeout)?;
+        auth.warn_if_plaintext(&base);
+        Ok(Self { base, auth })
     }
 
     pub fn url(&self) -> &str {
@@ -214,14 +220,14 @@ impl PromClient {
 
     async fn get<T: DeserializeOwned>(&self, path: &str, params: &[(&str, String)]) -> Result<T> {
         let url = self.join(path)?;
-        let request = self.http.get(url.clone()).query(params);
+        let request = self.auth.http.get(url.clone()).query(params);
         self.send(url, request).await
     }
 
     /// Queries go by POST so long PromQL never hits URL length limits.
     async fn post<T: DeserializeOwned>(&self, path: &str, params: &[(&str, String)]) -> Result<T> {
         let url = self.join(path)?;
-        let request = self.http.post(url.clone()).form(params);
+        let request = self.auth.http.post(url.clone()).form(params);
         self.send(url, request).await
     }
 
@@ -238,7 +244,7 @@ impl PromClient {
         url: Url,
         request: reqwest::RequestBuilder,
     ) -> Result<T> {
-        let (status, body) = fetch(&url, request).await?;
+        let (status, body) = fetch(&self.auth, &url, request).await?;
         let envelope: Envelope<T> =
             serde_json::from_slice(&body).map_err(|_| Error::NotTheApi {
                 url: url.to_string(),
@@ -263,15 +269,16 @@ impl PromClient {
 #[derive(Clone)]
 pub struct AlertmanagerClient {
     base: Url,
-    http: reqwest::Client,
+    auth: Authorized,
 }
 
 impl AlertmanagerClient {
-    pub fn new(url: &str, http: reqwest::Client) -> Result<Self> {
-        Ok(Self {
-            base: base_url("Alertmanager", url)?,
-            http,
-        })
+    /// A client for the Alertmanager at `url`, with its own credentials (never Prometheus').
+    pub fn new(url: &str, access: &Access, timeout: Duration) -> Result<Self> {
+        let base = base_url("Alertmanager", url)?;
+        let auth = access.authorize(Target::Alertmanager, timeout)?;
+        auth.warn_if_plaintext(&base);
+        Ok(Self { base, auth })
     }
 
     pub fn url(&self) -> &str {
@@ -285,7 +292,7 @@ impl AlertmanagerClient {
             url: self.base.to_string(),
             reason: e.to_string(),
         })?;
-        let (status, body) = fetch(&url, self.http.get(url.clone())).await?;
+        let (status, body) = fetch(&self.auth, &url, self.auth.http.get(url.clone())).await?;
         if !(200..300).contains(&status) {
             return Err(Error::NotTheApi {
                 url: url.to_string(),
@@ -301,13 +308,51 @@ impl AlertmanagerClient {
     }
 }
 
-async fn fetch(url: &Url, request: reqwest::RequestBuilder) -> Result<(u16, Vec<u8>)> {
-    let unreachable = |e: reqwest::Error| Error::Unreachable {
-        url: url.to_string(),
-        reason: chain(&e),
+/// Sends the request; answers that no query can fix (credentials refused, a redirect away from
+/// the endpoint) become errors here, before anyone tries to read them as the API.
+async fn fetch(
+    auth: &Authorized,
+    url: &Url,
+    request: reqwest::RequestBuilder,
+) -> Result<(u16, Vec<u8>)> {
+    let unreachable = |e: reqwest::Error| {
+        let mut reason = chain(&e);
+        if reason.contains("certificate") {
+            reason.push_str(&format!(
+                "; does {} name the CA that signed the server's certificate?",
+                auth.target.flag("ca-file")
+            ));
+        }
+        Error::Unreachable {
+            url: url.to_string(),
+            reason,
+        }
     };
     let response = request.send().await.map_err(unreachable)?;
     let status = response.status().as_u16();
+    if matches!(status, 401 | 403 | 407) {
+        let challenge = response
+            .headers()
+            .get(reqwest::header::WWW_AUTHENTICATE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        return Err(auth.denied(url.as_str(), status, challenge.as_deref()));
+    }
+    if response.status().is_redirection() {
+        // Only where it leads (scheme, host, port): a login URL's query can carry state.
+        let to = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|l| url.join(l).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_else(|| "elsewhere".into());
+        return Err(Error::Redirected {
+            url: url.to_string(),
+            status,
+            to,
+        });
+    }
     let body = response.bytes().await.map_err(unreachable)?;
     Ok((status, body.to_vec()))
 }
@@ -330,6 +375,19 @@ mod tests {
         );
         assert!(base_url("Prometheus", "ftp://host").is_err());
         assert!(base_url("Prometheus", "not a url").is_err());
+    }
+
+    #[test]
+    fn a_password_in_the_url_is_refused_without_being_repeated() {
+        let err = base_url("Prometheus", "https://admin:hunter2@host:9090/")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            !err.contains("hunter2") && err.contains("--basic-auth-user"),
+            "{err}"
+        );
+        // A user name alone is not a secret, and stays allowed.
+        assert!(base_url("Prometheus", "https://admin@host:9090/").is_ok());
     }
 
     #[test]

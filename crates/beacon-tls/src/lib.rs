@@ -6,7 +6,10 @@
 //! and fall back to the compiled-in Mozilla roots when there is no bundle (a `scratch` image).
 //! reqwest's platform verifier is not used because it fails outright without a bundle.
 
-use std::{path::Path, sync::Arc};
+use std::{
+    path::{Path, PathBuf},
+    sync::Arc,
+};
 
 use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::{CertificateDer, pem::PemObject};
@@ -15,6 +18,45 @@ const SYSTEM_BUNDLES: &[&str] = &["/etc/ssl/certs/ca-certificates.crt", "/etc/ss
 
 /// A client config for HTTP/1.1 over TLS, ready for `reqwest::ClientBuilder::use_preconfigured_tls`.
 pub fn client_config() -> Result<ClientConfig, rustls::Error> {
+    config_with_roots(root_store())
+}
+
+/// Why a CA file cannot be used; every message names the file.
+#[derive(Debug, thiserror::Error)]
+pub enum CaFileError {
+    #[error("cannot read the CA file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the CA file {} holds no usable PEM certificate", path.display())]
+    NoCertificate { path: PathBuf },
+    #[error("cannot build the TLS configuration: {0}")]
+    Tls(#[from] rustls::Error),
+}
+
+/// Like [`client_config`], but trusting only the certificates in `ca_file` (a PEM bundle), as
+/// `curl --cacert` and Prometheus' `tls_config.ca_file` do: a server behind a private CA is
+/// accepted, and nothing else the system trusts can stand in for it.
+pub fn client_config_trusting(ca_file: &Path) -> Result<ClientConfig, CaFileError> {
+    let read = |source| CaFileError::Read {
+        path: ca_file.to_owned(),
+        source,
+    };
+    // Read first: pem_file_iter's errors do not say which file, nor tell "missing" from "empty".
+    let pem = std::fs::read(ca_file).map_err(read)?;
+    let mut store = RootCertStore::empty();
+    let certs = CertificateDer::pem_slice_iter(&pem).filter_map(|c| c.ok());
+    let (added, _) = store.add_parsable_certificates(certs);
+    if added == 0 {
+        return Err(CaFileError::NoCertificate {
+            path: ca_file.to_owned(),
+        });
+    }
+    Ok(config_with_roots(store)?)
+}
+
+fn config_with_roots(roots: RootCertStore) -> Result<ClientConfig, rustls::Error> {
     // Anything else in the process that builds a rustls config without naming a provider
     // would panic otherwise; an already-installed provider is fine.
     let _ =
@@ -22,7 +64,7 @@ pub fn client_config() -> Result<ClientConfig, rustls::Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
-        .with_root_certificates(root_store())
+        .with_root_certificates(roots)
         .with_no_client_auth();
     config.alpn_protocols = vec![b"http/1.1".to_vec()];
     Ok(config)
@@ -86,6 +128,26 @@ mod tests {
             .matches("BEGIN CERTIFICATE")
             .count();
         assert_eq!(from_bundle.len(), pems);
+    }
+
+    #[test]
+    fn a_ca_file_must_exist_and_hold_a_certificate() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("missing.pem");
+        let err = client_config_trusting(&missing).unwrap_err().to_string();
+        assert!(
+            err.contains(&missing.display().to_string()) && err.contains("No such file"),
+            "{err}"
+        );
+        let empty = dir.path().join("empty.pem");
+        std::fs::write(&empty, "not a certificate\n").unwrap();
+        let err = client_config_trusting(&empty).unwrap_err().to_string();
+        assert!(
+            err.contains(&empty.display().to_string()) && err.contains("no usable PEM certificate"),
+            "{err}"
+        );
+        // Debian's bundle (ca-certificates) is a valid one.
+        client_config_trusting(Path::new(SYSTEM_BUNDLES[0])).unwrap();
     }
 
     #[test]

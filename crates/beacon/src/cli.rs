@@ -25,7 +25,8 @@ enum Command {
     #[command(subcommand)]
     Init(init_cmd::InitCommand),
     /// Answer the operator's questions from the Prometheus HTTP API.
-    Report(report_cmd::ReportArgs),
+    // Boxed: its many flags would make every Command as large as it.
+    Report(Box<report_cmd::ReportArgs>),
 }
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
@@ -37,7 +38,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         match cli.command {
             Command::Serve(args) => serve_cmd::run(args).await,
             Command::Init(cmd) => init_cmd::run(cmd).await,
-            Command::Report(args) => report_cmd::run(args).await,
+            Command::Report(args) => report_cmd::run(*args).await,
         }
     })
 }

@@ -6,7 +6,11 @@
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
-use beacon_report::{Format, Options, TimeRange, Workload, time_range::parse_time};
+use beacon_report::{
+    Access, Format, Options, TimeRange, Workload,
+    access::{Header, Password, Secret, Target},
+    time_range::parse_time,
+};
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
@@ -54,6 +58,136 @@ pub struct ReportArgs {
     /// Timeout of each HTTP request.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    // Last: their help headings apply to every flag after them.
+    #[command(flatten)]
+    prometheus_access: PrometheusAccessArgs,
+    #[command(flatten)]
+    alertmanager_access: AlertmanagerAccessArgs,
+}
+
+/// Credentials for Prometheus. They are sent to the --prometheus URL only.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Prometheus credentials")]
+struct PrometheusAccessArgs {
+    /// File holding a bearer token (e.g. a service account's), sent as `Authorization: Bearer`.
+    #[arg(long, env = "BEACON_PROMETHEUS_BEARER_TOKEN_FILE", value_name = "FILE")]
+    bearer_token_file: Option<PathBuf>,
+    /// Basic-auth user; the password comes from --basic-auth-password-file or
+    /// $BEACON_PROMETHEUS_BASIC_AUTH_PASSWORD.
+    #[arg(long, env = "BEACON_PROMETHEUS_BASIC_AUTH_USER", value_name = "USER")]
+    basic_auth_user: Option<String>,
+    /// File holding the basic-auth password.
+    #[arg(
+        long,
+        env = "BEACON_PROMETHEUS_BASIC_AUTH_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
+    basic_auth_password_file: Option<PathBuf>,
+    /// Extra header on every request, `NAME:VALUE` (e.g. `X-Scope-OrgID:tenant-1`); repeatable.
+    #[arg(long = "header", value_name = "NAME:VALUE")]
+    headers: Vec<RawHeader>,
+    /// PEM file of the CA(s) to trust for https, instead of the system's.
+    #[arg(long, env = "BEACON_PROMETHEUS_CA_FILE", value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+}
+
+/// Credentials for Alertmanager, separate from Prometheus' so that no credential reaches an
+/// endpoint it was not given for.
+#[derive(Debug, clap::Args)]
+#[command(next_help_heading = "Alertmanager credentials")]
+struct AlertmanagerAccessArgs {
+    /// As --bearer-token-file, for --alertmanager.
+    #[arg(
+        long,
+        requires = "alertmanager",
+        env = "BEACON_ALERTMANAGER_BEARER_TOKEN_FILE",
+        value_name = "FILE"
+    )]
+    alertmanager_bearer_token_file: Option<PathBuf>,
+    /// As --basic-auth-user, for --alertmanager (password: --alertmanager-basic-auth-password-file
+    /// or $BEACON_ALERTMANAGER_BASIC_AUTH_PASSWORD).
+    #[arg(
+        long,
+        requires = "alertmanager",
+        env = "BEACON_ALERTMANAGER_BASIC_AUTH_USER",
+        value_name = "USER"
+    )]
+    alertmanager_basic_auth_user: Option<String>,
+    /// As --basic-auth-password-file, for --alertmanager.
+    #[arg(
+        long,
+        requires = "alertmanager",
+        env = "BEACON_ALERTMANAGER_BASIC_AUTH_PASSWORD_FILE",
+        value_name = "FILE"
+    )]
+    alertmanager_basic_auth_password_file: Option<PathBuf>,
+    /// As --header, for --alertmanager; repeatable.
+    #[arg(
+        long = "alertmanager-header",
+        value_name = "NAME:VALUE",
+        requires = "alertmanager"
+    )]
+    alertmanager_headers: Vec<RawHeader>,
+    /// As --ca-file, for --alertmanager.
+    #[arg(
+        long,
+        requires = "alertmanager",
+        env = "BEACON_ALERTMANAGER_CA_FILE",
+        value_name = "FILE"
+    )]
+    alertmanager_ca_file: Option<PathBuf>,
+}
+
+/// A `--header` as typed. Parsed after clap, so a malformed one is reported without its value
+/// (clap's own errors repeat the argument); `Debug` hides it for the same reason.
+#[derive(Clone)]
+struct RawHeader(String);
+
+impl std::str::FromStr for RawHeader {
+    type Err = std::convert::Infallible;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl std::fmt::Debug for RawHeader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// One endpoint's flags, and the environment variable that may hold its password.
+fn access(
+    target: Target,
+    bearer_token_file: &Option<PathBuf>,
+    basic_auth_user: &Option<String>,
+    basic_auth_password_file: &Option<PathBuf>,
+    headers: &[RawHeader],
+    ca_file: &Option<PathBuf>,
+) -> anyhow::Result<Access> {
+    let from_env = std::env::var(target.password_env())
+        .ok()
+        .filter(|p| !p.is_empty());
+    let basic_auth_password = match (basic_auth_password_file, from_env) {
+        (Some(_), Some(_)) => anyhow::bail!(
+            "{} and ${} are alternatives; give one",
+            target.flag("basic-auth-password-file"),
+            target.password_env()
+        ),
+        (Some(file), None) => Some(Password::File(file.clone())),
+        (None, Some(value)) => Some(Password::Env(Secret::new(value))),
+        (None, None) => None,
+    };
+    Ok(Access {
+        bearer_token_file: bearer_token_file.clone(),
+        basic_auth_user: basic_auth_user.clone(),
+        basic_auth_password,
+        headers: headers
+            .iter()
+            .map(|h| Header::parse(target, &h.0))
+            .collect::<Result<_, _>>()?,
+        ca_file: ca_file.clone(),
+    })
 }
 
 #[derive(Debug, Clone, Copy, clap::ValueEnum)]
@@ -97,9 +231,29 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     };
     // Reject a bad selector before contacting anything.
     workload.filter(&args.namespace)?;
+    let p = &args.prometheus_access;
+    let prometheus_access = access(
+        Target::Prometheus,
+        &p.bearer_token_file,
+        &p.basic_auth_user,
+        &p.basic_auth_password_file,
+        &p.headers,
+        &p.ca_file,
+    )?;
+    let a = &args.alertmanager_access;
+    let alertmanager_access = access(
+        Target::Alertmanager,
+        &a.alertmanager_bearer_token_file,
+        &a.alertmanager_basic_auth_user,
+        &a.alertmanager_basic_auth_password_file,
+        &a.alertmanager_headers,
+        &a.alertmanager_ca_file,
+    )?;
     let opts = Options {
         prometheus: args.prometheus.clone(),
         alertmanager: args.alertmanager.clone(),
+        prometheus_access,
+        alertmanager_access,
         namespace: args.namespace.clone(),
         workload,
         range,

@@ -1,0 +1,547 @@
+//! Credentials and trust for one endpoint (Prometheus or Alertmanager): a bearer token file,
+//! basic auth, extra headers (a tenant's `X-Scope-OrgID`) and a private CA.
+//!
+//! Secrets stay out of every message: `Debug` shows `<redacted>`, errors name files and header
+//! names but never values, and header values are marked sensitive for the HTTP stack.
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
+
+use crate::{Error, Result, error::chain};
+
+/// A secret string. `Debug` never shows it; [`Secret::expose`] is the only way to read it.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// Which endpoint the credentials are for; names its flags in messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Prometheus,
+    Alertmanager,
+}
+
+impl Target {
+    pub fn name(self) -> &'static str {
+        match self {
+            Target::Prometheus => "Prometheus",
+            Target::Alertmanager => "Alertmanager",
+        }
+    }
+
+    /// The command-line flag that sets `what` for this endpoint, e.g. `--alertmanager-ca-file`.
+    pub fn flag(self, what: &str) -> String {
+        match self {
+            Target::Prometheus => format!("--{what}"),
+            Target::Alertmanager => format!("--alertmanager-{what}"),
+        }
+    }
+
+    /// The environment variable that can hold the basic-auth password.
+    pub fn password_env(self) -> &'static str {
+        match self {
+            Target::Prometheus => "BEACON_PROMETHEUS_BASIC_AUTH_PASSWORD",
+            Target::Alertmanager => "BEACON_ALERTMANAGER_BASIC_AUTH_PASSWORD",
+        }
+    }
+}
+
+/// Where the basic-auth password comes from.
+#[derive(Debug, Clone)]
+pub enum Password {
+    File(PathBuf),
+    /// From the environment (the variable is [`Target::password_env`]).
+    Env(Secret),
+}
+
+/// A `NAME:VALUE` header to send on every request.
+#[derive(Debug, Clone)]
+pub struct Header {
+    pub name: String,
+    pub value: Secret,
+}
+
+impl Header {
+    /// Parses `NAME:VALUE` (spaces around the value are dropped). Errors show the name at most:
+    /// the value may be a credential.
+    pub fn parse(target: Target, raw: &str) -> Result<Self> {
+        let flag = target.flag("header");
+        let bad = |reason: String| Error::Credentials {
+            what: target.name(),
+            reason,
+        };
+        let Some((name, value)) = raw.split_once(':') else {
+            return Err(bad(format!(
+                "{flag} takes NAME:VALUE, e.g. X-Scope-OrgID:tenant-1 (no ':' in the value given)"
+            )));
+        };
+        let name = name.trim();
+        if HeaderName::from_bytes(name.as_bytes()).is_err() {
+            // Not repeated: a mistyped argument may have a secret on either side of the ':'.
+            return Err(bad(format!(
+                "{flag}: the part before ':' is not a valid header name (letters, digits, '-')"
+            )));
+        }
+        let value = value.trim();
+        if HeaderValue::from_str(value).is_err() {
+            return Err(bad(format!(
+                "{flag} {name}: the value has characters a header cannot carry"
+            )));
+        }
+        Ok(Self {
+            name: name.to_owned(),
+            value: Secret::new(value),
+        })
+    }
+}
+
+/// What `beacon report` sends to and trusts of one endpoint, as given on the command line.
+#[derive(Debug, Clone, Default)]
+pub struct Access {
+    pub bearer_token_file: Option<PathBuf>,
+    pub basic_auth_user: Option<String>,
+    pub basic_auth_password: Option<Password>,
+    pub headers: Vec<Header>,
+    /// Trust only this PEM bundle's CAs instead of the system's.
+    pub ca_file: Option<PathBuf>,
+}
+
+/// The credentials actually sent, described without secrets, for error messages.
+#[derive(Debug, Clone, Default)]
+pub(crate) enum Sent {
+    #[default]
+    Nothing,
+    Bearer(PathBuf),
+    Basic {
+        user: String,
+        password_from: String,
+    },
+}
+
+/// An HTTP client for one endpoint and what it sends.
+#[derive(Debug, Clone)]
+pub(crate) struct Authorized {
+    pub target: Target,
+    pub http: reqwest::Client,
+    pub sent: Sent,
+    /// Names (never values) of the extra headers.
+    pub header_names: Vec<String>,
+}
+
+impl Access {
+    /// Reads the files and builds the endpoint's client. Every error names the file or flag
+    /// to fix, never a secret.
+    pub(crate) fn authorize(&self, target: Target, timeout: Duration) -> Result<Authorized> {
+        let fail = |reason: String| Error::Credentials {
+            what: target.name(),
+            reason,
+        };
+        let mut headers = HeaderMap::new();
+        let mut sent = Sent::Nothing;
+        match (&self.bearer_token_file, &self.basic_auth_user) {
+            (Some(_), Some(_)) => {
+                return Err(fail(format!(
+                    "{} and {} are alternatives; give one",
+                    target.flag("bearer-token-file"),
+                    target.flag("basic-auth-user")
+                )));
+            }
+            (Some(file), None) => {
+                let token = read_secret(target, "bearer-token-file", file)?;
+                headers.insert(
+                    AUTHORIZATION,
+                    sensitive(&format!("Bearer {}", token.expose())).ok_or_else(|| {
+                        fail(format!(
+                            "{} {}: the token has characters a header cannot carry",
+                            target.flag("bearer-token-file"),
+                            file.display()
+                        ))
+                    })?,
+                );
+                sent = Sent::Bearer(file.clone());
+            }
+            (None, Some(user)) => {
+                let (password, password_from) = match &self.basic_auth_password {
+                    Some(Password::File(file)) => (
+                        read_secret(target, "basic-auth-password-file", file)?,
+                        format!(
+                            "the password in {} ({})",
+                            file.display(),
+                            target.flag("basic-auth-password-file")
+                        ),
+                    ),
+                    Some(Password::Env(secret)) => {
+                        (secret.clone(), format!("${}", target.password_env()))
+                    }
+                    None => {
+                        return Err(fail(format!(
+                            "{} needs a password: {} or ${}",
+                            target.flag("basic-auth-user"),
+                            target.flag("basic-auth-password-file"),
+                            target.password_env()
+                        )));
+                    }
+                };
+                let encoded = base64_encode(format!("{user}:{}", password.expose()).as_bytes());
+                headers.insert(
+                    AUTHORIZATION,
+                    sensitive(&format!("Basic {encoded}")).expect("base64 is a valid header"),
+                );
+                sent = Sent::Basic {
+                    user: user.clone(),
+                    password_from,
+                };
+            }
+            (None, None) => {
+                if self.basic_auth_password.is_some() {
+                    return Err(fail(format!(
+                        "a basic-auth password (from {} or ${}) needs {}",
+                        target.flag("basic-auth-password-file"),
+                        target.password_env(),
+                        target.flag("basic-auth-user")
+                    )));
+                }
+            }
+        }
+        let mut header_names = Vec::new();
+        for header in &self.headers {
+            let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| {
+                fail(format!(
+                    "{}: the part before ':' is not a valid header name",
+                    target.flag("header")
+                ))
+            })?;
+            if name == AUTHORIZATION && headers.contains_key(AUTHORIZATION) {
+                return Err(fail(format!(
+                    "{} Authorization conflicts with the bearer token or basic auth",
+                    target.flag("header")
+                )));
+            }
+            let value = sensitive(header.value.expose()).ok_or_else(|| {
+                fail(format!(
+                    "{} {}: the value has characters a header cannot carry",
+                    target.flag("header"),
+                    header.name
+                ))
+            })?;
+            headers.append(name, value);
+            header_names.push(header.name.clone());
+        }
+        let tls = match &self.ca_file {
+            Some(file) => beacon_tls::client_config_trusting(file).map_err(|e| {
+                fail(format!(
+                    "{} {}: {e}",
+                    target.flag("ca-file"),
+                    file.display()
+                ))
+            })?,
+            None => beacon_tls::client_config().map_err(|e| Error::Client(e.to_string()))?,
+        };
+        let http = reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .default_headers(headers)
+            // Credentials go to the origin they were given for and nowhere else: a redirect
+            // elsewhere (a login page, another host) is answered, not followed.
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let first = &attempt.previous()[0];
+                if attempt.previous().len() > 5 {
+                    attempt.error("too many redirects")
+                } else if attempt.url().origin() == first.origin() {
+                    attempt.follow()
+                } else {
+                    attempt.stop()
+                }
+            }))
+            .connect_timeout(timeout.min(Duration::from_secs(10)))
+            .timeout(timeout)
+            .user_agent(concat!("beacon-report/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Client(chain(&e)))?;
+        Ok(Authorized {
+            target,
+            http,
+            sent,
+            header_names,
+        })
+    }
+}
+
+/// A header value that the HTTP stack must not index, log or show in `Debug`.
+fn sensitive(value: &str) -> Option<HeaderValue> {
+    let mut v = HeaderValue::from_str(value).ok()?;
+    v.set_sensitive(true);
+    Some(v)
+}
+
+/// A token or password file: surrounding whitespace dropped (as Prometheus' own `*_file`
+/// settings do, so `echo secret > file` works); empty is an error.
+fn read_secret(target: Target, flag: &str, file: &Path) -> Result<Secret> {
+    let fail = |reason: String| Error::Credentials {
+        what: target.name(),
+        reason: format!("{} {}: {reason}", target.flag(flag), file.display()),
+    };
+    let text = std::fs::read_to_string(file).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let secret = text.trim();
+    if secret.is_empty() {
+        return Err(fail("the file is empty".into()));
+    }
+    Ok(Secret::new(secret))
+}
+
+fn base64_encode(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+    for chunk in bytes.chunks(3) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |acc, (i, &b)| acc | (b as u32) << (16 - 8 * i));
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
+}
+
+impl Authorized {
+    /// Warns when credentials would cross a network in clear text: plain `http://` to a host
+    /// other than loopback (a port-forward to 127.0.0.1 is fine).
+    pub(crate) fn warn_if_plaintext(&self, base: &reqwest::Url) {
+        if sends_in_clear(base, &self.sent, !self.header_names.is_empty()) {
+            tracing::warn!(
+                endpoint = self.target.name(),
+                host = base.host_str().unwrap_or(""),
+                "credentials are sent over plain http; use an https:// URL"
+            );
+        }
+    }
+
+    /// The one-line explanation of a 401/403 answer: what was sent and what to check.
+    pub(crate) fn denied(&self, url: &str, status: u16, challenge: Option<&str>) -> Error {
+        let t = self.target;
+        let what = t.name();
+        let asks = challenge
+            .and_then(|c| c.split_whitespace().next())
+            .map(|scheme| format!(" and asks for {scheme} authentication"))
+            .unwrap_or_default();
+        let headers = if self.header_names.is_empty() {
+            String::new()
+        } else {
+            format!(" (headers sent: {})", self.header_names.join(", "))
+        };
+        let advice = match (status, &self.sent) {
+            (403, _) => format!(
+                "{what} (or a gateway in front of it) denies this request{headers}; check the \
+                 credentials' permissions (e.g. the token's RBAC) and the tenant header the \
+                 gateway expects ({} X-Scope-OrgID:<tenant>)",
+                t.flag("header")
+            ),
+            (_, Sent::Nothing) => format!(
+                "{what} needs credentials and none were sent{headers}; give {} with {} (or \
+                 ${}), or {}, and {} for gateway headers",
+                t.flag("basic-auth-user"),
+                t.flag("basic-auth-password-file"),
+                t.password_env(),
+                t.flag("bearer-token-file"),
+                t.flag("header"),
+            ),
+            (_, Sent::Bearer(file)) => format!(
+                "{what} refused the bearer token from {} ({}){headers}; is it expired, or for \
+                 another cluster?",
+                file.display(),
+                t.flag("bearer-token-file")
+            ),
+            (
+                _,
+                Sent::Basic {
+                    user,
+                    password_from,
+                },
+            ) => format!(
+                "{what} refused basic auth as user {user:?}{headers}; check {} and {password_from}",
+                t.flag("basic-auth-user")
+            ),
+        };
+        Error::Denied {
+            url: url.to_owned(),
+            status: format!("{status}{asks}"),
+            advice,
+        }
+    }
+}
+
+fn sends_in_clear(base: &reqwest::Url, sent: &Sent, headers: bool) -> bool {
+    let credentials = headers || !matches!(sent, Sent::Nothing);
+    let loopback = base.host_str().is_some_and(|host| {
+        match host.trim_matches(['[', ']']).parse::<std::net::IpAddr>() {
+            Ok(ip) => ip.is_loopback(),
+            Err(_) => host == "localhost",
+        }
+    });
+    credentials && base.scheme() == "http" && !loopback
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clear_text_credentials_are_recognised() {
+        let url = |u: &str| reqwest::Url::parse(u).unwrap();
+        let bearer = Sent::Bearer("t".into());
+        assert!(sends_in_clear(
+            &url("http://prometheus:9090/"),
+            &bearer,
+            false
+        ));
+        assert!(sends_in_clear(
+            &url("http://10.0.0.1/"),
+            &Sent::Nothing,
+            true
+        ));
+        assert!(!sends_in_clear(&url("https://prometheus/"), &bearer, false));
+        assert!(!sends_in_clear(
+            &url("http://127.0.0.1:9090/"),
+            &bearer,
+            false
+        ));
+        assert!(!sends_in_clear(&url("http://[::1]:9090/"), &bearer, false));
+        assert!(!sends_in_clear(
+            &url("http://prometheus/"),
+            &Sent::Nothing,
+            false
+        ));
+    }
+
+    #[test]
+    fn base64_matches_the_rfc_vectors() {
+        for (input, expected) in [
+            ("", ""),
+            ("f", "Zg=="),
+            ("fo", "Zm8="),
+            ("foo", "Zm9v"),
+            ("foob", "Zm9vYg=="),
+            ("fooba", "Zm9vYmE="),
+            ("foobar", "Zm9vYmFy"),
+        ] {
+            assert_eq!(base64_encode(input.as_bytes()), expected, "{input}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_a_secret() {
+        let access = Access {
+            basic_auth_user: Some("u".into()),
+            basic_auth_password: Some(Password::Env(Secret::new("hunter2-pw"))),
+            headers: vec![Header::parse(Target::Prometheus, "X-Api-Key: hunter2-key").unwrap()],
+            ..Default::default()
+        };
+        let shown = format!("{access:?}");
+        assert!(!shown.contains("hunter2"), "{shown}");
+        assert!(shown.contains("X-Api-Key") && shown.contains("<redacted>"));
+        let authorized = access
+            .authorize(Target::Prometheus, Duration::from_secs(1))
+            .unwrap();
+        let shown = format!("{authorized:?}");
+        assert!(
+            !shown.contains("hunter2") && !shown.contains("aHVudGVy"),
+            "{shown}"
+        );
+    }
+
+    #[test]
+    fn header_errors_never_echo_the_value() {
+        for raw in ["no-colon-hunter2", "Bad Name:hunter2", "X-Ok:hunter2\u{7f}"] {
+            let err = Header::parse(Target::Alertmanager, raw)
+                .unwrap_err()
+                .to_string();
+            assert!(!err.contains("hunter2"), "{err}");
+            assert!(err.contains("--alertmanager-header"), "{err}");
+        }
+        let h = Header::parse(Target::Prometheus, " X-Scope-OrgID :  tenant-1 ").unwrap();
+        assert_eq!(
+            (h.name.as_str(), h.value.expose()),
+            ("X-Scope-OrgID", "tenant-1")
+        );
+    }
+
+    #[test]
+    fn conflicting_or_incomplete_credentials_are_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let token = dir.path().join("token");
+        std::fs::write(&token, "t0ken\n").unwrap();
+        let empty = dir.path().join("empty");
+        std::fs::write(&empty, " \n").unwrap();
+        let cases = [
+            (
+                Access {
+                    bearer_token_file: Some(token.clone()),
+                    basic_auth_user: Some("u".into()),
+                    ..Default::default()
+                },
+                "alternatives",
+            ),
+            (
+                Access {
+                    basic_auth_user: Some("u".into()),
+                    ..Default::default()
+                },
+                "needs a password",
+            ),
+            (
+                Access {
+                    basic_auth_password: Some(Password::File(token.clone())),
+                    ..Default::default()
+                },
+                "needs --basic-auth-user",
+            ),
+            (
+                Access {
+                    bearer_token_file: Some(empty.clone()),
+                    ..Default::default()
+                },
+                "empty",
+            ),
+            (
+                Access {
+                    bearer_token_file: Some(token.clone()),
+                    headers: vec![Header::parse(Target::Prometheus, "Authorization:x").unwrap()],
+                    ..Default::default()
+                },
+                "conflicts",
+            ),
+        ];
+        for (access, expected) in cases {
+            let err = access
+                .authorize(Target::Prometheus, Duration::from_secs(1))
+                .unwrap_err()
+                .to_string();
+            assert!(err.contains(expected), "{err}");
+            assert!(!err.contains("t0ken"), "{err}");
+        }
+    }
+}
