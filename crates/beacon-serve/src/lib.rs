@@ -12,6 +12,7 @@ mod init_data;
 pub mod metrics;
 mod page;
 mod process_metrics;
+mod readiness;
 mod routes;
 mod server;
 pub mod settings;

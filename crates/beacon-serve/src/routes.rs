@@ -30,6 +30,7 @@ use crate::{
     init_data,
     metrics::{self, Metrics, RequestLabels, RouteLabels},
     page,
+    readiness::WriteCheck,
     settings::{BuildInfo, Limits},
     store::VisitsStore,
 };
@@ -44,7 +45,7 @@ pub struct Shared {
     pub identity_rows: String,
     pub build: BuildInfo,
     pub init_data_dir: PathBuf,
-    pub data_dir: PathBuf,
+    pub data_dir_check: WriteCheck,
     pub shutting_down: AtomicBool,
 }
 
@@ -225,9 +226,7 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<AppState>) -> Response {
     let shutting_down = state.shutting_down.load(Ordering::Acquire);
     let store = state.store.is_healthy();
-    let probe = state.data_dir.join(".readyz-probe");
-    let writable = tokio::fs::write(&probe, b"ok").await.is_ok()
-        && tokio::fs::remove_file(&probe).await.is_ok();
+    let writable = state.data_dir_check.is_writable().await;
     let ready = !shutting_down && store && writable;
     let body = Json(json!({
         "ready": ready,

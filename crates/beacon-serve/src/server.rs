@@ -27,6 +27,7 @@ use crate::{
     identity::Identity,
     metrics::Metrics,
     page,
+    readiness::WriteCheck,
     routes::{self, AppState, Shared},
     settings::Settings,
     store::VisitsStore,
@@ -69,7 +70,7 @@ impl Application {
             identity,
             build: settings.build,
             init_data_dir: settings.init_data_dir.clone(),
-            data_dir: settings.data_dir.clone(),
+            data_dir_check: WriteCheck::new(settings.data_dir.clone()),
             shutting_down: Default::default(),
         });
         Ok(Self {
