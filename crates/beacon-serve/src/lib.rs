@@ -13,6 +13,7 @@ pub mod metrics;
 mod page;
 mod process_metrics;
 mod readiness;
+mod redaction;
 mod routes;
 mod server;
 pub mod settings;
