@@ -167,10 +167,18 @@ impl Application {
             () = tokio::time::sleep(settings.shutdown_grace) => tracing::warn!("grace period elapsed with requests still in flight"),
         }
         let store = state.store.clone();
-        tokio::task::spawn_blocking(move || store.close())
+        let closed = tokio::task::spawn_blocking(move || store.close())
             .await
             .map_err(std::io::Error::other)?;
-        tracing::info!(visits = state.store.count(), "visits store flushed; bye");
-        Ok(())
+        match closed {
+            Ok(()) => {
+                tracing::info!(visits = state.store.count(), "visits store flushed; bye");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "visits store not flushed");
+                Err(e.into())
+            }
+        }
     }
 }

@@ -24,6 +24,8 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Defaults to `<root>/config/config.json`.
     pub config: Option<PathBuf>,
+    /// Defaults to `<root>/data`.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl TestServer {
@@ -47,7 +49,7 @@ impl TestServer {
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .arg("--data-dir")
-            .arg(root.join("data"))
+            .arg(opts.data_dir.clone().unwrap_or_else(|| root.join("data")))
             .arg("--config")
             .arg(
                 opts.config
