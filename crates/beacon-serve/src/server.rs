@@ -44,6 +44,7 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self> {
         let metrics = Arc::new(Metrics::new(settings.build));
         let config = Arc::new(LiveConfig::load(settings.config_path.clone())?);
+        metrics.set_config_source(config.is_from_file());
         std::fs::create_dir_all(&settings.data_dir).map_err(|source| Error::DataDir {
             path: settings.data_dir.clone(),
             source,
