@@ -76,6 +76,27 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .with_state(state)
 }
 
+/// The admin port: probes and metrics only. No concurrency limit of its own (its connection
+/// cap bounds it) and none shared with the service port, whose limits it exists to bypass.
+pub fn admin_router(state: AppState, limits: &Limits) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(state.clone(), track))
+                .layer(CatchPanicLayer::new())
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    limits.request_timeout,
+                ))
+                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes)),
+        )
+        .with_state(state)
+}
+
 /// Bounded label values: known methods by name, anything else as `OTHER`.
 fn method_label(m: &Method) -> Cow<'static, str> {
     Cow::Borrowed(match *m {

@@ -13,6 +13,8 @@ pub const BEACON: &str = env!("CARGO_BIN_EXE_beacon");
 pub struct TestServer {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The probe/metrics port, when started with `--admin-listen`.
+    pub admin_addr: Option<SocketAddr>,
     pub root: PathBuf,
     logs: Arc<Mutex<Vec<String>>>,
     _tmp: Option<tempfile::TempDir>,
@@ -71,15 +73,21 @@ impl TestServer {
         let stderr = child.stderr.take().unwrap();
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
+        let admin = Arc::new(Mutex::new(None));
         {
             let logs = logs.clone();
+            let admin = admin.clone();
             std::thread::spawn(move || {
                 let show = std::env::var_os("BEACON_TEST_LOG").is_some();
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     if show {
                         eprintln!("[beacon] {line}");
                     }
-                    if let Some(addr) = listening_addr(&line) {
+                    // The admin port is logged before the service port.
+                    if let Some(addr) = listening_addr(&line, "admin listening") {
+                        *admin.lock().unwrap() = Some(addr);
+                    }
+                    if let Some(addr) = listening_addr(&line, "listening") {
                         let _ = tx.send(addr);
                     }
                     logs.lock().unwrap().push(line);
@@ -90,6 +98,7 @@ impl TestServer {
             Ok(addr) => Ok(Self {
                 child,
                 addr,
+                admin_addr: *admin.lock().unwrap(),
                 root: root.to_owned(),
                 logs,
                 _tmp: None,
@@ -105,6 +114,11 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        let addr = self.admin_addr.expect("started with --admin-listen");
+        format!("http://{addr}{path}")
     }
 
     pub fn init_data_dir(&self) -> PathBuf {
@@ -152,9 +166,9 @@ impl Drop for TestServer {
     }
 }
 
-fn listening_addr(line: &str) -> Option<SocketAddr> {
+fn listening_addr(line: &str, message: &str) -> Option<SocketAddr> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    if v["message"] != "listening" {
+    if v["message"] != message {
         return None;
     }
     v["addr"].as_str()?.parse().ok()
