@@ -176,47 +176,13 @@ impl Config {
     }
 }
 
-pub const REDACTED: &str = "<redacted>";
-
-fn redact(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            for (key, v) in map.iter_mut() {
-                if looks_secret(key) {
-                    *v = Value::String(REDACTED.to_owned());
-                } else {
-                    redact(v);
-                }
-            }
-        }
-        Value::Array(items) => items.iter_mut().for_each(redact),
-        _ => {}
-    }
-}
-
-/// Key names that conventionally hold credentials, compared without case or separators.
-fn looks_secret(key: &str) -> bool {
-    const MARKERS: [&str; 9] = [
-        "secret",
-        "password",
-        "passwd",
-        "token",
-        "credential",
-        "apikey",
-        "privatekey",
-        "accesskey",
-        "auth",
-    ];
-    let folded: String = key
-        .chars()
-        .filter(|c| c.is_ascii_alphanumeric())
-        .map(|c| c.to_ascii_lowercase())
-        .collect();
-    MARKERS.iter().any(|m| folded.contains(m))
-}
+pub use crate::redaction::REDACTED;
+use crate::redaction::redact;
 
 #[cfg(test)]
 mod tests {
+    use serde_json::json;
+
     use super::*;
 
     fn parse(s: &str) -> Result<Config, ConfigError> {
@@ -271,6 +237,63 @@ mod tests {
         );
         let err = parse("{\"title\": \"  \"}").unwrap_err().to_string();
         assert!(err.contains("title must not be empty"), "{err}");
+    }
+
+    /// Each case: a `settings` object, then the JSON `settings` must redact to.
+    #[test]
+    fn redaction_table() {
+        let r = REDACTED;
+        let cases: Vec<(&str, Value)> = vec![
+            (r#"{"pwd": "p"}"#, json!({"pwd": r})),
+            (r#"{"db_pass": "p"}"#, json!({"db_pass": r})),
+            (
+                r#"{"dbPass": "p", "PASS": "p"}"#,
+                json!({"dbPass": r, "PASS": r}),
+            ),
+            (r#"{"ssh_passphrase": "p"}"#, json!({"ssh_passphrase": r})),
+            (r#"{"dsn": "host=h password=p"}"#, json!({"dsn": r})),
+            (r#"{"sentry_DSN": "x"}"#, json!({"sentry_DSN": r})),
+            (
+                r#"{"ssh_key": "k", "sshKey": "k"}"#,
+                json!({"ssh_key": r, "sshKey": r}),
+            ),
+            (
+                r#"{"bearer": "b", "bearer_token": "b"}"#,
+                json!({"bearer": r, "bearer_token": r}),
+            ),
+            (
+                r#"{"cookie": "c", "session_cookie": "c"}"#,
+                json!({"cookie": r, "session_cookie": r}),
+            ),
+            (
+                r#"{"env": [{"name": "DB_PASSWORD", "value": "p"}, {"name": "LOG_LEVEL", "value": "debug"}]}"#,
+                json!({"env": [{"name": "DB_PASSWORD", "value": r}, {"name": "LOG_LEVEL", "value": "debug"}]}),
+            ),
+            (
+                r#"{"extra": [{"key": "api_key", "value": {"nested": "v"}}]}"#,
+                json!({"extra": [{"key": "api_key", "value": r}]}),
+            ),
+            (
+                r#"{"database_url": "postgres://u:p@h/db"}"#,
+                json!({"database_url": format!("postgres://u:{r}@h/db")}),
+            ),
+            (
+                r#"{"urls": ["redis://:s3cr%40t@cache:6379/0", "https://example.com/a@b"]}"#,
+                json!({"urls": [format!("redis://:{r}@cache:6379/0"), "https://example.com/a@b"]}),
+            ),
+            (
+                r#"{"upstream": "https://user@h/x?token=t&page=2"}"#,
+                json!({"upstream": format!("https://user@h/x?token={r}&page=2")}),
+            ),
+            (
+                r#"{"note": "plain text: not a URL", "compass": "north", "port": 5432}"#,
+                json!({"note": "plain text: not a URL", "compass": "north", "port": 5432}),
+            ),
+        ];
+        for (settings, want) in cases {
+            let cfg = parse(&format!(r#"{{"settings": {settings}}}"#)).unwrap();
+            assert_eq!(cfg.redacted()["settings"], want, "for {settings}");
+        }
     }
 
     #[test]

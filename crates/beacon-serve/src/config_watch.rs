@@ -4,8 +4,21 @@
 //! atomically renaming the `..data` symlink, so the file's own inode never changes:
 //! we watch the *directory* (which sees the rename) and also re-read on a timer in case
 //! an event is missed. A reload that fails keeps the last good configuration.
+//!
+//! A file that disappears (the ConfigMap lost its `config.json` key) means the embedded
+//! defaults, exactly what a pod started now would use, so running and restarted replicas
+//! agree; it is logged and shown by `beacon_config_source`. An unreadable file, by contrast,
+//! keeps the last good configuration: that is an error, not a decision to remove it.
 
-use std::{path::PathBuf, sync::Arc, time::Duration};
+use std::{
+    io::ErrorKind,
+    path::PathBuf,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use arc_swap::ArcSwap;
 use notify::{RecursiveMode, Watcher};
@@ -22,14 +35,16 @@ const DEBOUNCE: Duration = Duration::from_millis(100);
 pub struct LiveConfig {
     path: PathBuf,
     current: ArcSwap<Config>,
-    /// Bytes of the last file we tried, good or bad, so unchanged files are not re-counted.
+    /// Bytes of the last file we tried, good or bad, so unchanged files are not re-counted;
+    /// `None` while there is no file.
     last_seen: Mutex<Option<Vec<u8>>>,
+    from_file: AtomicBool,
 }
 
 impl LiveConfig {
     /// Loads the file once; an invalid file at start is an error, a missing one means defaults.
     pub fn load(path: PathBuf) -> Result<Self, ConfigError> {
-        let (config, bytes) = match Config::read(&path)? {
+        let (config, bytes): (Config, Option<Vec<u8>>) = match Config::read(&path)? {
             Some((config, bytes)) => {
                 tracing::info!(path = %path.display(), "configuration loaded");
                 (config, Some(bytes))
@@ -42,6 +57,7 @@ impl LiveConfig {
         Ok(Self {
             path,
             current: ArcSwap::from_pointee(config),
+            from_file: AtomicBool::new(bytes.is_some()),
             last_seen: Mutex::new(bytes),
         })
     }
@@ -50,14 +66,31 @@ impl LiveConfig {
         self.current.load_full()
     }
 
-    /// Re-reads the file; applies it if it changed and is valid.
+    /// Whether the configuration in effect was read from the file (else: the defaults).
+    pub fn is_from_file(&self) -> bool {
+        self.from_file.load(Ordering::Acquire)
+    }
+
+    /// Re-reads the file; applies it if it changed and is valid, or the defaults if it is gone.
     pub async fn reload(&self, metrics: &Metrics) {
         let mut last_seen = self.last_seen.lock().await;
-        let bytes = match tokio::fs::read(&self.path).await {
+        let read = match tokio::fs::read(&self.path).await {
+            // An editor replacing the file may leave it missing for a moment: look again.
+            Err(e) if e.kind() == ErrorKind::NotFound && last_seen.is_some() => {
+                tokio::time::sleep(DEBOUNCE).await;
+                tokio::fs::read(&self.path).await
+            }
+            other => other,
+        };
+        let bytes = match read {
             Ok(bytes) => bytes,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Err(e) if e.kind() == ErrorKind::NotFound => {
                 if last_seen.take().is_some() {
-                    tracing::warn!(path = %self.path.display(), "configuration file disappeared; keeping the last good configuration");
+                    self.current.store(Arc::new(Config::default()));
+                    self.from_file.store(false, Ordering::Release);
+                    metrics.config_reloaded(true);
+                    metrics.set_config_source(false);
+                    tracing::warn!(path = %self.path.display(), "configuration file removed; using the embedded defaults, as a restarted pod would");
                 }
                 return;
             }
@@ -73,7 +106,9 @@ impl LiveConfig {
         match Config::parse(&self.path, &bytes) {
             Ok(config) => {
                 self.current.store(Arc::new(config));
+                self.from_file.store(true, Ordering::Release);
                 metrics.config_reloaded(true);
+                metrics.set_config_source(true);
                 tracing::info!(path = %self.path.display(), "configuration reloaded");
             }
             Err(e) => {

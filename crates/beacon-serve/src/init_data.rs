@@ -1,56 +1,43 @@
 //! Read-only access to the files init containers wrote (`/init-data/`).
 //!
-//! Only plain, non-hidden path components are accepted; the resolved path (after
-//! following symlinks) must stay inside the directory, so neither `..`, `%2e%2e`,
-//! absolute paths nor a symlink pointing outside can reach other files. Hidden names
-//! are refused because init steps keep their temp and bookkeeping files there.
+//! Every name is opened through [`beneath::open`], so neither `..`, `%2e%2e`, absolute
+//! paths, a symlink pointing outside nor a file swapped between check and use can reach
+//! other files, and only regular files are served. Hidden names are refused because init
+//! steps keep their temp and bookkeeping files there.
 
 use std::{
-    io,
-    path::{Component, Path, PathBuf},
+    io::{self, SeekFrom},
+    path::Path,
+    time::SystemTime,
 };
 
 use axum::{
     body::Body,
-    extract::{Request, State},
+    extract::State,
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Json, Redirect, Response},
 };
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
-use tower::ServiceExt;
-use tower_http::services::ServeFile;
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio_util::io::ReaderStream;
 
-use crate::{page::escape, routes::AppState};
+use crate::{
+    beneath::{self, Opened, Refusal},
+    byte_range::{self, Requested},
+    page::escape,
+    routes::AppState,
+};
 
-#[derive(Debug, PartialEq)]
-enum Refusal {
-    /// The name is not a plain relative path (`..`, absolute, NUL, empty component).
-    Invalid,
-    /// Absent, hidden, not a regular file, or resolving outside the directory.
-    NotFound,
-}
+/// Everything but RFC 3986 unreserved characters is encoded in listing links, so `#`, `?`,
+/// `%`, spaces and control characters in file names give working links.
+const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
-fn resolve(root: &Path, name: &str) -> Result<PathBuf, Refusal> {
-    if name.is_empty() || name.contains('\0') {
-        return Err(Refusal::Invalid);
-    }
-    let rel = Path::new(name);
-    for component in rel.components() {
-        match component {
-            Component::Normal(part) if part.as_encoded_bytes().starts_with(b".") => {
-                return Err(Refusal::NotFound);
-            }
-            Component::Normal(_) => {}
-            _ => return Err(Refusal::Invalid),
-        }
-    }
-    let root = std::fs::canonicalize(root).map_err(|_| Refusal::NotFound)?;
-    let full = std::fs::canonicalize(root.join(rel)).map_err(|_| Refusal::NotFound)?;
-    if !full.starts_with(&root) || !full.is_file() {
-        return Err(Refusal::NotFound);
-    }
-    Ok(full)
-}
+const CHUNK: usize = 64 * 1024;
 
 /// Headers for content that came from elsewhere: never sniffed, never scripted in our origin.
 fn harden(headers: &mut HeaderMap) {
@@ -67,24 +54,96 @@ fn harden(headers: &mut HeaderMap) {
 pub async fn file(
     State(state): State<AppState>,
     axum::extract::Path(name): axum::extract::Path<String>,
-    req: Request,
+    headers: HeaderMap,
 ) -> Response {
     let root = state.init_data_dir.clone();
-    let resolved = tokio::task::spawn_blocking(move || resolve(&root, &name)).await;
-    match resolved {
-        Ok(Ok(path)) => {
-            let mut response = match ServeFile::new(path).oneshot(req).await {
-                Ok(r) => r.map(Body::new),
-                Err(never) => match never {},
-            };
-            harden(response.headers_mut());
-            response
+    let lookup = name.clone();
+    let opened = tokio::task::spawn_blocking(move || beneath::open(&root, &lookup))
+        .await
+        .unwrap_or_else(|e| Err(Refusal::Failed(io::Error::other(e))));
+    let mut response = match opened {
+        Ok(opened) => match respond(opened, &name, &headers).await {
+            Ok(response) => response,
+            Err(e) => {
+                tracing::error!(name, error = %e, "cannot read init data file");
+                return (StatusCode::INTERNAL_SERVER_ERROR, "cannot read file\n").into_response();
+            }
+        },
+        Err(Refusal::Invalid) => {
+            return (StatusCode::BAD_REQUEST, "invalid path\n").into_response();
         }
-        Ok(Err(Refusal::Invalid)) => (StatusCode::BAD_REQUEST, "invalid path\n").into_response(),
-        Ok(Err(Refusal::NotFound)) | Err(_) => {
-            (StatusCode::NOT_FOUND, "not found\n").into_response()
+        Err(Refusal::NotFound) => return (StatusCode::NOT_FOUND, "not found\n").into_response(),
+        Err(Refusal::Failed(e)) => {
+            tracing::error!(name, dir = %state.init_data_dir.display(), error = %e, "cannot open init data file");
+            return (StatusCode::INTERNAL_SERVER_ERROR, "cannot open file\n").into_response();
+        }
+    };
+    harden(response.headers_mut());
+    response
+}
+
+async fn respond(opened: Opened, name: &str, headers: &HeaderMap) -> io::Result<Response> {
+    let Opened {
+        file,
+        len,
+        modified,
+    } = opened;
+    let last_modified = modified.map(http_date);
+    if let (Some(lm), Some(since)) = (&last_modified, headers.get(header::IF_MODIFIED_SINCE)) {
+        // Exact match of our own format is what browsers send back; anything else is ignored.
+        if since.as_bytes() == lm.as_bytes() {
+            return Ok(StatusCode::NOT_MODIFIED.into_response());
         }
     }
+    // If-Range would need validators compared; sending the whole file is always correct.
+    let range_header = if headers.contains_key(header::IF_RANGE) {
+        None
+    } else {
+        headers.get(header::RANGE).and_then(|v| v.to_str().ok())
+    };
+    let mut builder = Response::builder()
+        .header(
+            header::CONTENT_TYPE,
+            mime_guess::from_path(name)
+                .first_raw()
+                .unwrap_or("application/octet-stream"),
+        )
+        .header(header::ACCEPT_RANGES, "bytes");
+    if let Some(lm) = last_modified {
+        builder = builder.header(header::LAST_MODIFIED, lm);
+    }
+    let (status, first, count) = match byte_range::parse(range_header, len) {
+        Requested::Full => (StatusCode::OK, 0, len),
+        Requested::Part { first, last } => {
+            builder = builder.header(header::CONTENT_RANGE, format!("bytes {first}-{last}/{len}"));
+            (StatusCode::PARTIAL_CONTENT, first, last - first + 1)
+        }
+        Requested::Unsatisfiable => {
+            return Ok(builder
+                .status(StatusCode::RANGE_NOT_SATISFIABLE)
+                .header(header::CONTENT_RANGE, format!("bytes */{len}"))
+                .body(Body::empty())
+                .expect("valid response"));
+        }
+    };
+    let mut file = tokio::fs::File::from_std(file);
+    if first > 0 {
+        file.seek(SeekFrom::Start(first)).await?;
+    }
+    // The length is fixed at open: a file that grows meanwhile is cut, one that shrinks ends early.
+    let body = Body::from_stream(ReaderStream::with_capacity(file.take(count), CHUNK));
+    Ok(builder
+        .status(status)
+        .header(header::CONTENT_LENGTH, count)
+        .body(body)
+        .expect("valid response"))
+}
+
+/// IMF-fixdate, e.g. `Sun, 06 Nov 1994 08:49:37 GMT`.
+fn http_date(t: SystemTime) -> String {
+    jiff::Timestamp::try_from(t)
+        .map(|ts| ts.strftime("%a, %d %b %Y %H:%M:%S GMT").to_string())
+        .unwrap_or_default()
 }
 
 pub async fn redirect_to_listing() -> Redirect {
@@ -108,11 +167,10 @@ fn list(root: &Path) -> io::Result<Vec<Entry>> {
         let name = entry?.file_name();
         let Some(name) = name.to_str() else { continue };
         // The same rules as serving: only what could be fetched is listed.
-        if let Ok(path) = resolve(root, name) {
-            let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        if let Ok(opened) = beneath::open(root, name) {
             entries.push(Entry {
                 name: name.to_owned(),
-                size,
+                size: opened.len,
             });
         }
     }
@@ -140,9 +198,10 @@ pub async fn listing(State(state): State<AppState>, headers: HeaderMap) -> Respo
     let items: String = entries
         .iter()
         .map(|e| {
-            let name = escape(&e.name);
+            let href = utf8_percent_encode(&e.name, PATH_SEGMENT);
             format!(
-                "<li><a href=\"/init-data/{name}\">{name}</a> ({} bytes)</li>\n",
+                "<li><a href=\"/init-data/{href}\">{}</a> ({} bytes)</li>\n",
+                escape(&e.name),
                 e.size
             )
         })
@@ -158,36 +217,23 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_plain_names_inside_the_directory_resolve() {
+    fn listing_names_only_servable_files() {
         let tmp = tempfile::tempdir().unwrap();
         let root = tmp.path().join("init_data");
         std::fs::create_dir_all(root.join("sub")).unwrap();
         std::fs::write(root.join("index.html"), "hi").unwrap();
-        std::fs::write(root.join("sub/a.txt"), "a").unwrap();
         std::fs::write(root.join(".hidden"), "h").unwrap();
         std::fs::write(tmp.path().join("secret"), "s").unwrap();
         std::os::unix::fs::symlink(tmp.path().join("secret"), root.join("escape")).unwrap();
-        std::os::unix::fs::symlink(root.join("index.html"), root.join("alias.html")).unwrap();
-
-        assert!(
-            resolve(&root, "index.html")
-                .unwrap()
-                .ends_with("index.html")
-        );
-        assert!(resolve(&root, "sub/a.txt").is_ok());
-        assert!(
-            resolve(&root, "alias.html")
-                .unwrap()
-                .ends_with("index.html")
-        );
-        assert_eq!(resolve(&root, "../secret"), Err(Refusal::Invalid));
-        assert_eq!(resolve(&root, "sub/../../secret"), Err(Refusal::Invalid));
-        assert_eq!(resolve(&root, "/etc/passwd"), Err(Refusal::Invalid));
-        assert_eq!(resolve(&root, "a\0b"), Err(Refusal::Invalid));
-        assert_eq!(resolve(&root, "escape"), Err(Refusal::NotFound));
-        assert_eq!(resolve(&root, ".hidden"), Err(Refusal::NotFound));
-        assert_eq!(resolve(&root, "sub"), Err(Refusal::NotFound));
+        std::os::unix::fs::symlink("index.html", root.join("alias.html")).unwrap();
+        std::os::unix::fs::symlink(".hidden", root.join("peek")).unwrap();
         let names: Vec<_> = list(&root).unwrap().into_iter().map(|e| e.name).collect();
         assert_eq!(names, ["alias.html", "index.html"]);
+    }
+
+    #[test]
+    fn http_dates_are_imf_fixdate() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777);
+        assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
     }
 }

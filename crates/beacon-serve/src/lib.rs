@@ -4,6 +4,8 @@
 //! the listener; [`Application::run_until_stopped`] serves until the shutdown future
 //! resolves, then drains in-flight requests and flushes the store.
 
+mod beneath;
+mod byte_range;
 pub mod config;
 mod config_watch;
 mod error;
@@ -12,6 +14,8 @@ mod init_data;
 pub mod metrics;
 mod page;
 mod process_metrics;
+mod readiness;
+mod redaction;
 mod routes;
 mod server;
 pub mod settings;

@@ -37,6 +37,11 @@ pub struct ReloadLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct SourceLabels {
+    pub source: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
     revision: &'static str,
@@ -50,6 +55,7 @@ pub struct Metrics {
     pub http_duration: HistogramFamily,
     pub config_reloads: Family<ReloadLabels, Counter>,
     pub config_last_reload_successful: Gauge,
+    pub config_source: Family<SourceLabels, Gauge>,
     pub store: StoreMetrics,
 }
 
@@ -98,6 +104,12 @@ impl Metrics {
             "1 if the last configuration load succeeded, 0 if the last good one is kept after a bad update",
             config_last_reload_successful.clone(),
         );
+        let config_source = Family::<SourceLabels, Gauge>::default();
+        registry.register(
+            "beacon_config_source",
+            "1 for where the configuration in effect comes from: `file` or the embedded `defaults`",
+            config_source.clone(),
+        );
         registry.register(
             "beacon_build",
             "Version and revision of the running binary",
@@ -113,6 +125,7 @@ impl Metrics {
             http_duration,
             config_reloads,
             config_last_reload_successful,
+            config_source,
             store,
         }
     }
@@ -123,6 +136,14 @@ impl Metrics {
             .get_or_create(&ReloadLabels { result })
             .inc();
         self.config_last_reload_successful.set(i64::from(ok));
+    }
+
+    pub fn set_config_source(&self, from_file: bool) {
+        for (source, active) in [("file", from_file), ("defaults", !from_file)] {
+            self.config_source
+                .get_or_create(&SourceLabels { source })
+                .set(i64::from(active));
+        }
     }
 
     pub fn encode(&self) -> String {

@@ -30,6 +30,7 @@ use crate::{
     init_data,
     metrics::{self, Metrics, RequestLabels, RouteLabels},
     page,
+    readiness::WriteCheck,
     settings::{BuildInfo, Limits},
     store::VisitsStore,
 };
@@ -44,7 +45,7 @@ pub struct Shared {
     pub identity_rows: String,
     pub build: BuildInfo,
     pub init_data_dir: PathBuf,
-    pub data_dir: PathBuf,
+    pub data_dir_check: WriteCheck,
     pub shutting_down: AtomicBool,
 }
 
@@ -71,6 +72,27 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
                 ))
                 .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
                 .concurrency_limit(limits.max_in_flight),
+        )
+        .with_state(state)
+}
+
+/// The admin port: probes and metrics only. No concurrency limit of its own (its connection
+/// cap bounds it) and none shared with the service port, whose limits it exists to bypass.
+pub fn admin_router(state: AppState, limits: &Limits) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .fallback(not_found)
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn_with_state(state.clone(), track))
+                .layer(CatchPanicLayer::new())
+                .layer(TimeoutLayer::with_status_code(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    limits.request_timeout,
+                ))
+                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes)),
         )
         .with_state(state)
 }
@@ -225,9 +247,7 @@ async fn healthz() -> &'static str {
 async fn readyz(State(state): State<AppState>) -> Response {
     let shutting_down = state.shutting_down.load(Ordering::Acquire);
     let store = state.store.is_healthy();
-    let probe = state.data_dir.join(".readyz-probe");
-    let writable = tokio::fs::write(&probe, b"ok").await.is_ok()
-        && tokio::fs::remove_file(&probe).await.is_ok();
+    let writable = state.data_dir_check.is_writable().await;
     let ready = !shutting_down && store && writable;
     let body = Json(json!({
         "ready": ready,

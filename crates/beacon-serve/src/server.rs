@@ -27,6 +27,7 @@ use crate::{
     identity::Identity,
     metrics::Metrics,
     page,
+    readiness::WriteCheck,
     routes::{self, AppState, Shared},
     settings::Settings,
     store::VisitsStore,
@@ -34,6 +35,7 @@ use crate::{
 
 pub struct Application {
     listener: TcpListener,
+    admin_listener: Option<TcpListener>,
     state: AppState,
     settings: Settings,
 }
@@ -43,18 +45,18 @@ impl Application {
     pub async fn build(settings: Settings) -> Result<Self> {
         let metrics = Arc::new(Metrics::new(settings.build));
         let config = Arc::new(LiveConfig::load(settings.config_path.clone())?);
+        metrics.set_config_source(config.is_from_file());
         std::fs::create_dir_all(&settings.data_dir).map_err(|source| Error::DataDir {
             path: settings.data_dir.clone(),
             source,
         })?;
         let store = VisitsStore::open(&settings.data_dir, metrics.store.clone())?;
         tracing::info!(path = %store.path().display(), visits = store.count(), "visits store opened");
-        let listener = TcpListener::bind(settings.listen)
-            .await
-            .map_err(|source| Error::Bind {
-                addr: settings.listen,
-                source,
-            })?;
+        let listener = bind(settings.listen).await?;
+        let admin_listener = match settings.admin_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
         config_watch::spawn_watcher(
             config.clone(),
             metrics.clone(),
@@ -69,11 +71,12 @@ impl Application {
             identity,
             build: settings.build,
             init_data_dir: settings.init_data_dir.clone(),
-            data_dir: settings.data_dir.clone(),
+            data_dir_check: WriteCheck::new(settings.data_dir.clone()),
             shutting_down: Default::default(),
         });
         Ok(Self {
             listener,
+            admin_listener,
             state,
             settings,
         })
@@ -85,46 +88,66 @@ impl Application {
             .expect("a bound listener has an address")
     }
 
+    /// The probe and metrics port, when `admin_listen` is set.
+    pub fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_listener
+            .as_ref()
+            .map(|l| l.local_addr().expect("a bound listener has an address"))
+    }
+
     /// Serves until `shutdown` resolves, then: readiness false, wait `shutdown_delay`,
     /// stop accepting, let in-flight requests finish within `shutdown_grace`, flush the store.
+    /// The admin port (probes, metrics) answers until the very end, so the kubelet sees the
+    /// pod unready rather than dead while it drains.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()>) -> Result<()> {
         let Self {
             listener,
+            admin_listener,
             state,
             settings,
         } = self;
-        let addr = listener.local_addr()?;
-        tracing::info!(%addr, pod = %state.identity.pod, version = settings.build.version, "listening");
-        let router = routes::router(state.clone(), &settings.limits);
         let limits = &settings.limits;
-        let connections = Arc::new(Semaphore::new(limits.max_connections));
-        let graceful = GracefulShutdown::new();
         let mut http = hyper::server::conn::http1::Builder::new();
         http.timer(TokioTimer::new())
             .header_read_timeout(limits.header_read_timeout)
             .max_buf_size(limits.max_header_bytes.max(8192));
-
+        let admin = match admin_listener {
+            Some(admin_listener) => {
+                let addr = admin_listener.local_addr()?;
+                tracing::info!(%addr, "admin listening");
+                let conns = Connections {
+                    router: routes::admin_router(state.clone(), limits),
+                    http: http.clone(),
+                    permits: Arc::new(Semaphore::new(limits.admin_max_connections)),
+                    write_timeout: limits.write_timeout,
+                    port: "admin",
+                };
+                Some(tokio::spawn(async move {
+                    loop {
+                        match admin_listener.accept().await {
+                            Ok((stream, peer)) => conns.serve(stream, peer, |c| c),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "admin accept failed");
+                                tokio::time::sleep(Duration::from_millis(50)).await;
+                            }
+                        }
+                    }
+                }))
+            }
+            None => None,
+        };
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, pod = %state.identity.pod, version = settings.build.version, "listening");
+        let graceful = GracefulShutdown::new();
+        let conns = Connections {
+            router: routes::router(state.clone(), limits),
+            http,
+            permits: Arc::new(Semaphore::new(limits.max_connections)),
+            write_timeout: limits.write_timeout,
+            port: "service",
+        };
         let serve = |stream: TcpStream, peer: SocketAddr| {
-            let Ok(permit) = connections.clone().try_acquire_owned() else {
-                tracing::warn!(%peer, limit = limits.max_connections, "connection limit reached; closing new connection");
-                return;
-            };
-            let _ = stream.set_nodelay(true);
-            // hyper has no write timeout and the request timeout ends once the response headers
-            // are ready, so a client that stops reading a body would hold its connection forever.
-            let mut io = TimeoutStream::new(stream);
-            io.set_write_timeout(Some(limits.write_timeout));
-            let conn = http.serve_connection(
-                TokioIo::new(Box::pin(io)),
-                TowerToHyperService::new(router.clone()),
-            );
-            let conn = graceful.watch(conn);
-            tokio::spawn(async move {
-                if let Err(e) = conn.await {
-                    tracing::debug!(%peer, error = %e, "connection ended with an error");
-                }
-                drop(permit);
-            });
+            conns.serve(stream, peer, |conn| graceful.watch(conn));
         };
 
         tokio::pin!(shutdown);
@@ -166,10 +189,71 @@ impl Application {
             () = tokio::time::sleep(settings.shutdown_grace) => tracing::warn!("grace period elapsed with requests still in flight"),
         }
         let store = state.store.clone();
-        tokio::task::spawn_blocking(move || store.close())
+        let closed = tokio::task::spawn_blocking(move || store.close())
             .await
             .map_err(std::io::Error::other)?;
-        tracing::info!(visits = state.store.count(), "visits store flushed; bye");
-        Ok(())
+        if let Some(admin) = admin {
+            admin.abort();
+        }
+        match closed {
+            Ok(()) => {
+                tracing::info!(visits = state.store.count(), "visits store flushed; bye");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "visits store not flushed");
+                Err(e.into())
+            }
+        }
+    }
+}
+
+async fn bind(addr: SocketAddr) -> Result<TcpListener> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| Error::Bind { addr, source })
+}
+
+type Conn = hyper::server::conn::http1::Connection<
+    TokioIo<std::pin::Pin<Box<TimeoutStream<TcpStream>>>>,
+    TowerToHyperService<axum::Router>,
+>;
+
+/// One port's connections: its router, its cap on open connections, its timeouts.
+struct Connections {
+    router: axum::Router,
+    http: hyper::server::conn::http1::Builder,
+    permits: Arc<Semaphore>,
+    write_timeout: Duration,
+    port: &'static str,
+}
+
+impl Connections {
+    /// Serves one accepted connection on a task of its own, or closes it at once when the
+    /// port is at its limit. `watch` lets the service port tie it to graceful shutdown.
+    fn serve<F>(&self, stream: TcpStream, peer: SocketAddr, watch: impl FnOnce(Conn) -> F)
+    where
+        F: Future<Output = hyper::Result<()>> + Send + 'static,
+    {
+        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
+            tracing::warn!(%peer, port = self.port, "connection limit reached; closing new connection");
+            return;
+        };
+        let _ = stream.set_nodelay(true);
+        // hyper has no write timeout and the request timeout ends once the response headers
+        // are ready, so a client that stops reading a body would hold its connection forever.
+        let mut io = TimeoutStream::new(stream);
+        io.set_write_timeout(Some(self.write_timeout));
+        let conn = self.http.serve_connection(
+            TokioIo::new(Box::pin(io)),
+            TowerToHyperService::new(self.router.clone()),
+        );
+        let conn = watch(conn);
+        tokio::spawn(async move {
+            if let Err(e) = conn.await {
+                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            }
+            drop(permit);
+        });
     }
 }

@@ -4,6 +4,10 @@ use std::{net::SocketAddr, path::PathBuf, time::Duration};
 #[derive(Debug, Clone)]
 pub struct Settings {
     pub listen: SocketAddr,
+    /// A second port for `/healthz`, `/readyz` and `/metrics` only, outside the service
+    /// port's connection and concurrency limits, so probes and scrapes get through while
+    /// the service is saturated.
+    pub admin_listen: Option<SocketAddr>,
     pub data_dir: PathBuf,
     pub config_path: PathBuf,
     pub init_data_dir: PathBuf,
@@ -29,6 +33,8 @@ pub struct BuildInfo {
 #[derive(Debug, Clone)]
 pub struct Limits {
     pub max_connections: usize,
+    /// Open connections on the admin port: kubelet probes and Prometheus need a handful.
+    pub admin_max_connections: usize,
     pub max_in_flight: usize,
     pub max_header_bytes: usize,
     pub max_body_bytes: usize,
@@ -42,6 +48,7 @@ impl Default for Limits {
     fn default() -> Self {
         Self {
             max_connections: 4096,
+            admin_max_connections: 64,
             max_in_flight: 1024,
             max_header_bytes: 16 * 1024,
             max_body_bytes: 64 * 1024,
@@ -57,6 +64,7 @@ impl Settings {
     pub fn local() -> Self {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8000)),
+            admin_listen: None,
             data_dir: PathBuf::from("data"),
             config_path: PathBuf::from("config.json"),
             init_data_dir: PathBuf::from("init_data"),

@@ -61,6 +61,15 @@ pub enum StoreError {
     CommitFailed,
     #[error("visit not recorded: the visits store is closed")]
     Closed,
+    #[error(
+        "visits store {path} not flushed: {lost} visit(s) not durable (the file holds {durable}): {source}"
+    )]
+    NotFlushed {
+        path: PathBuf,
+        durable: u64,
+        lost: u64,
+        source: io::Error,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,11 +124,14 @@ struct Shared {
     commits: watch::Receiver<Commit>,
 }
 
+/// The writer thread, taken by the first `close`; it ends with whether the last commit held.
+type WriterHandle = thread::JoinHandle<Result<(), StoreError>>;
+
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct VisitsStore {
     shared: Arc<Shared>,
-    writer: Arc<std::sync::Mutex<Option<thread::JoinHandle<()>>>>,
+    writer: Arc<std::sync::Mutex<Option<WriterHandle>>>,
     writer_thread: thread::Thread,
     path: Arc<PathBuf>,
 }
@@ -153,6 +165,11 @@ impl VisitsStore {
             Err(TryLockError::Error(e)) => return Err(open_err(e)),
         }
         let current = read_current(&file, &path)?;
+        // Files created before both slots were written at creation may have a hole where the
+        // second slot goes; allocate it now, while there may still be space.
+        if let Err(e) = allocate(&file) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot allocate both slots of the visits store; a full disk may fail commits");
+        }
         metrics.visits.inc_by(current.count);
 
         let (tx, rx) = watch::channel(Commit {
@@ -224,13 +241,21 @@ impl VisitsStore {
         &self.path
     }
 
-    /// Commits everything requested so far and stops the writer. Idempotent.
-    pub fn close(&self) {
+    /// Commits everything requested so far and stops the writer. Idempotent: only the first
+    /// call reports a failure to make the last visits durable.
+    pub fn close(&self) -> Result<(), StoreError> {
         self.shared.closing.store(true, Ordering::Release);
         self.writer_thread.unpark();
         let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(handle) = handle {
-            let _ = handle.join();
+        match handle.map(thread::JoinHandle::join) {
+            Some(Ok(result)) => result,
+            Some(Err(_)) => Err(StoreError::NotFlushed {
+                path: self.path.to_path_buf(),
+                durable: self.count(),
+                lost: self.shared.requested.load(Ordering::Acquire) - self.count(),
+                source: io::Error::other("the writer thread panicked"),
+            }),
+            None => Ok(()),
         }
     }
 }
@@ -245,8 +270,9 @@ struct Writer {
 }
 
 impl Writer {
-    fn run(mut self) {
+    fn run(mut self) -> Result<(), StoreError> {
         let mut failed = None;
+        let mut last_error = None;
         loop {
             let target = self.shared.requested.load(Ordering::Acquire);
             if target == self.last.count {
@@ -269,6 +295,7 @@ impl Writer {
                     self.metrics.visits.inc_by(target - self.last.count);
                     self.last = next;
                     failed = None;
+                    last_error = None;
                     self.shared.healthy.store(true, Ordering::Release);
                 }
                 Err(e) => {
@@ -276,6 +303,7 @@ impl Writer {
                     self.metrics.errors.inc();
                     self.shared.healthy.store(false, Ordering::Release);
                     failed = Some((self.last.count, target));
+                    last_error = Some(e);
                     // The same slot is rewritten on the next attempt: the other slot still
                     // holds the last durable count. Back off so a full disk is not spun on.
                     thread::sleep(std::time::Duration::from_millis(100));
@@ -295,6 +323,15 @@ impl Writer {
             failed,
             closed: true,
         });
+        match last_error {
+            None => Ok(()),
+            Some(source) => Err(StoreError::NotFlushed {
+                path: self.path,
+                durable: self.last.count,
+                lost: self.shared.requested.load(Ordering::Acquire) - self.last.count,
+                source,
+            }),
+        }
     }
 }
 
@@ -302,18 +339,30 @@ fn create_empty(path: &Path) -> io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = path.with_extension("db.tmp");
     let file = File::create(&tmp)?;
-    file.set_len(FILE_LEN)?;
-    file.write_all_at(
+    // Every byte written, not `set_len`: a hole in the second slot would need a block on its
+    // first commit, which a full disk refuses.
+    let mut image = vec![0u8; FILE_LEN as usize];
+    image[..SLOT_LEN].copy_from_slice(
         &Slot {
             generation: 0,
             count: 0,
         }
         .encode(),
-        SLOT_OFFSETS[0],
-    )?;
+    );
+    file.write_all_at(&image, 0)?;
+    allocate(&file)?;
     file.sync_all()?;
     std::fs::rename(&tmp, path)?;
     File::open(dir)?.sync_all()
+}
+
+/// Reserves blocks for the whole file without changing its bytes. File systems without
+/// `fallocate` are fine for new files, which are written in full.
+fn allocate(file: &File) -> io::Result<()> {
+    match rustix::fs::fallocate(file, rustix::fs::FallocateFlags::empty(), 0, FILE_LEN) {
+        Err(e) if e == rustix::io::Errno::OPNOTSUPP => Ok(()),
+        other => other.map_err(io::Error::from),
+    }
 }
 
 fn read_current(file: &File, path: &Path) -> Result<Slot, StoreError> {
@@ -382,9 +431,37 @@ mod tests {
             t.await.unwrap();
         }
         assert_eq!(store.count(), 1600);
-        store.close();
+        store.close().unwrap();
         let reopened = open(dir.path());
         assert_eq!(reopened.count(), 1600);
+    }
+
+    #[test]
+    fn both_slots_are_allocated_at_creation_and_on_open() {
+        use std::os::unix::fs::MetadataExt;
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        let path = dir.path().join(FILE_NAME);
+        assert!(std::fs::metadata(&path).unwrap().blocks() * 512 >= FILE_LEN);
+        store.close().unwrap();
+        // A store left sparse by an older version is filled in when opened.
+        drop(store);
+        std::fs::remove_file(&path).unwrap();
+        let sparse = File::create(&path).unwrap();
+        sparse.set_len(FILE_LEN).unwrap();
+        let s0 = Slot {
+            generation: 0,
+            count: 7,
+        };
+        sparse.write_all_at(&s0.encode(), 0).unwrap();
+        drop(sparse);
+        assert!(
+            std::fs::metadata(&path).unwrap().blocks() * 512 < FILE_LEN,
+            "sparse to start"
+        );
+        let reopened = open(dir.path());
+        assert_eq!(reopened.count(), 7);
+        assert!(std::fs::metadata(&path).unwrap().blocks() * 512 >= FILE_LEN);
     }
 
     #[test]

@@ -9,6 +9,11 @@ pub struct ServeArgs {
     /// Address to listen on. The container image sets 0.0.0.0:8000.
     #[arg(long, env = "BEACON_LISTEN", default_value = "127.0.0.1:8000")]
     listen: SocketAddr,
+    /// Also serve /healthz, /readyz and /metrics on this address, outside --max-connections
+    /// and --max-in-flight, so probes and scrapes get through while the service is saturated.
+    /// The chart sets 0.0.0.0:8081 and points its probes and ServiceMonitor there.
+    #[arg(long, env = "BEACON_ADMIN_LISTEN")]
+    admin_listen: Option<SocketAddr>,
     /// Directory for durable state (the pod's PersistentVolume): holds visits.db.
     #[arg(long, env = "BEACON_DATA_DIR", default_value = "data")]
     data_dir: PathBuf,
@@ -49,6 +54,7 @@ impl ServeArgs {
         let defaults = Limits::default();
         Settings {
             listen: self.listen,
+            admin_listen: self.admin_listen,
             data_dir: self.data_dir,
             config_path: self.config,
             init_data_dir: self.init_data_dir,

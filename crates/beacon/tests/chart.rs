@@ -432,8 +432,18 @@ fn services_and_service_monitor_select_the_pods() {
         "ServiceMonitor must not select the headless Service"
     );
     let endpoint = &sm["spec"]["endpoints"][0];
-    assert_eq!(endpoint["port"], "http");
+    // Scraped on the admin port, which the Service exposes under that name and which leads
+    // to the container's admin port (outside the service port's connection limit).
+    assert_eq!(endpoint["port"], "admin");
     assert_eq!(endpoint["path"], "/metrics");
+    let admin_port = arr_of(&service["spec"]["ports"], "ports")
+        .iter()
+        .find(|p| p["name"] == "admin")
+        .expect("the client Service has an admin port");
+    assert_eq!(admin_port["port"], 8081);
+    assert_eq!(admin_port["targetPort"], "admin");
+    assert_eq!(server["ports"][1]["name"], "admin");
+    assert_eq!(server["ports"][1]["containerPort"], 8081);
     // job label = the Service's app.kubernetes.io/name = "beacon", what the alert rules select.
     let job_label = str_of(&sm["spec"]["jobLabel"], "jobLabel");
     assert_eq!(service["metadata"]["labels"][job_label], "beacon");
@@ -568,7 +578,31 @@ fn statefulset_storage_config_and_env() {
     }
     assert_eq!(server["livenessProbe"]["httpGet"]["path"], "/healthz");
     assert_eq!(server["readinessProbe"]["httpGet"]["path"], "/readyz");
-    assert_eq!(server["readinessProbe"]["httpGet"]["port"], "http");
+    assert_eq!(server["startupProbe"]["httpGet"]["path"], "/healthz");
+    // Every probe targets the admin port: a named container port whose number is the one
+    // beacon is told to serve probes on (BEACON_ADMIN_LISTEN), not the service port.
+    let admin_listen = str_of(&env(server, "BEACON_ADMIN_LISTEN")["value"], "admin listen");
+    assert_eq!(admin_listen, "0.0.0.0:8081");
+    for probe in ["livenessProbe", "readinessProbe", "startupProbe"] {
+        let port = &server[probe]["httpGet"]["port"];
+        assert_eq!(port, "admin", "{probe}");
+        let named = arr_of(&server["ports"], "ports")
+            .iter()
+            .find(|p| &p["name"] == port)
+            .unwrap_or_else(|| panic!("{probe} names a port the container does not have"));
+        assert_eq!(
+            format!("0.0.0.0:{}", named["containerPort"]),
+            admin_listen,
+            "{probe} must reach the port beacon serves probes on"
+        );
+    }
+    let custom = render(&["--set=serve.adminPort=9091"]);
+    let custom_server = container(pod_spec(&custom), "beacon");
+    assert_eq!(
+        env(custom_server, "BEACON_ADMIN_LISTEN")["value"],
+        "0.0.0.0:9091"
+    );
+    assert_eq!(custom_server["ports"][1]["containerPort"], 9091);
     assert!(server["resources"]["requests"]["memory"].is_string());
     assert!(server["resources"]["limits"]["memory"].is_string());
     assert!(

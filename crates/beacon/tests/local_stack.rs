@@ -204,7 +204,7 @@ fn local_stack_monitors_beacon_end_to_end() {
     // The app's metrics carry the labels a ServiceMonitor gives them.
     let build = query(
         &stack,
-        r#"beacon_build_info{job="beacon",namespace="default",service="beacon",container="beacon",endpoint="http"}"#,
+        r#"beacon_build_info{job="beacon",namespace="default",service="beacon",container="beacon",endpoint="admin"}"#,
     );
     let mut pods: Vec<&str> = build
         .iter()

@@ -152,3 +152,84 @@ fn a_config_created_after_start_is_picked_up_by_polling() {
         title(&server) == "late"
     });
 }
+
+/// The kubelet's update when a ConfigMap loses its `config.json` key: a new data directory
+/// without the file, the `..data` swap, then the user-visible symlink goes.
+fn kubelet_remove_key(dir: &Path, generation: u32) {
+    let ts_dir = format!("..2026_11_25_10_00_{generation:02}.{generation}");
+    std::fs::create_dir(dir.join(&ts_dir)).unwrap();
+    let tmp_link = dir.join("..data_tmp");
+    symlink(&ts_dir, &tmp_link).unwrap();
+    std::fs::rename(&tmp_link, dir.join("..data")).unwrap();
+    std::fs::remove_file(dir.join("config.json")).unwrap();
+}
+
+/// A running pod treats a removed key as a restarted pod would: embedded defaults. It says
+/// so in the log and in `beacon_config_source`, so replicas never diverge silently.
+#[test]
+fn removing_the_config_key_reverts_to_defaults_visibly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config_dir = tmp.path().join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    kubelet_publish(&config_dir, 1, r#"{"title": "custom", "timezone": "UTC"}"#);
+    let opts = Options {
+        extra_args: vec!["--config-poll-interval".into(), "1h".into()],
+        ..Options::default()
+    };
+    let server = TestServer::start_in(tmp.path(), opts).unwrap();
+    assert_eq!(title(&server), "custom");
+    let source =
+        |m: &str, s: &str| metric_value(m, &format!("beacon_config_source{{source=\"{s}\"}}"));
+    let m = metrics(&server);
+    assert_eq!(
+        (source(&m, "file"), source(&m, "defaults")),
+        (Some(1.0), Some(0.0)),
+        "{m}"
+    );
+
+    kubelet_remove_key(&config_dir, 2);
+    eventually(
+        Duration::from_secs(10),
+        "title reverts to the default",
+        || title(&server) == "beacon",
+    );
+    assert_eq!(
+        get_json_blocking(&server.url("/config"))["timezone"],
+        "Europe/Moscow"
+    );
+    let m = metrics(&server);
+    assert_eq!(
+        (source(&m, "file"), source(&m, "defaults")),
+        (Some(0.0), Some(1.0)),
+        "{m}"
+    );
+    assert!(
+        server
+            .logs()
+            .contains("configuration file removed; using the embedded defaults"),
+        "{}",
+        server.logs()
+    );
+
+    // A restarted pod agrees with the running one.
+    drop(server);
+    let restarted = TestServer::start_in(tmp.path(), Options::default()).unwrap();
+    assert_eq!(title(&restarted), "beacon");
+    let m = metrics(&restarted);
+    assert_eq!(source(&m, "defaults"), Some(1.0), "{m}");
+    drop(restarted);
+
+    let server = TestServer::start_in(
+        tmp.path(),
+        Options {
+            extra_args: vec!["--config-poll-interval".into(), "1h".into()],
+            ..Options::default()
+        },
+    )
+    .unwrap();
+    kubelet_publish(&config_dir, 3, r#"{"title": "back"}"#);
+    eventually(Duration::from_secs(10), "title becomes 'back'", || {
+        title(&server) == "back"
+    });
+    assert_eq!(source(&metrics(&server), "file"), Some(1.0));
+}

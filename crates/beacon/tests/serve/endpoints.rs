@@ -88,7 +88,8 @@ async fn config_endpoint_redacts_secret_like_keys() {
     std::fs::create_dir_all(tmp.path().join("config")).unwrap();
     std::fs::write(
         tmp.path().join("config/config.json"),
-        r#"{"timezone": "UTC", "title": "shop front", "settings": {"db_password": "hunter2", "apiToken": "t0k", "color": "teal"}}"#,
+        r#"{"timezone": "UTC", "title": "shop front", "settings": {"db_password": "hunter2", "apiToken": "t0k", "color": "teal",
+            "database_url": "postgres://app:hunter3@db:5432/shop", "env": [{"name": "DB_PASSWORD", "value": "hunter4"}]}}"#,
     )
     .unwrap();
     let server = TestServer::start_in(tmp.path(), Options::default()).unwrap();
@@ -106,7 +107,14 @@ async fn config_endpoint_redacts_secret_like_keys() {
     assert_eq!(json["settings"]["color"], "teal");
     assert_eq!(json["settings"]["db_password"], "<redacted>");
     assert_eq!(json["settings"]["apiToken"], "<redacted>");
-    assert!(!body.contains("hunter2") && !body.contains("t0k"), "{body}");
+    assert_eq!(
+        json["settings"]["database_url"],
+        "postgres://app:<redacted>@db:5432/shop"
+    );
+    assert_eq!(json["settings"]["env"][0]["value"], "<redacted>");
+    for secret in ["hunter2", "t0k", "hunter3", "hunter4"] {
+        assert!(!body.contains(secret), "{secret} leaked: {body}");
+    }
     let page = client()
         .get(server.url("/"))
         .send()

@@ -13,6 +13,8 @@ pub const BEACON: &str = env!("CARGO_BIN_EXE_beacon");
 pub struct TestServer {
     pub child: Child,
     pub addr: SocketAddr,
+    /// The probe/metrics port, when started with `--admin-listen`.
+    pub admin_addr: Option<SocketAddr>,
     pub root: PathBuf,
     logs: Arc<Mutex<Vec<String>>>,
     _tmp: Option<tempfile::TempDir>,
@@ -24,6 +26,8 @@ pub struct Options {
     pub env: Vec<(String, String)>,
     /// Defaults to `<root>/config/config.json`.
     pub config: Option<PathBuf>,
+    /// Defaults to `<root>/data`.
+    pub data_dir: Option<PathBuf>,
 }
 
 impl TestServer {
@@ -47,7 +51,7 @@ impl TestServer {
         cmd.arg("serve")
             .args(["--listen", "127.0.0.1:0"])
             .arg("--data-dir")
-            .arg(root.join("data"))
+            .arg(opts.data_dir.clone().unwrap_or_else(|| root.join("data")))
             .arg("--config")
             .arg(
                 opts.config
@@ -69,15 +73,21 @@ impl TestServer {
         let stderr = child.stderr.take().unwrap();
         let logs = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = mpsc::channel();
+        let admin = Arc::new(Mutex::new(None));
         {
             let logs = logs.clone();
+            let admin = admin.clone();
             std::thread::spawn(move || {
                 let show = std::env::var_os("BEACON_TEST_LOG").is_some();
                 for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                     if show {
                         eprintln!("[beacon] {line}");
                     }
-                    if let Some(addr) = listening_addr(&line) {
+                    // The admin port is logged before the service port.
+                    if let Some(addr) = listening_addr(&line, "admin listening") {
+                        *admin.lock().unwrap() = Some(addr);
+                    }
+                    if let Some(addr) = listening_addr(&line, "listening") {
                         let _ = tx.send(addr);
                     }
                     logs.lock().unwrap().push(line);
@@ -88,6 +98,7 @@ impl TestServer {
             Ok(addr) => Ok(Self {
                 child,
                 addr,
+                admin_addr: *admin.lock().unwrap(),
                 root: root.to_owned(),
                 logs,
                 _tmp: None,
@@ -103,6 +114,11 @@ impl TestServer {
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        let addr = self.admin_addr.expect("started with --admin-listen");
+        format!("http://{addr}{path}")
     }
 
     pub fn init_data_dir(&self) -> PathBuf {
@@ -150,9 +166,9 @@ impl Drop for TestServer {
     }
 }
 
-fn listening_addr(line: &str) -> Option<SocketAddr> {
+fn listening_addr(line: &str, message: &str) -> Option<SocketAddr> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
-    if v["message"] != "listening" {
+    if v["message"] != message {
         return None;
     }
     v["addr"].as_str()?.parse().ok()

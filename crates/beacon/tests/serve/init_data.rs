@@ -1,4 +1,13 @@
-use std::os::unix::fs::symlink;
+use std::{
+    ffi::CString,
+    os::unix::{ffi::OsStrExt, fs::symlink},
+    path::Path,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 use crate::helpers::*;
 
@@ -17,6 +26,8 @@ fn server_with_files() -> TestServer {
     std::fs::write(server.root.join("secret.txt"), SECRET).unwrap();
     symlink(server.root.join("secret.txt"), dir.join("escape.txt")).unwrap();
     symlink("/etc/passwd", dir.join("passwd")).unwrap();
+    // A visible name for a hidden file is as hidden as the file.
+    symlink(".example.txt.steps", dir.join("steps.txt")).unwrap();
     server
 }
 
@@ -87,7 +98,8 @@ fn listing_shows_only_servable_files() {
     assert!(
         !html.contains("escape.txt")
             && !html.contains("passwd")
-            && !html.contains(".example.txt.steps"),
+            && !html.contains(".example.txt.steps")
+            && !html.contains("steps.txt"),
         "{html}"
     );
     let redirect = raw_get(server.addr, "/init-data");
@@ -112,6 +124,7 @@ fn traversal_payloads_are_all_refused() {
         "/init-data/escape.txt",
         "/init-data/passwd",
         "/init-data/.example.txt.steps",
+        "/init-data/steps.txt",
         "/init-data/index.html%00.txt",
         "/init-data/./index.html/..",
         "/init-data/..\\secret.txt",
@@ -128,4 +141,226 @@ fn traversal_payloads_are_all_refused() {
             "{payload} leaked:\n{resp}"
         );
     }
+}
+
+fn mkfifo(path: &Path) {
+    let c = CString::new(path.as_os_str().as_bytes()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+}
+
+/// Atomically swaps two names (renameat2 RENAME_EXCHANGE), e.g. a directory and a symlink.
+fn exchange(a: &Path, b: &Path) {
+    let (a, b) = (
+        CString::new(a.as_os_str().as_bytes()).unwrap(),
+        CString::new(b.as_os_str().as_bytes()).unwrap(),
+    );
+    // SAFETY: valid NUL-terminated paths.
+    let rc = unsafe {
+        libc::renameat2(
+            libc::AT_FDCWD,
+            a.as_ptr(),
+            libc::AT_FDCWD,
+            b.as_ptr(),
+            libc::RENAME_EXCHANGE,
+        )
+    };
+    assert_eq!(rc, 0, "renameat2: {}", std::io::Error::last_os_error());
+}
+
+/// Swaps a served file with an outside symlink and a FIFO, and a served directory with a
+/// symlink to an outside directory, as fast as possible while clients request them. Nothing
+/// outside may ever be served and no request may hang (a FIFO has no writer).
+#[test]
+fn racing_swaps_never_serve_outside_files_and_never_hang() {
+    let server = TestServer::start();
+    let dir = server.init_data_dir();
+    let outside = server.root.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("secret.txt"), SECRET).unwrap();
+    std::fs::write(outside.join("f.txt"), SECRET).unwrap();
+    std::fs::write(dir.join("race.txt"), "inside").unwrap();
+    symlink(outside.join("secret.txt"), dir.join(".alt-link")).unwrap();
+    mkfifo(&dir.join(".alt-fifo"));
+    std::fs::create_dir(dir.join("sub")).unwrap();
+    std::fs::write(dir.join("sub/f.txt"), "inside").unwrap();
+    symlink(&outside, dir.join(".alt-sub")).unwrap();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let swaps = Arc::new(AtomicUsize::new(0));
+    let swapper = {
+        let (dir, stop, swaps) = (dir.clone(), stop.clone(), swaps.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                for alt in [".alt-link", ".alt-fifo"] {
+                    exchange(&dir.join("race.txt"), &dir.join(alt));
+                    exchange(&dir.join("sub"), &dir.join(".alt-sub"));
+                    std::thread::yield_now();
+                    exchange(&dir.join("race.txt"), &dir.join(alt));
+                    exchange(&dir.join("sub"), &dir.join(".alt-sub"));
+                    swaps.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+        })
+    };
+
+    let (served, leaked, hung) = (
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+        Arc::new(AtomicUsize::new(0)),
+    );
+    let clients: Vec<_> = (0..8)
+        .map(|i| {
+            let (served, leaked, hung) = (served.clone(), leaked.clone(), hung.clone());
+            let urls = [
+                server.url("/init-data/race.txt"),
+                server.url("/init-data/sub/f.txt"),
+            ];
+            std::thread::spawn(move || {
+                let http = reqwest::blocking::Client::builder()
+                    .timeout(Duration::from_secs(10))
+                    .build()
+                    .unwrap();
+                for n in 0..300 {
+                    match http.get(&urls[(i + n) % 2]).send().and_then(|r| {
+                        let status = r.status();
+                        r.text().map(|body| (status, body))
+                    }) {
+                        Ok((status, body)) => {
+                            if body.contains(SECRET) {
+                                leaked.fetch_add(1, Ordering::Relaxed);
+                            } else if status == 200 {
+                                assert_eq!(body, "inside");
+                                served.fetch_add(1, Ordering::Relaxed);
+                            } else {
+                                assert_eq!(status, 404, "{body}");
+                            }
+                        }
+                        Err(e) if e.is_timeout() => {
+                            hung.fetch_add(1, Ordering::Relaxed);
+                        }
+                        Err(e) => panic!("request failed: {e}"),
+                    }
+                }
+            })
+        })
+        .collect();
+    for c in clients {
+        c.join().unwrap();
+    }
+    stop.store(true, Ordering::Relaxed);
+    swapper.join().unwrap();
+    let (served, leaked, hung) = (
+        served.load(Ordering::Relaxed),
+        leaked.load(Ordering::Relaxed),
+        hung.load(Ordering::Relaxed),
+    );
+    assert!(
+        swaps.load(Ordering::Relaxed) > 100 && served > 0,
+        "the race did not run: {} swaps, {served} served",
+        swaps.load(Ordering::Relaxed)
+    );
+    assert_eq!(
+        (leaked, hung),
+        (0, 0),
+        "of 2400 requests {leaked} leaked the outside file and {hung} hung"
+    );
+}
+
+/// Names with characters that mean something in a URL still give working links.
+#[test]
+fn listing_links_work_for_names_with_url_special_characters() {
+    let server = TestServer::start();
+    let dir = server.init_data_dir();
+    let names = [
+        "a#b.txt",
+        "why?.txt",
+        "new\nline.txt",
+        "tab\there.txt",
+        "100%.txt",
+        "sp ace.txt",
+        "ü.txt",
+    ];
+    for (i, name) in names.iter().enumerate() {
+        std::fs::write(dir.join(name), format!("file {i}")).unwrap();
+    }
+    let html = blocking_client()
+        .get(server.url("/init-data/"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    let hrefs: Vec<&str> = html
+        .split("href=\"")
+        .skip(1)
+        .map(|s| s.split('"').next().unwrap())
+        .collect();
+    assert_eq!(hrefs.len(), names.len(), "{html}");
+    for href in hrefs {
+        assert!(
+            href.bytes()
+                .all(|b| b.is_ascii_graphic() && !b"#?\"<>\\\\ ".contains(&b)),
+            "{href:?} is not a clean path"
+        );
+        let resp = raw_get(server.addr, href);
+        assert!(resp.starts_with("HTTP/1.1 200"), "{href}: {resp}");
+        assert!(resp.contains("\r\n\r\nfile "), "{href}: {resp}");
+    }
+}
+
+fn get_with_range(server: &TestServer, range: &str) -> (u16, reqwest::header::HeaderMap, String) {
+    let resp = blocking_client()
+        .get(server.url("/init-data/digits.txt"))
+        .header("range", range)
+        .send()
+        .unwrap();
+    let status = resp.status().as_u16();
+    let headers = resp.headers().clone();
+    (status, headers, resp.text().unwrap())
+}
+
+/// RFC 9110 §14.2: a server may ignore a Range it cannot or will not satisfy as asked;
+/// only a well-formed range that starts past the end is 416.
+#[test]
+fn ranges_single_multiple_and_garbage() {
+    let server = TestServer::start();
+    std::fs::write(server.init_data_dir().join("digits.txt"), "0123456789").unwrap();
+
+    let (status, headers, body) = get_with_range(&server, "bytes=2-4");
+    assert_eq!((status, body.as_str()), (206, "234"));
+    assert_eq!(headers["content-range"], "bytes 2-4/10");
+    let (status, _, body) = get_with_range(&server, "bytes=-3");
+    assert_eq!((status, body.as_str()), (206, "789"));
+    let (status, _, body) = get_with_range(&server, "bytes=7-");
+    assert_eq!((status, body.as_str()), (206, "789"));
+    let (status, _, body) = get_with_range(&server, "bytes=8-100");
+    assert_eq!((status, body.as_str()), (206, "89"));
+
+    // Several ranges: served whole (a 206 multipart answer would be allowed too).
+    for multi in ["bytes=0-1,4-5", "bytes=0-0, -1"] {
+        let (status, _, body) = get_with_range(&server, multi);
+        assert_eq!((status, body.as_str()), (200, "0123456789"), "{multi}");
+    }
+    for garbage in [
+        "bytes=abc",
+        "bytes=5-2",
+        "items=0-3",
+        "bytes=",
+        "bytes=--1",
+        "0-3",
+        "bytes=1-2-3",
+    ] {
+        let (status, headers, body) = get_with_range(&server, garbage);
+        assert_eq!((status, body.as_str()), (200, "0123456789"), "{garbage}");
+        assert!(headers.get("content-range").is_none(), "{garbage}");
+    }
+    let (status, headers, _) = get_with_range(&server, "bytes=10-");
+    assert_eq!(status, 416);
+    assert_eq!(headers["content-range"], "bytes */10");
+    let full = blocking_client()
+        .get(server.url("/init-data/digits.txt"))
+        .send()
+        .unwrap();
+    assert_eq!(full.headers()["accept-ranges"], "bytes");
+    assert_eq!(full.headers()["content-length"], "10");
 }

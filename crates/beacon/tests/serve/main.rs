@@ -7,5 +7,6 @@ mod endpoints;
 mod helpers;
 mod init_data;
 mod limits;
+mod probes;
 mod shutdown;
 mod visits;

@@ -106,3 +106,117 @@ async fn kill_minus_nine_under_load_loses_no_acknowledged_visit() {
         "a response showed {highest} but only {count} survived"
     );
 }
+
+/// Runs a command that must succeed (mount, chattr: root-only test set-up).
+fn run(cmd: &str, args: &[&str]) {
+    let status = std::process::Command::new(cmd).args(args).status();
+    assert!(
+        status.is_ok_and(|s| s.success()),
+        "{cmd} {args:?} failed (these tests need root and an ext4 temp dir)"
+    );
+}
+
+/// A small tmpfs of our own, lazily unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(size: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().to_str().unwrap().to_owned();
+        run(
+            "mount",
+            &["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs", &path],
+        );
+        Self { dir }
+    }
+
+    /// Writes a file until the file system says ENOSPC.
+    fn fill(&self) {
+        let mut f = std::fs::File::create(self.dir.path().join("filler")).unwrap();
+        let chunk = vec![0xaau8; 4096];
+        loop {
+            match std::io::Write::write_all(&mut f, &chunk) {
+                Ok(()) => {}
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => break,
+                Err(e) => panic!("filling the disk: {e}"),
+            }
+        }
+        let _ = f.sync_all();
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Both slots are allocated when the store is created, so a full disk cannot fail a commit
+/// (the second slot used to be a hole, and its first write needed a block).
+#[test]
+fn visits_keep_counting_on_a_full_disk() {
+    let disk = SmallDisk::mount("256k");
+    let data = disk.dir.path().join("data");
+    let server = TestServer::start_with(Options {
+        data_dir: Some(data.clone()),
+        ..Options::default()
+    });
+    disk.fill();
+    let http = blocking_client();
+    for n in 1..=5 {
+        let resp = http.get(server.url("/")).send().unwrap();
+        assert_eq!(
+            resp.status(),
+            200,
+            "visit {n} on a full disk: {}",
+            resp.text().unwrap()
+        );
+    }
+    assert_eq!(server.visits(), 5);
+    let store = data.join("visits.db");
+    let blocks = std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&store).unwrap());
+    assert!(
+        blocks * 512 >= 8192,
+        "visits.db has {blocks} 512-byte blocks allocated: both 4 KiB slots must be"
+    );
+}
+
+/// SIGTERM while the store cannot be written: the process says which visits were not made
+/// durable and exits non-zero, instead of "flushed" and 0.
+#[test]
+fn shutdown_with_a_failing_store_exits_non_zero_naming_what_was_lost() {
+    let tmp = tempfile::tempdir().unwrap();
+    let mut server = TestServer::start_in(tmp.path(), Options::default()).unwrap();
+    let http = blocking_client();
+    for _ in 0..3 {
+        assert_eq!(http.get(server.url("/")).send().unwrap().status(), 200);
+    }
+    let store = tmp.path().join("data/visits.db");
+    let store_arg = store.to_str().unwrap();
+    // Immutable (binds root and already open descriptors too): every commit fails with EPERM.
+    run("chattr", &["+i", store_arg]);
+    let resp = http.get(server.url("/")).send().unwrap();
+    let status = resp.status();
+    server.signal(libc::SIGTERM);
+    let exit = server.wait_exit(Duration::from_secs(20));
+    run("chattr", &["-i", store_arg]);
+    assert_eq!(
+        status, 503,
+        "a visit that cannot be stored is not acknowledged"
+    );
+    let logs = server.logs();
+    assert!(!exit.success(), "exit status {exit:?}; logs:\n{logs}");
+    assert!(!logs.contains("visits store flushed"), "{logs}");
+    assert!(
+        logs.contains("visits store not flushed") && logs.contains("1 visit(s) not durable"),
+        "{logs}"
+    );
+    drop(server);
+    let restarted = TestServer::start_in(tmp.path(), Options::default()).unwrap();
+    assert_eq!(restarted.visits(), 3);
+}

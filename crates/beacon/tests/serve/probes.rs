@@ -1,0 +1,131 @@
+//! Probes as the kubelet sends them: overlapping, frequent, and while the service is busy.
+
+use std::{
+    net::TcpStream,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+use crate::helpers::*;
+
+/// Overlapping readiness probes of a healthy pod must all answer 200 (each probe used to
+/// write and delete the same file, so concurrent ones failed each other).
+#[test]
+fn concurrent_readyz_probes_of_a_healthy_pod_all_answer_200() {
+    let server = TestServer::start();
+    let failures = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..16)
+        .map(|_| {
+            let url = server.url("/readyz");
+            let failures = failures.clone();
+            std::thread::spawn(move || {
+                let http = blocking_client();
+                for _ in 0..50 {
+                    let resp = http.get(&url).send().unwrap();
+                    if resp.status() != 200 {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "of 800 overlapping probes of a healthy pod, some answered 503"
+    );
+}
+
+/// A kubelet-style probe: a fresh connection, one request, a short deadline.
+fn probe(url: &str) -> Result<u16, String> {
+    reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+        .get(url)
+        .send()
+        .map(|r| r.status().as_u16())
+        .map_err(|e| e.to_string())
+}
+
+/// One client holding more connections than --max-connections starves the service port;
+/// the admin port, where the chart points the probes and the ServiceMonitor, keeps answering.
+#[test]
+fn probes_on_the_admin_port_survive_a_saturated_service_port() {
+    let server = TestServer::start_with(Options {
+        extra_args: vec![
+            "--admin-listen".into(),
+            "127.0.0.1:0".into(),
+            "--max-connections".into(),
+            "4".into(),
+            "--header-timeout".into(),
+            "60s".into(),
+        ],
+        ..Options::default()
+    });
+    // Idle connections that never send a request hold every slot of the service port.
+    let hogs: Vec<TcpStream> = (0..8)
+        .map(|_| TcpStream::connect(server.addr).unwrap())
+        .collect();
+    eventually(
+        Duration::from_secs(10),
+        "the service port is saturated",
+        || probe(&server.url("/healthz")).is_err(),
+    );
+    for n in 0..50 {
+        for path in ["/healthz", "/readyz"] {
+            assert_eq!(
+                probe(&server.admin_url(path)),
+                Ok(200),
+                "probe {n} of {path} on the admin port"
+            );
+        }
+    }
+    let metrics = blocking_client()
+        .get(server.admin_url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap();
+    assert!(metrics.contains("beacon_visits_total"), "{metrics}");
+    // Only probes and metrics live there.
+    for path in ["/", "/visits", "/config", "/init-data/"] {
+        assert_eq!(probe(&server.admin_url(path)), Ok(404), "{path}");
+    }
+    drop(hogs);
+    eventually(Duration::from_secs(10), "the service port recovers", || {
+        probe(&server.url("/healthz")) == Ok(200)
+    });
+}
+
+/// The admin port answers during the shutdown delay (readiness false), like the service port.
+#[test]
+fn admin_readyz_turns_503_on_sigterm_while_healthz_stays_200() {
+    let mut server = TestServer::start_with(Options {
+        extra_args: vec![
+            "--admin-listen".into(),
+            "127.0.0.1:0".into(),
+            "--shutdown-delay".into(),
+            "3s".into(),
+        ],
+        ..Options::default()
+    });
+    assert_eq!(probe(&server.admin_url("/readyz")), Ok(200));
+    server.signal(libc::SIGTERM);
+    eventually(Duration::from_secs(5), "admin readyz turns 503", || {
+        probe(&server.admin_url("/readyz")) == Ok(503)
+    });
+    assert_eq!(probe(&server.admin_url("/healthz")), Ok(200));
+    assert!(
+        server.wait_exit(Duration::from_secs(30)).success(),
+        "{}",
+        server.logs()
+    );
+    assert!(TcpStream::connect(server.admin_addr.unwrap()).is_err());
+}
