@@ -14,6 +14,8 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use crate::faults::Faults;
+
 pub const DEFAULT_TIMEZONE: &str = "Europe/Moscow";
 const MAX_TITLE_CHARS: usize = 200;
 
@@ -28,6 +30,8 @@ pub struct Config {
     pub message: String,
     /// Free-form settings for operators; shown on `/config` with secret-like keys redacted.
     pub settings: BTreeMap<String, Value>,
+    /// Fault injection for rehearsals (off unless set); see [`crate::faults`].
+    pub faults: Faults,
 }
 
 impl Default for Config {
@@ -38,6 +42,7 @@ impl Default for Config {
             title: Title("beacon".to_owned()),
             message: String::new(),
             settings: BTreeMap::new(),
+            faults: Faults::default(),
         }
     }
 }
@@ -289,5 +294,24 @@ mod tests {
         assert_eq!(s["list"][0]["token"], REDACTED);
         assert_eq!(s["plain"], "v");
         assert_eq!(v["timezone"], "Europe/Moscow");
+    }
+}
+
+#[cfg(test)]
+mod fault_tests {
+    use super::*;
+
+    #[test]
+    fn an_invalid_fault_is_reported_with_file_line_column_and_key() {
+        let err = Config::parse(
+            Path::new("/config/config.json"),
+            b"{\n  \"faults\": {\"pods\": {\"1\": {\"errorRatio\": 2}}}\n}",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("invalid config file /config/config.json: line 2, column 44, at `faults.pods.1.errorRatio`: errorRatio must be between 0 and 1"),
+            "{err}"
+        );
     }
 }

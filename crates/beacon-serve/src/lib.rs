@@ -7,6 +7,7 @@
 pub mod config;
 mod config_watch;
 mod error;
+pub mod faults;
 pub mod identity;
 mod init_data;
 pub mod metrics;

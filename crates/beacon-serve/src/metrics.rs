@@ -37,6 +37,12 @@ pub struct ReloadLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FaultLabels {
+    /// `error`, `latency` or `cpu`.
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
     revision: &'static str,
@@ -50,6 +56,7 @@ pub struct Metrics {
     pub http_duration: HistogramFamily,
     pub config_reloads: Family<ReloadLabels, Counter>,
     pub config_last_reload_successful: Gauge,
+    pub faults_injected: Family<FaultLabels, Counter>,
     pub store: StoreMetrics,
 }
 
@@ -98,6 +105,16 @@ impl Metrics {
             "1 if the last configuration load succeeded, 0 if the last good one is kept after a bad update",
             config_last_reload_successful.clone(),
         );
+        let faults_injected = Family::<FaultLabels, Counter>::default();
+        registry.register(
+            "beacon_faults_injected",
+            "Faults injected into requests to / by the config's `faults` section, by kind (error, latency, cpu)",
+            faults_injected.clone(),
+        );
+        // Pre-created so the dashboard shows a flat zero, not "No data", while nothing is injected.
+        for kind in ["error", "latency", "cpu"] {
+            let _ = faults_injected.get_or_create(&FaultLabels { kind });
+        }
         registry.register(
             "beacon_build",
             "Version and revision of the running binary",
@@ -113,6 +130,7 @@ impl Metrics {
             http_duration,
             config_reloads,
             config_last_reload_successful,
+            faults_injected,
             store,
         }
     }
@@ -123,6 +141,12 @@ impl Metrics {
             .get_or_create(&ReloadLabels { result })
             .inc();
         self.config_last_reload_successful.set(i64::from(ok));
+    }
+
+    pub fn fault_injected(&self, kind: &'static str) {
+        self.faults_injected
+            .get_or_create(&FaultLabels { kind })
+            .inc();
     }
 
     pub fn encode(&self) -> String {

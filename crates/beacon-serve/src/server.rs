@@ -27,7 +27,7 @@ use crate::{
     identity::Identity,
     metrics::Metrics,
     page,
-    routes::{self, AppState, Shared},
+    routes::{self, AppState, DelayLimits, Shared},
     settings::Settings,
     store::VisitsStore,
 };
@@ -71,6 +71,8 @@ impl Application {
             init_data_dir: settings.init_data_dir.clone(),
             data_dir: settings.data_dir.clone(),
             shutting_down: Default::default(),
+            dice: Default::default(),
+            delays: DelayLimits::new(&settings.limits),
         });
         Ok(Self {
             listener,
