@@ -225,6 +225,7 @@ class PodRecord:
         self.started = None
         self.ready = False
         self.labels = {}  # the pod template's labels kube-state-metrics is allowed to export
+        self.netns = None  # its own network namespace; without one there are no network series
         self.data_dir = None  # its "PVC"
 
     @property
@@ -315,8 +316,9 @@ class Cluster:
                     e.add("container_cpu_usage_seconds_total", "counter", cpu_help, labels, cpu)
                 if mem is not None:
                     e.add("container_memory_working_set_bytes", "gauge", mem_help, labels, mem)
-                if cid == pod.sandbox_id:
-                    # Network only on the sandbox, which holds the pod's network namespace.
+                if cid == pod.sandbox_id and pod.netns:
+                    # Network only on the sandbox, which holds the pod's network namespace (and
+                    # never the host's counters: without a namespace of its own, no series).
                     net = net_dev(pod.pause.pid)
                     if net is not None:
                         nl = {**labels, "interface": "eth0"}

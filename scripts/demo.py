@@ -206,7 +206,7 @@ def run(stack, stop):
     summary["driven_hardest"], summary["driven_least"] = f"beacon-{busiest}", f"beacon-{idlest}"
     clock.say("traffic: " + ", ".join(f"beacon-{n} {r} req/s ({w} clients)" for n, (r, w) in TRAFFIC.items())
               + f", beacon-{idlest} none")
-    time.sleep(15)  # a baseline before anything breaks
+    time.sleep(30)  # a baseline before anything breaks: half a rate window
 
     publish_config(stack, 2, {**base_config, "faults": FAULTS})
     mark("faults_on")
