@@ -13,7 +13,7 @@ runs, or read from the objects the chart renders.
   * The network of a pod is its own network namespace: the sandbox process holds it, like the
     pause container, and its counters are /proc/<sandbox pid>/net/dev, as cAdvisor reads them.
   * kube-state-metrics series describe the StatefulSet, its Services, PVCs and ConfigMap from
-    `helm template`, and the pods' live state (phase, readiness from /readyz, restarts).
+    `helm template`, and the pods' live state (phase, readiness from the chart's readiness probe on /readyz, restarts).
 
 Label sets follow the upstream documentation; docs/local-stack.md lists the sources.
 """
@@ -245,7 +245,7 @@ class PodRecord:
 class Cluster:
     """What the stand-ins describe: the node, the pods, and the chart's other objects."""
 
-    def __init__(self, node, namespace, release, image, objects, cgroups):
+    def __init__(self, node, namespace, release, image, objects, cgroups, probe_period=5):
         self.node = node
         self.namespace = namespace
         self.release = release
@@ -254,11 +254,11 @@ class Cluster:
         self.cgroups = cgroups
         self.pods = []
         self.created = time.time()
-        self.lock = threading.Lock()
+        self.probe_period = probe_period
         threading.Thread(target=self._probe_readiness, daemon=True).start()
 
     def _probe_readiness(self):
-        """The kubelet's readiness probe: GET /readyz every second."""
+        """The kubelet's readiness probe: GET /readyz every `periodSeconds` (the chart's)."""
         while True:
             for pod in list(self.pods):
                 ok = False
@@ -269,7 +269,7 @@ class Cluster:
                     except OSError:
                         ok = False
                 pod.ready = ok
-            time.sleep(1)
+            time.sleep(self.probe_period)
 
     # -- cAdvisor ---------------------------------------------------------------------------
 

@@ -198,6 +198,8 @@ def run(stack, stop):
         ev[name] = round(clock.now(), 1)
 
     clock.say(f"rules rendered from the chart with {RULE_VALUES}")
+    if not stack.networks:
+        clock.say("warning: no network namespace per pod (needs root and iproute2): question 5 will have no data")
     traffic = {}
     for n, (rate, workers) in TRAFFIC.items():
         traffic[n] = Traffic(stack.records[n].url, rate, workers, deadline, stop)

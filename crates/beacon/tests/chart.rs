@@ -535,8 +535,13 @@ fn statefulset_storage_config_and_env() {
         .collect();
     assert_eq!(
         keys,
-        BTreeSet::from(["message", "settings", "timezone", "title"]),
+        BTreeSet::from(["faults", "message", "settings", "timezone", "title"]),
         "only keys beacon accepts"
+    );
+    assert_eq!(
+        config["faults"],
+        serde_json::json!({}),
+        "no fault by default"
     );
     assert_eq!(config["timezone"], "Europe/Moscow");
     let custom = render(&[
@@ -550,6 +555,20 @@ fn statefulset_storage_config_and_env() {
     .unwrap();
     assert_eq!(config["timezone"], "UTC");
     assert_eq!(config["settings"]["colour"], "blue");
+
+    // Faults set through values reach config.json in the shape beacon parses.
+    let faulty = render(&[
+        r#"--set-json=config.faults={"pods": {"1": {"errorRatio": 0.5, "latency": {"min": "600ms", "max": "900ms"}}}}"#,
+    ]);
+    let text = str_of(
+        &find(&faulty, "ConfigMap", "beacon")["data"]["config.json"],
+        "config",
+    );
+    let parsed =
+        beacon_serve::config::Config::parse(std::path::Path::new("config.json"), text.as_bytes())
+            .expect("beacon accepts the rendered faults");
+    assert_eq!(parsed.faults.for_ordinal(Some(1)).error_ratio, 0.5);
+    assert!(!parsed.faults.for_ordinal(Some(0)).is_active());
 
     // Listener, shutdown and downward API.
     assert_eq!(server["args"], json!(["serve"]));
