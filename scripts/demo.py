@@ -113,10 +113,12 @@ def get_json(url, timeout=10):
 
 
 def prom_alerts(stack):
+    """Prometheus's alerts, or None when it did not answer (never "no alerts": that would
+    count as resolved)."""
     try:
         return get_json(f"{stack.info['prometheus']}/api/v1/alerts")["data"]["alerts"]
-    except OSError:
-        return []
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def matches(labels, name, pod):
@@ -134,8 +136,8 @@ def delivered(stack, name, pod, status):
     return None
 
 
-def wait(clock, what, cond, until):  # noqa: D103
-    while True:
+def wait(clock, what, cond, until, stop):
+    while not stop.is_set():
         v = cond()
         if v:
             return v
@@ -208,12 +210,12 @@ def run(stack, stop):
     summary["driven_hardest"], summary["driven_least"] = f"beacon-{busiest}", f"beacon-{idlest}"
     clock.say("traffic: " + ", ".join(f"beacon-{n} {r} req/s ({w} clients)" for n, (r, w) in TRAFFIC.items())
               + f", beacon-{idlest} none")
-    time.sleep(30)  # a baseline before anything breaks: half a rate window
+    stop.wait(30)  # a baseline before anything breaks: half a rate window
 
     publish_config(stack, 2, {**base_config, "faults": FAULTS})
     mark("faults_on")
     clock.say(f"faults on in beacon-{FAULTY} (ConfigMap update): {json.dumps(FAULTS['pods'][str(FAULTY)])}")
-    wait(clock, "the banner on beacon-1", lambda: page_shows_faults(stack.records[FAULTY].url), clock.now() + 30)
+    wait(clock, "the banner on beacon-1", lambda: page_shows_faults(stack.records[FAULTY].url), clock.now() + 30, stop)
 
     stack.kill_container(CRASHING)
     mark("crash")
@@ -225,8 +227,11 @@ def run(stack, stop):
         """Polls Prometheus and the webhook log for every (alert, "firing" or "resolved") in
         `goals` at once, so each time recorded is when it happened (within the 0.5 s poll)."""
         pending = set(goals)
-        while pending and clock.now() < until:
+        while pending and clock.now() < until and not stop.is_set():
             alerts = prom_alerts(stack)
+            if alerts is None:
+                time.sleep(0.5)
+                continue
             for key, status in sorted(pending):
                 r = results[key]
                 name, pod = r["alert"], r["pod"]
@@ -249,11 +254,17 @@ def run(stack, stop):
     limit = clock.now() + 180
     crash_key = f"BeaconPodDown/beacon-{CRASHING}"
     track([(crash_key, "firing")], limit)
+    if stop.is_set():
+        clock.say("interrupted")
+        return 1
     stack.restart_container(CRASHING)
     mark("restarted")
     clock.say(f"beacon-{CRASHING}'s container restarted (restarts: 1)")
     track([(crash_key, "resolved")] + [(k, "firing") for k in results if k != crash_key], limit)
 
+    if stop.is_set():
+        clock.say("interrupted")
+        return 1
     report_ok = all(run_report(stack, clock, beacon, state / f"report.{fmt}", fmt, stack.started_at) for fmt in ("json", "html"))
     summary["report_time"] = time.time()
     mark("report")
