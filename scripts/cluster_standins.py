@@ -99,6 +99,13 @@ class Cgroups:
             self.version = None
             self.roots = {}
 
+    @classmethod
+    def at(cls, version, roots):
+        """Cgroups rooted at explicit directories (tests: a fake v1 or v2 tree)."""
+        c = cls.__new__(cls)
+        c.version, c.roots, c.error = version, {k: Path(v) for k, v in roots.items()}, None
+        return c
+
     @property
     def usable(self):
         return self.version is not None
@@ -342,9 +349,11 @@ class Cluster:
             e.add("kubelet_running_containers", "gauge", "[ALPHA] Number of containers currently running",
                   {"container_state": state}, n)
         for pod in self.pods:
+            if pod.data_dir is None:
+                continue
             try:
                 st = os.statvfs(pod.data_dir)
-            except (OSError, AttributeError):
+            except OSError:
                 continue
             labels = {"namespace": self.namespace, "persistentvolumeclaim": f"data-{pod.name}"}
             cap, avail = st.f_blocks * st.f_frsize, st.f_bavail * st.f_frsize

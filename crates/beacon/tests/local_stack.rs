@@ -458,3 +458,20 @@ fn check_dashboards(demo: &Demo, at: f64) {
     );
     assert!(checked > 30, "only {checked} dashboard queries found");
 }
+
+/// The stand-ins' own unit tests (scripts/test_cluster_standins.py): the cgroup v2 reader
+/// (this machine has only v1, which the demo exercises), the exposition format and the counts.
+#[test]
+fn cluster_standins_unit_tests_pass() {
+    let out = Command::new("python3")
+        .args(["-B", "test_cluster_standins.py"])
+        .current_dir(repo_root().join("scripts"))
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
