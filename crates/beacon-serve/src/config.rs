@@ -296,22 +296,3 @@ mod tests {
         assert_eq!(v["timezone"], "Europe/Moscow");
     }
 }
-
-#[cfg(test)]
-mod fault_tests {
-    use super::*;
-
-    #[test]
-    fn an_invalid_fault_is_reported_with_file_line_column_and_key() {
-        let err = Config::parse(
-            Path::new("/config/config.json"),
-            b"{\n  \"faults\": {\"pods\": {\"1\": {\"errorRatio\": 2}}}\n}",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.starts_with("invalid config file /config/config.json: line 2, column 44, at `faults.pods.1.errorRatio`: errorRatio must be between 0 and 1"),
-            "{err}"
-        );
-    }
-}

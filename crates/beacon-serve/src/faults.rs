@@ -76,9 +76,10 @@ pub struct Effective {
 impl Faults {
     /// The faults for the pod with `ordinal` (none known: only the defaults apply).
     pub fn for_ordinal(&self, ordinal: Option<u32>) -> Effective {
-        let pod = ordinal.and_then(|n| self.pods.get(&Ordinal(n)));
-        let pick = |p: Option<&PodFaults>| p.cloned().unwrap_or_default();
-        let p = pick(pod);
+        let p = ordinal
+            .and_then(|n| self.pods.get(&Ordinal(n)))
+            .cloned()
+            .unwrap_or_default();
         Effective {
             error_ratio: p.error_ratio.or(self.error_ratio).map_or(0.0, |r| r.0),
             error_status: p
@@ -469,6 +470,20 @@ mod tests {
         assert_eq!(parse_duration("1.5").unwrap(), Duration::from_millis(1500));
         assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
         assert!(parse_duration("-1").is_err() && parse_duration("").is_err());
+    }
+
+    #[test]
+    fn an_invalid_fault_in_config_json_is_reported_with_file_line_column_and_key() {
+        let err = crate::config::Config::parse(
+            std::path::Path::new("/config/config.json"),
+            b"{\n  \"faults\": {\"pods\": {\"1\": {\"errorRatio\": 2}}}\n}",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("invalid config file /config/config.json: line 2, column 44, at `faults.pods.1.errorRatio`: errorRatio must be between 0 and 1"),
+            "{err}"
+        );
     }
 
     #[test]
