@@ -337,6 +337,7 @@ fn local_stack_demo_answers_all_six_questions_and_round_trips_the_alerts() {
         .unwrap();
     assert!(page.contains("home of the first website"), "{page}");
     check_rules_healthy(&demo);
+    check_selector_join(&demo, f(&s["report_time"]));
 
     check_dashboards(&demo, f(&s["report_time"]));
 
@@ -390,6 +391,50 @@ fn check_webhook_deliveries(demo: &Demo) {
             );
         }
     }
+}
+
+/// `--selector` joins on kube-state-metrics' `kube_pod_labels` (allow-listed labels): the same
+/// three pods as by StatefulSet name.
+fn check_selector_join(demo: &Demo, at: f64) {
+    let out = Command::new(BEACON)
+        .args([
+            "report",
+            "--format",
+            "json",
+            "--namespace",
+            "default",
+            "--selector",
+            "app.kubernetes.io/name=beacon,app.kubernetes.io/instance=beacon",
+            "--range",
+            "2m",
+            "--rate-window",
+            "1m",
+            "--end",
+        ])
+        .arg(format!("{}", at as i64))
+        .arg("--prometheus")
+        .arg(demo.stack["prometheus"].as_str().unwrap())
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut pods: Vec<&str> = report["workload"]["data"]["pods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["pod"].as_str().unwrap())
+        .collect();
+    pods.sort();
+    assert_eq!(
+        pods,
+        ["beacon-0", "beacon-1", "beacon-2"],
+        "{}",
+        report["workload"]
+    );
 }
 
 fn check_rules_healthy(demo: &Demo) {
