@@ -87,17 +87,27 @@ fn run_demo() -> Demo {
         for line in BufReader::new(stdout).lines().map_while(Result::ok) {
             eprintln!("[local-stack] {line}");
             if line == "demo finished" {
-                let _ = tx.send(());
+                let _ = tx.send(true);
             }
         }
+        // The script exited before finishing (a missing tool, a failed start): fail now.
+        let _ = tx.send(false);
     });
     // The demo bounds every wait itself (about 9 minutes at worst); this is the backstop.
-    if rx.recv_timeout(Duration::from_secs(660)).is_err() {
-        let _ = child.kill();
-        panic!(
-            "the demo did not finish within 11 minutes; logs in {}",
+    match rx.recv_timeout(Duration::from_secs(660)) {
+        Ok(true) => {}
+        Ok(false) => panic!(
+            "scripts/local-stack --demo exited before finishing ({:?}); logs in {}",
+            child.wait(),
             state.path().join("logs").display()
-        );
+        ),
+        Err(_) => {
+            let _ = child.kill();
+            panic!(
+                "the demo did not finish within 11 minutes; logs in {}",
+                state.path().join("logs").display()
+            );
+        }
     }
     eprintln!("demo finished after {:?}", started.elapsed());
     let stack = read_json(&state.path().join("stack.json"));
