@@ -14,6 +14,8 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
+use crate::faults::Faults;
+
 pub const DEFAULT_TIMEZONE: &str = "Europe/Moscow";
 const MAX_TITLE_CHARS: usize = 200;
 
@@ -28,6 +30,8 @@ pub struct Config {
     pub message: String,
     /// Free-form settings for operators; shown on `/config` with secret-like keys redacted.
     pub settings: BTreeMap<String, Value>,
+    /// Fault injection for rehearsals (off unless set); see [`crate::faults`].
+    pub faults: Faults,
 }
 
 impl Default for Config {
@@ -38,6 +42,7 @@ impl Default for Config {
             title: Title("beacon".to_owned()),
             message: String::new(),
             settings: BTreeMap::new(),
+            faults: Faults::default(),
         }
     }
 }

@@ -9,6 +9,7 @@ mod byte_range;
 pub mod config;
 mod config_watch;
 mod error;
+pub mod faults;
 pub mod identity;
 mod init_data;
 pub mod metrics;

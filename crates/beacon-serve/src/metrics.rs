@@ -42,6 +42,12 @@ pub struct SourceLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct FaultLabels {
+    /// `error`, `latency` or `cpu`.
+    pub kind: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct BuildLabels {
     version: &'static str,
     revision: &'static str,
@@ -56,6 +62,7 @@ pub struct Metrics {
     pub config_reloads: Family<ReloadLabels, Counter>,
     pub config_last_reload_successful: Gauge,
     pub config_source: Family<SourceLabels, Gauge>,
+    pub faults_injected: Family<FaultLabels, Counter>,
     pub store: StoreMetrics,
 }
 
@@ -110,6 +117,16 @@ impl Metrics {
             "1 for where the configuration in effect comes from: `file` or the embedded `defaults`",
             config_source.clone(),
         );
+        let faults_injected = Family::<FaultLabels, Counter>::default();
+        registry.register(
+            "beacon_faults_injected",
+            "Faults injected into requests to / by the config's `faults` section, by kind (error, latency, cpu)",
+            faults_injected.clone(),
+        );
+        // Pre-created so the dashboard shows a flat zero, not "No data", while nothing is injected.
+        for kind in ["error", "latency", "cpu"] {
+            let _ = faults_injected.get_or_create(&FaultLabels { kind });
+        }
         registry.register(
             "beacon_build",
             "Version and revision of the running binary",
@@ -126,6 +143,7 @@ impl Metrics {
             config_reloads,
             config_last_reload_successful,
             config_source,
+            faults_injected,
             store,
         }
     }
@@ -144,6 +162,12 @@ impl Metrics {
                 .get_or_create(&SourceLabels { source })
                 .set(i64::from(active));
         }
+    }
+
+    pub fn fault_injected(&self, kind: &'static str) {
+        self.faults_injected
+            .get_or_create(&FaultLabels { kind })
+            .inc();
     }
 
     pub fn encode(&self) -> String {

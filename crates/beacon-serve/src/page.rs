@@ -13,6 +13,8 @@ pub struct PageData<'a> {
     pub identity_rows: &'a str,
     pub visits: u64,
     pub now: Timestamp,
+    /// What fault injection does to this pod, shown as a banner; none when no fault is active.
+    pub faults: Option<&'a str>,
 }
 
 /// The identity table's rows (pod, ordinal, namespace, node, IP, version).
@@ -68,6 +70,7 @@ table {{ border-collapse: collapse; margin: 1rem 0; }}
 th, td {{ text-align: left; padding: .25rem 1rem .25rem 0; }}
 th {{ color: #5a6270; font-weight: 500; }}
 nav a {{ margin-right: 1rem; }}
+.faults {{ background: #fde8e8; border: 1px solid #e0a0a0; color: #7a1a1a; padding: .5rem .75rem; border-radius: 4px; }}
 </style>
 </head>
 <body>
@@ -75,6 +78,13 @@ nav a {{ margin-right: 1rem; }}
 "#,
         pod = Escaped(&d.identity.pod),
     );
+    if let Some(faults) = d.faults {
+        let _ = writeln!(
+            html,
+            "<p class=\"faults\" id=\"faults\" role=\"alert\">Fault injection is on for this pod: {}</p>",
+            Escaped(faults)
+        );
+    }
     if !d.config.message.is_empty() {
         let _ = writeln!(
             html,
@@ -159,6 +169,7 @@ mod tests {
             identity_rows: &rows,
             visits: 42,
             now,
+            faults: None,
         });
         assert!(
             html.contains("2026-11-25 13:00:00 MSK (UTC+03:00)"),
@@ -172,5 +183,18 @@ mod tests {
         assert_eq!(escape("a&b<c>\"d'"), "a&amp;b&lt;c&gt;&quot;d&#39;");
         assert!(html.contains("<td>beacon-1</td>") && html.contains("<td>default</td>"));
         assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"));
+        assert!(!html.contains("id=\"faults\""));
+        let html = render(&PageData {
+            config: &config,
+            identity: &identity,
+            identity_rows: &rows,
+            visits: 42,
+            now,
+            faults: Some("latency 1s & more"),
+        });
+        assert!(
+            html.contains("Fault injection is on for this pod: latency 1s &amp; more</p>"),
+            "{html}"
+        );
     }
 }

@@ -7,12 +7,12 @@ use std::{
         Arc,
         atomic::{AtomicBool, Ordering},
     },
-    time::Instant,
+    time::{Duration, Instant},
 };
 
 use axum::{
     Router,
-    extract::{MatchedPath, Request, State},
+    extract::{MatchedPath, Path, Request, State},
     http::{HeaderMap, Method, StatusCode, header},
     middleware::{self, Next},
     response::{Html, IntoResponse, Json, Response},
@@ -26,6 +26,7 @@ use tower_http::{
 
 use crate::{
     config_watch::LiveConfig,
+    faults::{self, Dice},
     identity::Identity,
     init_data,
     metrics::{self, Metrics, RequestLabels, RouteLabels},
@@ -47,6 +48,34 @@ pub struct Shared {
     pub init_data_dir: PathBuf,
     pub data_dir_check: WriteCheck,
     pub shutting_down: AtomicBool,
+    /// Decides which `/` requests an active error fault fails, and their injected latency.
+    pub dice: Dice,
+    /// Bounds `/delay/{duration}`: requests waiting at once, and the longest wait.
+    pub delays: DelayLimits,
+}
+
+/// `/delay` is podinfo-style and always on, so it is bounded on its own: at most `slots`
+/// requests sleep at once (429 beyond, so they can never take all of `max_in_flight`), each for
+/// at most `max` (400 beyond), which is below the request timeout.
+pub struct DelayLimits {
+    pub slots: Arc<tokio::sync::Semaphore>,
+    pub max: Duration,
+}
+
+impl DelayLimits {
+    pub const SLOTS: usize = 64;
+
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            slots: Arc::new(tokio::sync::Semaphore::new(Self::SLOTS)),
+            // A delay must be answered, not cut off by the request timeout.
+            max: faults::MAX_LATENCY.min(
+                limits
+                    .request_timeout
+                    .saturating_sub(Duration::from_secs(1)),
+            ),
+        }
+    }
 }
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
@@ -61,6 +90,8 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
         .route("/version", get(version))
+        .route("/status/{code}", get(status))
+        .route("/delay/{duration}", get(delay))
         .fallback(not_found)
         .layer(
             ServiceBuilder::new()
@@ -113,7 +144,7 @@ fn method_label(m: &Method) -> Cow<'static, str> {
 
 /// The route pattern as a label; static for the routes we define, so the hot path does not allocate.
 fn route_label(matched: Option<&MatchedPath>) -> Cow<'static, str> {
-    const ROUTES: [&str; 10] = [
+    const ROUTES: [&str; 12] = [
         "/",
         "/visits",
         "/config",
@@ -124,6 +155,8 @@ fn route_label(matched: Option<&MatchedPath>) -> Cow<'static, str> {
         "/healthz",
         "/readyz",
         "/version",
+        "/status/{code}",
+        "/delay/{duration}",
     ];
     match matched {
         Some(m) => ROUTES
@@ -184,6 +217,13 @@ fn wants_text(headers: &HeaderMap) -> bool {
 }
 
 async fn index(State(state): State<AppState>, method: Method) -> Response {
+    let config = state.config.get();
+    let faults = config.faults.for_ordinal(state.identity.ordinal);
+    if faults.is_active()
+        && let Some(failed) = inject_faults(&state, &faults).await
+    {
+        return failed;
+    }
     // HEAD (link checkers, uptime probes) must not change state: it shows the count, not a visit.
     let visit = if method == Method::HEAD {
         Ok(state.store.count())
@@ -204,15 +244,86 @@ async fn index(State(state): State<AppState>, method: Method) -> Response {
                 .into_response();
         }
     };
-    let config = state.config.get();
+    let banner = faults.is_active().then(|| faults.describe());
     let html = page::render(&page::PageData {
         config: &config,
         identity: &state.identity,
         identity_rows: &state.identity_rows,
         visits,
         now: jiff::Timestamp::now(),
+        faults: banner.as_deref(),
     });
     ([(header::CACHE_CONTROL, "no-store")], Html(html)).into_response()
+}
+
+/// Applies this pod's faults to one `/` request: latency, then CPU work, then maybe an error
+/// (answered without counting a visit). `Some` is the error response.
+async fn inject_faults(state: &Shared, faults: &faults::Effective) -> Option<Response> {
+    let (fail, latency) = state.dice.roll(faults);
+    if let Some(latency) = latency {
+        state.metrics.fault_injected("latency");
+        tokio::time::sleep(latency).await;
+    }
+    if let Some(cpu) = faults.cpu_per_request {
+        state.metrics.fault_injected("cpu");
+        let _ = tokio::task::spawn_blocking(move || faults::burn_cpu(cpu)).await;
+    }
+    if !fail {
+        return None;
+    }
+    state.metrics.fault_injected("error");
+    let status =
+        StatusCode::from_u16(faults.error_status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    Some(
+        (
+            status,
+            [(header::CACHE_CONTROL, "no-store")],
+            Html(format!(
+                "<!doctype html><title>{status}</title><p>Fault injected by this pod's config (faults.errorRatio): {status}.</p>\n"
+            )),
+        )
+            .into_response(),
+    )
+}
+
+/// podinfo's `/status/{code}`: answers with that status, to rehearse error alerts and clients.
+async fn status(Path(code): Path<String>) -> Response {
+    match code
+        .parse::<u16>()
+        .ok()
+        .filter(|c| (200..=599).contains(c))
+        .and_then(|c| StatusCode::from_u16(c).ok())
+    {
+        Some(status) => (status, Json(json!({ "status": status.as_u16() }))).into_response(),
+        None => (
+            StatusCode::BAD_REQUEST,
+            format!("status must be a number from 200 to 599, got {code:?}\n"),
+        )
+            .into_response(),
+    }
+}
+
+/// podinfo's `/delay/{duration}` (`2`, `1.5s`, `250ms`): answers after that long. Bounded by
+/// [`DelayLimits`].
+async fn delay(State(state): State<AppState>, Path(raw): Path<String>) -> Response {
+    let max = state.delays.max;
+    let wait = match faults::parse_bounded(&raw, "delay", max) {
+        Ok(d) => d,
+        Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
+    };
+    let Ok(_slot) = state.delays.slots.clone().try_acquire_owned() else {
+        return (
+            StatusCode::TOO_MANY_REQUESTS,
+            [(header::RETRY_AFTER, "1")],
+            format!(
+                "at most {} /delay requests wait at once\n",
+                DelayLimits::SLOTS
+            ),
+        )
+            .into_response();
+    };
+    tokio::time::sleep(wait).await;
+    Json(json!({ "delay": wait.as_secs_f64() })).into_response()
 }
 
 async fn visits(State(state): State<AppState>, headers: HeaderMap) -> Response {

@@ -28,7 +28,7 @@ use crate::{
     metrics::Metrics,
     page,
     readiness::WriteCheck,
-    routes::{self, AppState, Shared},
+    routes::{self, AppState, DelayLimits, Shared},
     settings::Settings,
     store::VisitsStore,
 };
@@ -73,6 +73,8 @@ impl Application {
             init_data_dir: settings.init_data_dir.clone(),
             data_dir_check: WriteCheck::new(settings.data_dir.clone()),
             shutting_down: Default::default(),
+            dice: Default::default(),
+            delays: DelayLimits::new(&settings.limits),
         });
         Ok(Self {
             listener,

@@ -545,8 +545,13 @@ fn statefulset_storage_config_and_env() {
         .collect();
     assert_eq!(
         keys,
-        BTreeSet::from(["message", "settings", "timezone", "title"]),
+        BTreeSet::from(["faults", "message", "settings", "timezone", "title"]),
         "only keys beacon accepts"
+    );
+    assert_eq!(
+        config["faults"],
+        serde_json::json!({}),
+        "no fault by default"
     );
     assert_eq!(config["timezone"], "Europe/Moscow");
     let custom = render(&[
@@ -560,6 +565,20 @@ fn statefulset_storage_config_and_env() {
     .unwrap();
     assert_eq!(config["timezone"], "UTC");
     assert_eq!(config["settings"]["colour"], "blue");
+
+    // Faults set through values reach config.json in the shape beacon parses.
+    let faulty = render(&[
+        r#"--set-json=config.faults={"pods": {"1": {"errorRatio": 0.5, "latency": {"min": "600ms", "max": "900ms"}}}}"#,
+    ]);
+    let text = str_of(
+        &find(&faulty, "ConfigMap", "beacon")["data"]["config.json"],
+        "config",
+    );
+    let parsed =
+        beacon_serve::config::Config::parse(std::path::Path::new("config.json"), text.as_bytes())
+            .expect("beacon accepts the rendered faults");
+    assert_eq!(parsed.faults.for_ordinal(Some(1)).error_ratio, 0.5);
+    assert!(!parsed.faults.for_ordinal(Some(0)).is_active());
 
     // Listener, shutdown and downward API.
     assert_eq!(server["args"], json!(["serve"]));
@@ -697,6 +716,70 @@ fn prometheus_rule_embeds_the_rule_file() {
     );
 }
 
+/// `for:` and the request alerts' rate window are values, so a rehearsal renders the chart's own
+/// rules with short ones; descriptions that name a duration follow it.
+#[test]
+fn alert_durations_and_rate_window_are_values() {
+    let objs = render(&[
+        "--set=prometheusRule.for.BeaconHighErrorRatio=30s",
+        "--set=prometheusRule.for.BeaconPodDown=20s",
+        "--set=prometheusRule.requestRateWindow=1m",
+    ]);
+    let rule = find(&objs, "PrometheusRule", "beacon");
+    let file = yaml_file(&chart_dir().join("files/prometheus-rules.yaml"));
+    let mut seen = 0;
+    for (group, file_group) in arr_of(&rule["spec"]["groups"], "groups")
+        .iter()
+        .zip(arr_of(&file["groups"], "groups"))
+    {
+        for (r, f) in arr_of(&group["rules"], "rules")
+            .iter()
+            .zip(arr_of(&file_group["rules"], "rules"))
+        {
+            let alert = str_of(&r["alert"], "alert");
+            let expr = str_of(&r["expr"], "expr");
+            let description = str_of(&r["annotations"]["description"], "description");
+            match alert {
+                "BeaconHighErrorRatio" => {
+                    assert_eq!(r["for"], "30s");
+                    assert!(expr.contains("[1m]") && !expr.contains("[5m]"), "{expr}");
+                    assert!(description.contains("over the last 1m"), "{description}");
+                    seen += 1;
+                }
+                "BeaconHighLatency" => {
+                    assert_eq!(r["for"], f["for"], "not overridden: the file's");
+                    assert!(expr.contains("[1m]") && !expr.contains("[5m]"), "{expr}");
+                    seen += 1;
+                }
+                "BeaconPodDown" => {
+                    assert_eq!(r["for"], "20s");
+                    assert!(description.contains("for 20s"), "{description}");
+                    seen += 1;
+                }
+                _ => {
+                    assert_eq!(r["for"], f["for"], "{alert}");
+                    assert_eq!(r["expr"], f["expr"], "{alert}");
+                }
+            }
+        }
+    }
+    assert_eq!(seen, 3);
+
+    let out = output(
+        helm()
+            .args(["template", RELEASE])
+            .arg(chart_dir())
+            .arg("--set=prometheusRule.for.BeaconTypo=1m"),
+    );
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("prometheusRule.for.BeaconTypo: no alert of that name"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn dashboards_are_config_maps_for_the_grafana_sidecar() {
     let objs = render(&[]);
@@ -765,6 +848,10 @@ fn values_schema_rejects_bad_values() {
         "--set=initData.fetch[0].url=ftp://example.com/x",
         "--set=serviceMonitor.interval=30 seconds",
         "--set=unknownTopLevel=1",
+        "--set=config.faults.errorRatio=2",
+        "--set=config.faults.pods.beacon-1.errorRatio=0.5",
+        "--set=prometheusRule.for.BeaconDown=soon",
+        "--set=prometheusRule.requestRateWindow=5 minutes",
     ] {
         let out = output(helm().args(["template", RELEASE]).arg(chart_dir()).arg(bad));
         assert!(!out.status.success(), "{bad} was accepted");

@@ -610,6 +610,7 @@ const KNOWN_METRICS: &[(&str, &str)] = &[
     ("beacon_config_last_reload_successful", "beacon"),
     ("beacon_visits_store_errors_total", "beacon"),
     ("beacon_build_info", "beacon"),
+    ("beacon_faults_injected_total", "beacon"),
     ("process_cpu_seconds_total", "beacon"),
     ("process_resident_memory_bytes", "beacon"),
     ("process_open_fds", "beacon"),
@@ -683,6 +684,7 @@ fn dashboards_and_rules_use_only_known_metrics() {
         "beacon_visits_total",
         "process_cpu_seconds_total",
         "process_resident_memory_bytes",
+        "beacon_faults_injected_total",
     ] {
         assert!(used.contains(metric), "{metric} is not shown");
     }

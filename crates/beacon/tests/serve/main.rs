@@ -4,6 +4,7 @@
 mod browser;
 mod config_reload;
 mod endpoints;
+mod faults;
 mod helpers;
 mod init_data;
 mod limits;

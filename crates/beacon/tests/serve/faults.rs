@@ -1,0 +1,216 @@
+//! Fault injection: the config's `faults` section (per-pod overrides by ordinal, hot-reloaded),
+//! `beacon_faults_injected_total`, the page's banner, and podinfo-style `/status` and `/delay`.
+
+use std::{
+    os::unix::fs::symlink,
+    path::Path,
+    time::{Duration, Instant},
+};
+
+use crate::helpers::*;
+
+fn publish(dir: &Path, generation: u32, content: &str) {
+    let ts = format!("..2026_11_28_09_00_{generation:02}.{generation}");
+    std::fs::create_dir(dir.join(&ts)).unwrap();
+    std::fs::write(dir.join(&ts).join("config.json"), content).unwrap();
+    symlink(&ts, dir.join("..data_tmp")).unwrap();
+    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
+    if !dir.join("config.json").exists() {
+        symlink("..data/config.json", dir.join("config.json")).unwrap();
+    }
+}
+
+fn metrics(server: &TestServer) -> String {
+    blocking_client()
+        .get(server.url("/metrics"))
+        .send()
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+fn injected(server: &TestServer, kind: &str) -> f64 {
+    metric_value(
+        &metrics(server),
+        &format!("beacon_faults_injected_total{{kind=\"{kind}\"}}"),
+    )
+    .unwrap_or_else(|| panic!("no beacon_faults_injected_total{{kind={kind}}}"))
+}
+
+/// Only the pod whose ordinal is overridden misbehaves; turning the faults off is a hot reload.
+#[test]
+fn per_pod_faults_fail_delay_and_show_until_reloaded_off() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config_dir = tmp.path().join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    publish(
+        &config_dir,
+        1,
+        r#"{"faults": {"pods": {"1": {"errorRatio": 0.5, "errorStatus": 503, "latency": "50ms"},
+                                 "2": {"errorRatio": 1.0}}}}"#,
+    );
+    let opts = Options {
+        env: vec![("POD_NAME".into(), "beacon-1".into())],
+        ..Options::default()
+    };
+    let server = TestServer::start_in(tmp.path(), opts).unwrap();
+    for kind in ["error", "latency", "cpu"] {
+        assert_eq!(injected(&server, kind), 0.0, "{kind} starts at zero");
+    }
+
+    let http = blocking_client();
+    let mut statuses = Vec::new();
+    let started = Instant::now();
+    for _ in 0..10 {
+        let r = http.get(server.url("/")).send().unwrap();
+        let status = r.status().as_u16();
+        let body = r.text().unwrap();
+        if status == 200 {
+            assert!(
+                body.contains(
+                    "Fault injection is on for this pod: 50% of requests answered 503; latency 50ms"
+                ),
+                "{body}"
+            );
+        }
+        statuses.push(status);
+    }
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "every request was delayed"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 503).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(
+        statuses.iter().filter(|s| **s == 200).count(),
+        5,
+        "{statuses:?}"
+    );
+    assert_eq!(server.visits(), 5, "failed requests count no visit");
+    assert_eq!(injected(&server, "error"), 5.0);
+    assert_eq!(injected(&server, "latency"), 10.0);
+    assert_eq!(injected(&server, "cpu"), 0.0);
+    let m = metrics(&server);
+    assert_eq!(
+        metric_value(
+            &m,
+            r#"http_requests_total{method="GET",route="/",status="503"}"#
+        ),
+        Some(5.0),
+        "injected errors are what the error-ratio alert counts"
+    );
+
+    // Faults off for every pod: no banner, no errors, no delay.
+    publish(&config_dir, 2, r#"{"faults": {}}"#);
+    eventually(Duration::from_secs(10), "faults reloaded off", || {
+        let body = http.get(server.url("/")).send().unwrap().text().unwrap();
+        !body.contains("Fault injection")
+    });
+    for _ in 0..6 {
+        assert_eq!(http.get(server.url("/")).send().unwrap().status(), 200);
+    }
+    assert_eq!(injected(&server, "error"), 5.0);
+}
+
+/// CPU work is real CPU time of the process, visible in its /proc/self/stat-based metric.
+#[test]
+fn cpu_fault_burns_cpu_per_request() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config_dir = tmp.path().join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    publish(&config_dir, 1, r#"{"faults": {"cpuPerRequest": "40ms"}}"#);
+    let server = TestServer::start_in(tmp.path(), Options::default()).unwrap();
+    let cpu = || metric_value(&metrics(&server), "process_cpu_seconds_total").unwrap();
+    let before = cpu();
+    for _ in 0..10 {
+        assert_eq!(
+            blocking_client()
+                .get(server.url("/"))
+                .send()
+                .unwrap()
+                .status(),
+            200
+        );
+    }
+    let used = cpu() - before;
+    assert!(used >= 0.39, "10 requests × 40ms of CPU, used {used}s");
+    assert_eq!(injected(&server, "cpu"), 10.0);
+}
+
+/// A fault outside its bounds is rejected with the position, and the last good config stays.
+#[test]
+fn an_invalid_fault_update_is_rejected_and_the_previous_faults_stay() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config_dir = tmp.path().join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    publish(&config_dir, 1, r#"{"faults": {"errorRatio": 1}}"#);
+    let server = TestServer::start_in(tmp.path(), Options::default()).unwrap();
+    publish(&config_dir, 2, "{\"faults\": {\"latency\": \"1h\"}}");
+    eventually(Duration::from_secs(10), "the reload is rejected", || {
+        metric_value(&metrics(&server), "beacon_config_last_reload_successful") == Some(0.0)
+    });
+    assert!(
+        server.logs().contains(
+            "line 1, column 27, at `faults.latency`: latency \\\"1h\\\" is above the maximum of 10s"
+        ),
+        "{}",
+        server.logs()
+    );
+    assert_eq!(
+        blocking_client()
+            .get(server.url("/"))
+            .send()
+            .unwrap()
+            .status(),
+        500
+    );
+}
+
+#[test]
+fn status_and_delay_endpoints_are_bounded() {
+    let server = TestServer::start();
+    let http = blocking_client();
+    let get = |path: &str| http.get(server.url(path)).send().unwrap();
+    assert_eq!(get("/status/418").status(), 418);
+    assert_eq!(get("/status/503").status(), 503);
+    assert_eq!(get("/status/200").status(), 200);
+    for bad in ["/status/42", "/status/600", "/status/abc"] {
+        assert_eq!(get(bad).status(), 400, "{bad}");
+    }
+    let t = Instant::now();
+    let r = get("/delay/300ms");
+    assert_eq!(r.status(), 200);
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    assert_eq!(get("/delay/0.1").status(), 200);
+    for bad in ["/delay/11s", "/delay/soon", "/delay/-1"] {
+        assert_eq!(get(bad).status(), 400, "{bad}");
+    }
+    let m = metrics(&server);
+    assert!(
+        m.contains(r#"route="/delay/{duration}""#)
+            && m.contains(r#"route="/status/{code}",status="418""#),
+        "the routes are labelled by pattern, not by raw path"
+    );
+
+    // At most 64 delays wait at once; the 65th is refused straight away, and / still answers.
+    let handles: Vec<_> = (0..64)
+        .map(|_| {
+            let addr = server.addr;
+            std::thread::spawn(move || raw_get(addr, "/delay/3s")[9..12].parse::<u16>().unwrap())
+        })
+        .collect();
+    eventually(Duration::from_secs(5), "a 65th delay is refused", || {
+        get("/delay/1s").status() == 429
+    });
+    let t = Instant::now();
+    assert_eq!(get("/").status(), 200);
+    assert!(
+        t.elapsed() < Duration::from_secs(1),
+        "/ is not starved by waiting delays"
+    );
+    let codes: Vec<u16> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    assert!(codes.iter().all(|c| *c == 200 || *c == 429), "{codes:?}");
+}
