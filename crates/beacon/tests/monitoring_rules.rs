@@ -638,6 +638,12 @@ const KNOWN_METRICS: &[(&str, &str)] = &[
     // prometheus-node-exporter (job=node-exporter)
     ("node_memory_MemAvailable_bytes", "node-exporter"),
     ("node_memory_MemTotal_bytes", "node-exporter"),
+    // meminfo's fields behind the node-memory panels' fallback for kernels before 3.14,
+    // which have no MemAvailable (node-exporter's meminfo collector exports every field)
+    ("node_memory_MemFree_bytes", "node-exporter"),
+    ("node_memory_Buffers_bytes", "node-exporter"),
+    ("node_memory_Cached_bytes", "node-exporter"),
+    ("node_memory_SReclaimable_bytes", "node-exporter"),
     ("node_cpu_seconds_total", "node-exporter"),
     // Alertmanager's /metrics
     ("alertmanager_alerts", "Alertmanager"),

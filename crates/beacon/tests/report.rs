@@ -1109,34 +1109,39 @@ fn a_range_in_the_future_is_a_clear_error() {
     }
 }
 
+/// The queries of a panel of the cluster-questions dashboard, in target order, with Grafana's
+/// variables replaced by namespace `default`, StatefulSet `beacon` and a 5m rate window (the
+/// fixture's, as in the report).
+fn dashboard_exprs(title: &str) -> Vec<String> {
+    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../charts/beacon/files/dashboards/cluster-questions.json");
+    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+    let panel = dashboard["panels"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["title"] == title)
+        .unwrap_or_else(|| panic!("no panel {title:?}"));
+    panel["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            t["expr"]
+                .as_str()
+                .unwrap()
+                .replace("$__rate_interval", "5m")
+                .replace("$namespace", "default")
+                .replace("$statefulset", "beacon")
+        })
+        .collect()
+}
+
 /// The dashboard's panels for questions 1 and 2, run on both fixture clusters at the range's
 /// end: per-container figures on containerd, the pod-level cgroups' on the Docker runtime.
 #[test]
 fn dashboard_cpu_and_memory_panels_answer_on_both_runtimes() {
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../charts/beacon/files/dashboards/cluster-questions.json");
-    let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
-    let exprs = |title: &str| -> Vec<String> {
-        let panel = dashboard["panels"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|p| p["title"] == title)
-            .unwrap_or_else(|| panic!("no panel {title:?}"));
-        panel["targets"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|t| {
-                t["expr"]
-                    .as_str()
-                    .unwrap()
-                    .replace("$__rate_interval", "5m")
-                    .replace("$namespace", "default")
-                    .replace("$statefulset", "beacon")
-            })
-            .collect()
-    };
+    let exprs = dashboard_exprs;
     for (stack, docker) in [(realistic(), false), (legacy(), true)] {
         let c = &stack.cluster;
         let t = c.end;
@@ -1221,6 +1226,142 @@ fn dashboard_cpu_and_memory_panels_answer_on_both_runtimes() {
                     *value,
                     &format!("{what} {title} {name}"),
                 );
+            }
+        }
+    }
+}
+
+/// One range query over the fixture's range at its 15 s step, as Grafana runs a timeseries
+/// panel: (the series' labels, [(time, value)]) per series.
+fn query_range(stack: &Stack, expr: &str) -> Vec<(Value, Vec<(f64, f64)>)> {
+    let step = report_fixture::STEP.to_string();
+    let url = reqwest::Url::parse_with_params(
+        &format!("{}/api/v1/query_range", stack.prom.url),
+        &[
+            ("query", expr),
+            ("start", &stack.start),
+            ("end", &stack.end),
+            ("step", &step),
+        ],
+    )
+    .unwrap();
+    let v: Value = reqwest::blocking::get(url).unwrap().json().unwrap();
+    assert_eq!(v["status"], "success", "{expr}: {v}");
+    v["data"]["result"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            let points = s["values"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| {
+                    (
+                        p[0].as_f64().unwrap(),
+                        p[1].as_str().unwrap().parse().unwrap(),
+                    )
+                })
+                .collect();
+            (s["metric"].clone(), points)
+        })
+        .collect()
+}
+
+/// The dashboard's node panels (question 3), run as range queries over the whole range on both
+/// fixture clusters. Each panel target draws exactly one line per node, labelled by its
+/// node-exporter `instance` alone, and every point is the fixture's value:
+/// - memory from MemAvailable, or on old kernels (node-b; every node of the legacy cluster)
+///   from MemFree + Buffers + Cached + SReclaimable;
+/// - cores and busy cores right through node-b's node-exporter restart (its old pod's series
+///   linger for the 5-minute lookback next to the new pod's) and on node-c's young series.
+///
+/// The cores panel is a stat (one instant query at the dashboard's end time, which may be any
+/// time), so it is checked at every step as well.
+#[test]
+fn dashboard_node_panels_fall_back_without_memavailable_and_survive_an_exporter_restart() {
+    for stack in [realistic(), legacy()] {
+        let c = &stack.cluster;
+        let what = if c.docker_runtime {
+            "legacy"
+        } else {
+            "realistic"
+        };
+        // Expected values, from the fixture's node parameters only.
+        let available = |n: &report_fixture::Node, t: f64| {
+            let a = c.at(n.memory_available, t);
+            if n.old_kernel {
+                n.mem_free(a) + n.mem_buffers(a) + n.mem_cached(a) + n.mem_sreclaimable(a)
+            } else {
+                a
+            }
+        };
+        let mib = report_fixture::MIB;
+        type Expected<'a> = &'a dyn Fn(&report_fixture::Node, f64) -> f64;
+        let used_percent = |n: &report_fixture::Node, t: f64| {
+            100.0 * (n.memory_total - available(n, t)) / n.memory_total
+        };
+        let used_mib = |n: &report_fixture::Node, t: f64| (n.memory_total - available(n, t)) / mib;
+        let total_mib = |n: &report_fixture::Node, _: f64| n.memory_total / mib;
+        let cores = |n: &report_fixture::Node, _: f64| n.cores as f64;
+        // node-exporter's user and system modes: the share of each core that is busy.
+        let busy_cores = |n: &report_fixture::Node, _: f64| n.busy * n.cores as f64;
+        // (panel, target, expected, whether it is a rate: a rate needs two samples, so a young
+        // node's line starts one step after its first sample).
+        let checks: [(&str, usize, Expected, bool); 5] = [
+            ("Node memory used %", 0, &used_percent, false),
+            ("Node memory used MB", 0, &used_mib, false),
+            ("Node memory used MB", 1, &total_mib, false),
+            ("Node CPU cores", 0, &cores, false),
+            ("Node CPU used (cores)", 0, &busy_cores, true),
+        ];
+        for (title, target, expected, is_rate) in checks {
+            let expr = &dashboard_exprs(title)[target];
+            let lines = query_range(stack, expr);
+            let instance = |n: &report_fixture::Node| format!("{}:9100", n.ip);
+            let mut got: Vec<String> = lines.iter().map(|(l, _)| l.to_string()).collect();
+            let mut wanted: Vec<String> = c
+                .nodes
+                .iter()
+                .map(|n| serde_json::json!({ "instance": instance(n) }).to_string())
+                .collect();
+            got.sort();
+            wanted.sort();
+            assert_eq!(
+                got, wanted,
+                "{what} {title} [{target}]: one line per node\n{expr}"
+            );
+            for node in &c.nodes {
+                let (_, points) = lines
+                    .iter()
+                    .find(|(l, _)| l["instance"] == instance(node))
+                    .unwrap();
+                let first = node.joined.map_or(c.start, |j| {
+                    let at = (j / report_fixture::STEP).ceil() * report_fixture::STEP;
+                    if is_rate {
+                        at + report_fixture::STEP
+                    } else {
+                        at
+                    }
+                });
+                let times: Vec<f64> = c.evals().into_iter().filter(|t| *t >= first).collect();
+                let got_times: Vec<f64> = points.iter().map(|p| p.0).collect();
+                assert_eq!(
+                    got_times, times,
+                    "{what} {title} [{target}] {}: a point at every step",
+                    node.name
+                );
+                for (t, value) in points {
+                    assert_close(
+                        &Value::from(*value),
+                        expected(node, *t),
+                        &format!(
+                            "{what} {title} [{target}] {} at start{:+}s",
+                            node.name,
+                            t - c.start
+                        ),
+                    );
+                }
             }
         }
     }
