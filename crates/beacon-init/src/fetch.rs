@@ -18,6 +18,7 @@ use tokio::io::AsyncWriteExt;
 use crate::{
     Error, Result, fsutil,
     progress::{self, Progress},
+    resolve::Resolver,
     retry::{self, Failure, RetryPolicy},
     tls::{self, ClientOptions},
 };
@@ -103,6 +104,7 @@ impl Fetcher {
         let client = tls::http_client(&ClientOptions {
             stall_timeout: opts.timeout,
             max_redirects: opts.max_redirects,
+            resolver: Resolver::from_system(),
         })?;
         Ok(Self { client, opts })
     }

@@ -3,6 +3,7 @@
 
 use std::{
     fmt,
+    net::{IpAddr, SocketAddr},
     str::FromStr,
     time::{Duration, Instant},
 };
@@ -11,6 +12,7 @@ use futures_util::future::try_join_all;
 
 use crate::{
     Error, Result,
+    resolve::Resolver,
     tls::{self, ClientOptions},
 };
 
@@ -105,23 +107,28 @@ impl Default for WaitOptions {
 
 /// Waits for every target at once; fails with the first target to time out.
 pub async fn wait_all(targets: &[Target], opts: &WaitOptions) -> Result<()> {
+    let resolver = Resolver::from_system();
     let client = if targets.iter().any(|t| matches!(t, Target::Http(_))) {
         Some(tls::http_client(&ClientOptions {
             stall_timeout: opts.attempt_timeout,
             max_redirects: 10,
+            resolver: resolver.clone(),
         })?)
     } else {
         None
     };
-    try_join_all(targets.iter().map(|t| wait_one(t, client.as_ref(), opts))).await?;
+    let probes = Probes { resolver, client };
+    try_join_all(targets.iter().map(|t| wait_one(t, &probes, opts))).await?;
     Ok(())
 }
 
-async fn wait_one(
-    target: &Target,
-    client: Option<&reqwest::Client>,
-    opts: &WaitOptions,
-) -> Result<()> {
+/// What the attempts share: one resolver, and one HTTP client when there are http targets.
+struct Probes {
+    resolver: Resolver,
+    client: Option<reqwest::Client>,
+}
+
+async fn wait_one(target: &Target, probes: &Probes, opts: &WaitOptions) -> Result<()> {
     let started = Instant::now();
     let deadline = started + opts.timeout;
     let mut last: Option<(String, Instant)> = None;
@@ -138,7 +145,7 @@ async fn wait_one(
         }
         attempt += 1;
         let bound = opts.attempt_timeout.min(remaining);
-        let reason = match tokio::time::timeout(bound, probe(target, client)).await {
+        let reason = match tokio::time::timeout(bound, probe(target, probes)).await {
             Ok(Ok(detail)) => {
                 tracing::info!(target = %target, attempts = attempt, waited = %elapsed(started), "ready: {detail}");
                 return Ok(());
@@ -164,21 +171,25 @@ async fn wait_one(
 }
 
 /// One attempt: `Ok` with what was found, or the reason it is not ready.
-async fn probe(target: &Target, client: Option<&reqwest::Client>) -> Result<String, String> {
+async fn probe(target: &Target, probes: &Probes) -> Result<String, String> {
     match target {
         Target::Dns(name) => {
-            let addrs: Vec<_> = tokio::net::lookup_host((name.as_str(), 0))
+            let addrs = probes
+                .resolver
+                .lookup(name)
                 .await
-                .map_err(|e| format!("cannot resolve {name}: {e}"))?
-                .map(|a| a.ip().to_string())
-                .collect();
-            if addrs.is_empty() {
-                return Err(format!("{name} resolves to no address"));
-            }
+                .map_err(|e| format!("cannot resolve {name}: {e}"))?;
+            let addrs: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
             Ok(format!("{name} resolves to {}", addrs.join(", ")))
         }
         Target::Tcp { host, port } => {
-            let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
+            let addrs = probes
+                .resolver
+                .lookup(host)
+                .await
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+            let addrs: Vec<SocketAddr> = addrs.into_iter().map(|ip| (ip, *port).into()).collect();
+            let stream = tokio::net::TcpStream::connect(&addrs[..])
                 .await
                 .map_err(|e| format!("cannot connect: {e}"))?;
             let peer = stream
@@ -188,7 +199,10 @@ async fn probe(target: &Target, client: Option<&reqwest::Client>) -> Result<Stri
             Ok(format!("connected to {peer}"))
         }
         Target::Http(url) => {
-            let client = client.expect("an HTTP client is built whenever an http target exists");
+            let client = probes
+                .client
+                .as_ref()
+                .expect("an HTTP client is built whenever an http target exists");
             let resp = client
                 .get(url.clone())
                 .send()

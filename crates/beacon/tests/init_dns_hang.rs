@@ -1,0 +1,293 @@
+//! `beacon init` deadlines and SIGTERM while DNS never answers.
+//!
+//! Each test runs beacon in a mount namespace of its own (`unshare -m`) with a resolv.conf
+//! bind-mounted over /etc/resolv.conf: the Kubernetes search list, `ndots:5`, and as the only
+//! nameserver a UDP (and TCP) socket on a loopback address that reads queries and never
+//! answers. Every deadline and SIGTERM must end the process soon after, whatever DNS does.
+//! Needs root (bind mounts, port 53); the tests run as root here and in CI.
+
+#[path = "support/init_helpers.rs"]
+mod init_helpers;
+
+use std::{
+    net::{Ipv4Addr, TcpListener, UdpSocket},
+    path::Path,
+    process::Command,
+    sync::atomic::{AtomicU8, Ordering},
+    time::{Duration, Instant},
+};
+
+use init_helpers::{Run, finish, leftovers};
+
+/// Slack over a deadline: a loaded 2-core machine delays process start and exit, but a
+/// process waiting for an abandoned lookup (glibc: 5 s per query, per search domain) does not
+/// come in under it.
+const MARGIN: Duration = Duration::from_millis(1500);
+
+/// A name that only the (silent) nameserver could answer: not in /etc/hosts, fewer dots than
+/// `ndots:5`, so every search domain is tried first.
+const NAME: &str = "db.default";
+
+/// A nameserver on its own loopback address that swallows every query.
+struct SilentResolver {
+    ip: Ipv4Addr,
+    resolv_conf: tempfile::NamedTempFile,
+    _udp: UdpSocket,
+    _tcp: TcpListener,
+    _drain: std::thread::JoinHandle<()>,
+}
+
+impl SilentResolver {
+    fn start() -> Self {
+        // One address per test, so tests running in parallel do not share a socket.
+        static NEXT: AtomicU8 = AtomicU8::new(1);
+        let ip = Ipv4Addr::new(
+            127,
+            53,
+            (std::process::id() % 250) as u8,
+            NEXT.fetch_add(1, Ordering::Relaxed),
+        );
+        let udp = UdpSocket::bind((ip, 53)).expect("bind udp 53 on loopback (needs root)");
+        // TCP too, in case a resolver falls back to it: accepted by the kernel, never answered.
+        let tcp = TcpListener::bind((ip, 53)).expect("bind tcp 53 on loopback");
+        let reader = udp.try_clone().unwrap();
+        let drain = std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while reader.recv_from(&mut buf).is_ok() {}
+        });
+        let mut resolv_conf = tempfile::NamedTempFile::new().unwrap();
+        std::io::Write::write_all(
+            &mut resolv_conf,
+            format!(
+                "nameserver {ip}\nsearch default.svc.cluster.local svc.cluster.local cluster.local\noptions ndots:5\n"
+            )
+            .as_bytes(),
+        )
+        .unwrap();
+        Self {
+            ip,
+            resolv_conf,
+            _udp: udp,
+            _tcp: tcp,
+            _drain: drain,
+        }
+    }
+
+    /// `beacon ARGS` in a mount namespace whose /etc/resolv.conf points at this resolver.
+    /// `unshare` and `sh` exec into beacon, so the child's pid is beacon's.
+    fn beacon(&self, args: &[&str]) -> Command {
+        let inner = format!(
+            "mount --bind {} /etc/resolv.conf && exec \"$0\" \"$@\"",
+            self.resolv_conf.path().display()
+        );
+        let mut cmd = Command::new("unshare");
+        cmd.args(["-m", "sh", "-c", &inner, init_helpers::BEACON])
+            .args(args);
+        init_helpers::as_the_kubelet_would(&mut cmd);
+        cmd
+    }
+
+    fn run(&self, args: &[&str]) -> Run {
+        let started = Instant::now();
+        finish(self.beacon(args).spawn().unwrap(), started)
+    }
+
+    /// Starts `args`, sends SIGTERM after `after`, and returns the run and the time from the
+    /// signal to the exit.
+    fn run_and_terminate(&self, args: &[&str], after: Duration) -> (Run, Duration) {
+        let started = Instant::now();
+        let child = self.beacon(args).spawn().unwrap();
+        std::thread::sleep(after);
+        let signalled = Instant::now();
+        // SAFETY: kill(2) on our own child's pid (unshare and sh exec into beacon).
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let out = finish(child, started);
+        let after_signal = signalled.elapsed();
+        (out, after_signal)
+    }
+}
+
+fn assert_within(out: &Run, limit: Duration) {
+    assert!(
+        out.elapsed < limit,
+        "exited after {:?}, limit {limit:?}; stderr:\n{}",
+        out.elapsed,
+        out.stderr
+    );
+}
+
+#[test]
+fn the_silent_resolver_really_hangs_lookups() {
+    // Guards the fixture: without it the tests below would pass for the wrong reason.
+    let dns = SilentResolver::start();
+    let out = dns.run(&[
+        "init",
+        "wait",
+        &format!("dns:{NAME}"),
+        "--timeout",
+        "1s",
+        "--interval",
+        "100ms",
+    ]);
+    out.expect_code(1).expect_last_line(&format!(
+        "beacon: error: timed out after 1s waiting for dns:{NAME}: "
+    ));
+    assert!(!dns.ip.is_unspecified());
+}
+
+#[test]
+fn wait_dns_times_out_on_time() {
+    let dns = SilentResolver::start();
+    let target = format!("dns:{NAME}");
+    let out = dns.run(&["init", "wait", &target, "--timeout", "3s"]);
+    out.expect_code(1).expect_last_line(&format!(
+        "beacon: error: timed out after 3s waiting for {target}: "
+    ));
+    assert_within(&out, Duration::from_secs(3) + MARGIN);
+}
+
+#[test]
+fn wait_tcp_times_out_on_time() {
+    let dns = SilentResolver::start();
+    let target = format!("tcp:{NAME}:5432");
+    let out = dns.run(&["init", "wait", &target, "--timeout", "3s"]);
+    out.expect_code(1).expect_last_line(&format!(
+        "beacon: error: timed out after 3s waiting for {target}: "
+    ));
+    assert_within(&out, Duration::from_secs(3) + MARGIN);
+}
+
+#[test]
+fn wait_http_times_out_on_time() {
+    let dns = SilentResolver::start();
+    let target = format!("http://{NAME}:8080/healthz");
+    let out = dns.run(&["init", "wait", &target, "--timeout", "3s"]);
+    out.expect_code(1).expect_last_line(&format!(
+        "beacon: error: timed out after 3s waiting for {target}: "
+    ));
+    assert_within(&out, Duration::from_secs(3) + MARGIN);
+}
+
+#[test]
+fn fetch_times_out_on_time_and_leaves_nothing() {
+    let dns = SilentResolver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("index.html");
+    let url = format!("http://{NAME}/index.html");
+    let out = dns.run(&[
+        "init",
+        "fetch",
+        &url,
+        "--to",
+        target.to_str().unwrap(),
+        "--timeout",
+        "2s",
+        "--retries",
+        "0",
+    ]);
+    out.expect_code(1).expect_last_line(&format!(
+        "beacon: error: {url}: gave up after 1 attempt(s): timed out"
+    ));
+    assert_within(&out, Duration::from_secs(2) + MARGIN);
+    assert!(!target.exists());
+    assert!(leftovers(dir.path()).is_empty());
+}
+
+#[test]
+fn sigterm_mid_lookup_ends_wait_at_once() {
+    let dns = SilentResolver::start();
+    let target = format!("dns:{NAME}");
+    let (out, after_signal) = dns.run_and_terminate(
+        &["init", "wait", &target, "--timeout", "5m"],
+        Duration::from_millis(1500),
+    );
+    out.expect_code(143)
+        .expect_last_line("interrupted by SIGTERM");
+    assert!(
+        after_signal < MARGIN,
+        "exited {after_signal:?} after SIGTERM; stderr:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn sigterm_mid_lookup_ends_fetch_at_once() {
+    let dns = SilentResolver::start();
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("index.html");
+    let url = format!("http://{NAME}/index.html");
+    let (out, after_signal) = dns.run_and_terminate(
+        &["init", "fetch", &url, "--to", target.to_str().unwrap()],
+        Duration::from_millis(1500),
+    );
+    out.expect_code(143)
+        .expect_last_line("interrupted by SIGTERM");
+    assert!(
+        after_signal < MARGIN,
+        "exited {after_signal:?} after SIGTERM; stderr:\n{}",
+        out.stderr
+    );
+    assert!(!target.exists());
+    assert!(leftovers(Path::new(dir.path())).is_empty());
+}
+
+#[test]
+fn hosts_file_names_still_resolve() {
+    // /etc/hosts is consulted before DNS, so localhost needs no nameserver at all.
+    let dns = SilentResolver::start();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let out = dns.run(&[
+        "init",
+        "wait",
+        "dns:localhost",
+        &format!("tcp:localhost:{port}"),
+        "--timeout",
+        "5s",
+    ]);
+    out.expect_code(0);
+    assert_within(&out, Duration::from_secs(5));
+}
+
+#[test]
+fn sigterm_is_honoured_while_a_blocking_task_hangs() {
+    // Hashing a FIFO at the target (for --sha256) blocks a thread of the runtime's blocking
+    // pool in open(2) forever; SIGTERM must not wait for it.
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("fifo");
+    let c_path = std::ffi::CString::new(target.to_str().unwrap()).unwrap();
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+    let sum = "ab".repeat(32);
+    let started = Instant::now();
+    let mut child = init_helpers::beacon(&[
+        "init",
+        "fetch",
+        "http://127.0.0.1:9/x",
+        "--to",
+        target.to_str().unwrap(),
+        "--sha256",
+        &sum,
+    ])
+    .spawn()
+    .unwrap();
+    std::thread::sleep(Duration::from_millis(700));
+    let signalled = Instant::now();
+    // SAFETY: kill(2) on our own child's pid.
+    unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+    while child.try_wait().unwrap().is_none() {
+        if signalled.elapsed() > Duration::from_secs(10) {
+            child.kill().unwrap();
+            panic!("still running 10 s after SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let out = finish(child, started);
+    out.expect_code(143)
+        .expect_last_line("interrupted by SIGTERM");
+    assert!(
+        signalled.elapsed() < MARGIN,
+        "exited {:?} after SIGTERM",
+        signalled.elapsed()
+    );
+}
