@@ -39,6 +39,7 @@ impl FromStr for Target {
             if name.is_empty() {
                 return Err(invalid("expected dns:NAME"));
             }
+            check_host_name(name).map_err(|r| invalid(&r))?;
             Ok(Target::Dns(name.to_owned()))
         } else if let Some(rest) = s.strip_prefix("tcp:") {
             let (host, port) = rest
@@ -47,18 +48,8 @@ impl FromStr for Target {
             let port = port
                 .parse()
                 .map_err(|_| invalid("the port must be a number from 0 to 65535"))?;
-            // `tcp:[::1]:80`: the brackets only separate the address from the port.
-            let host = host
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .unwrap_or(host);
-            if host.is_empty() {
-                return Err(invalid("expected tcp:HOST:PORT"));
-            }
-            Ok(Target::Tcp {
-                host: host.to_owned(),
-                port,
-            })
+            let host = parse_tcp_host(host).map_err(|r| invalid(&r))?;
+            Ok(Target::Tcp { host, port })
         } else if s.starts_with("http://") || s.starts_with("https://") {
             let url = reqwest::Url::parse(s).map_err(|e| invalid(&e.to_string()))?;
             Ok(Target::Http(url))
@@ -67,6 +58,47 @@ impl FromStr for Target {
                 "expected dns:NAME, tcp:HOST:PORT or an http(s):// URL",
             ))
         }
+    }
+}
+
+/// The HOST of `tcp:HOST:PORT`: a name, an IPv4 address, or an IPv6 address in brackets (the
+/// brackets only separate it from the port). Anything else would fail every attempt until the
+/// timeout, so it is rejected up front.
+fn parse_tcp_host(host: &str) -> Result<String, String> {
+    const BRACKETS: &str = "an IPv6 address goes in brackets, e.g. tcp:[::1]:80";
+    if let Some(inner) = host.strip_prefix('[') {
+        let inner = inner.strip_suffix(']').ok_or(BRACKETS)?;
+        inner
+            .parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("{inner:?} in brackets is not an IPv6 address"))?;
+        return Ok(inner.to_owned());
+    }
+    if host.is_empty() {
+        return Err("expected tcp:HOST:PORT".into());
+    }
+    if host.contains([':', '[', ']']) {
+        return Err(BRACKETS.into());
+    }
+    check_host_name(host)?;
+    Ok(host.to_owned())
+}
+
+/// A DNS name or an IPv4 address as written in a target: dot-separated, non-empty labels of
+/// letters, digits, `-` and `_` (Kubernetes names are a subset), an optional final dot.
+fn check_host_name(name: &str) -> Result<(), String> {
+    let labels = name.strip_suffix('.').unwrap_or(name);
+    let ok = name.len() <= 253
+        && labels.split('.').all(|l| {
+            (1..=63).contains(&l.len())
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a host name (letters, digits, '-', '_' and '.')"
+        ))
     }
 }
 
@@ -255,8 +287,27 @@ mod tests {
             "https://x/healthz".parse::<Target>().unwrap(),
             Target::Http(_)
         ));
+        assert_eq!(
+            "tcp:10.0.0.1:80".parse::<Target>().unwrap(),
+            Target::Tcp {
+                host: "10.0.0.1".into(),
+                port: 80
+            }
+        );
+        assert!(
+            "dns:db.default.svc.cluster.local."
+                .parse::<Target>()
+                .is_ok()
+        );
         for bad in [
             "dns:",
+            "dns:.",
+            "dns:bad name",
+            "tcp:[::1:80",
+            "tcp:::1:80",
+            "tcp:[db]:80",
+            "tcp:db]:80",
+            "tcp:[]:80",
             "tcp:db",
             "tcp:db:http",
             "tcp::80",
