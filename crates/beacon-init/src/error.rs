@@ -1,10 +1,12 @@
 use std::{io, path::PathBuf, time::Duration};
 
 /// Every variant renders as one line: the binary prints it as the init container's last log
-/// line, which is what `kubectl logs -c` and the pod's termination message show.
+/// line, which is what `kubectl logs -c` and the pod's termination message show. A variant with
+/// a `#[source]` does not repeat it in its own message: printers walk the chain (anyhow's
+/// `{:#}`), and saying it in both places printed every cause twice.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{what} {}: {source}", path.display())]
+    #[error("{what} {}", path.display())]
     Io {
         what: &'static str,
         path: PathBuf,
@@ -17,6 +19,13 @@ pub enum Error {
     InvalidUrl { url: String, reason: String },
     #[error("{url}: HTTP {status} (not retried: a client error will not fix itself)")]
     Status { url: String, status: String },
+    /// A 3xx the client did not follow: its Location is missing or not http(s) (`file:`, say).
+    #[error("{url}: HTTP {status}: {reason}")]
+    Redirect {
+        url: String,
+        status: String,
+        reason: String,
+    },
     #[error("{url}: {reason}")]
     Request { url: String, reason: String },
     #[error("{url}: gave up after {attempts} attempt(s): {last}")]

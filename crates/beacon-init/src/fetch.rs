@@ -128,7 +128,7 @@ impl Fetcher {
             url,
             path = %job.dest.display(),
             bytes = fetched.bytes,
-            elapsed = %humantime::format_duration(Duration::from_millis(fetched.elapsed.as_millis() as u64)),
+            elapsed = %progress::human_duration(fetched.elapsed),
             rate = %progress::rate(fetched.bytes, fetched.elapsed),
             sha256 = %fetched.sha256,
             attempts = fetched.attempts,
@@ -158,6 +158,12 @@ impl Fetcher {
                     reason: format!("HTTP {status_text}"),
                     retry_after: retry::retry_after(resp.headers()),
                 }
+            } else if status.is_redirection() {
+                Failure::Fatal(Error::Redirect {
+                    url: url.to_owned(),
+                    status: status_text,
+                    reason: retry::unfollowed_redirect(resp.headers()),
+                })
             } else {
                 Failure::Fatal(Error::Status {
                     url: url.to_owned(),

@@ -12,6 +12,7 @@ use futures_util::future::try_join_all;
 
 use crate::{
     Error, Result,
+    progress::human_duration,
     resolve::Resolver,
     tls::{self, ClientOptions},
 };
@@ -183,7 +184,7 @@ async fn wait_one(target: &Target, probes: &Probes, opts: &WaitOptions) -> Resul
                 return Ok(());
             }
             Ok(Err(reason)) => reason,
-            Err(_) => format!("no answer within {}", humantime::format_duration(bound)),
+            Err(_) => format!("no answer within {}", human_duration(bound)),
         };
         let repeat = last
             .as_ref()
@@ -243,6 +244,9 @@ async fn probe(target: &Target, probes: &Probes) -> Result<String, String> {
             let status = resp.status();
             if status.is_success() {
                 Ok(format!("HTTP {status}"))
+            } else if status.is_redirection() {
+                let why = crate::retry::unfollowed_redirect(resp.headers());
+                Err(format!("HTTP {status}: {why}"))
             } else {
                 Err(format!("HTTP {status}"))
             }
@@ -251,8 +255,7 @@ async fn probe(target: &Target, probes: &Probes) -> Result<String, String> {
 }
 
 fn elapsed(since: Instant) -> String {
-    humantime::format_duration(Duration::from_millis(since.elapsed().as_millis() as u64))
-        .to_string()
+    human_duration(since.elapsed())
 }
 
 #[cfg(test)]

@@ -215,7 +215,7 @@ fn a_stalled_body_times_out_per_attempt() {
         &["--timeout", "300ms", "--retries", "1"],
         vec![],
     );
-    out.expect_last_line("gave up after 2 attempt(s): timed out: ");
+    out.expect_last_line("gave up after 2 attempt(s): timed out waiting for the body");
     assert!(
         out.elapsed < Duration::from_secs(10),
         "stall detection took {:?}",
