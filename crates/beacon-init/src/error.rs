@@ -40,6 +40,12 @@ pub enum Error {
         limit: u64,
         detail: String,
     },
+    #[error("{url}: not finished within the --deadline of {}", humantime::format_duration(*deadline))]
+    Deadline { url: String, deadline: Duration },
+    #[error(
+        "{url}: the body is encoded as {encoding:?}, which beacon cannot decode (it asks for gzip or none)"
+    )]
+    Encoding { url: String, encoding: String },
     #[error("{url}: sha256 mismatch: expected {expected}, got {actual}")]
     Checksum {
         url: String,

@@ -3,9 +3,11 @@
 //! never a mix, and the rename survives a node crash.
 
 use std::{
-    fs::{self, File, Permissions},
-    os::unix::fs::PermissionsExt,
+    fs::{self, File, Permissions, TryLockError},
+    io,
+    os::unix::fs::{MetadataExt, PermissionsExt},
     path::{Path, PathBuf},
+    time::Duration,
 };
 
 use tempfile::NamedTempFile;
@@ -34,19 +36,46 @@ pub(crate) const TEMP_SUFFIX: &str = ".part";
 
 /// A temp file beside `path`, removed when dropped unless persisted. Mode 0644 rather than
 /// tempfile's 0600 so the result is readable by a main container running as another user.
+///
+/// The file is held under an exclusive `flock` for as long as it is open: that is how
+/// [`sweep_stale_temps`] tells a live temp file (another run writing the same target right
+/// now, perhaps from another container on the same volume, where pids mean nothing) from one
+/// left by a killed run, whose lock the kernel released.
 pub(crate) fn temp_beside(path: &Path) -> Result<NamedTempFile> {
     let dir = parent_dir(path);
     fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create directory", &dir, e))?;
-    tempfile::Builder::new()
-        .prefix(&temp_prefix(path))
-        .suffix(TEMP_SUFFIX)
-        .permissions(Permissions::from_mode(0o644))
-        .tempfile_in(&dir)
-        .map_err(|e| Error::io("cannot create a temp file in", &dir, e))
+    loop {
+        let tmp = tempfile::Builder::new()
+            .prefix(&temp_prefix(path))
+            .suffix(TEMP_SUFFIX)
+            .permissions(Permissions::from_mode(0o644))
+            .tempfile_in(&dir)
+            .map_err(|e| Error::io("cannot create a temp file in", &dir, e))?;
+        match tmp.as_file().lock() {
+            Ok(()) => {}
+            // No flock on this file system: sweeps fall back to the file's age.
+            Err(e) if e.kind() == io::ErrorKind::Unsupported => return Ok(tmp),
+            Err(e) => return Err(Error::io("cannot lock", tmp.path().to_path_buf(), e)),
+        }
+        // A sweep may have taken the lock between creation and our lock, and unlinked the
+        // file as stale; then it is gone from the directory and we start over.
+        let nlink = tmp
+            .as_file()
+            .metadata()
+            .map_err(|e| Error::io("cannot stat", tmp.path().to_path_buf(), e))?
+            .nlink();
+        if nlink > 0 {
+            return Ok(tmp);
+        }
+    }
 }
 
-/// Removes temp files a previous run left behind when it was SIGKILLed mid-write; drop
-/// handlers do not run then, and emptyDir keeps the leftovers across container restarts.
+/// Without flock, a temp file this old is taken to be a leftover.
+const STALE_AGE: Duration = Duration::from_secs(600);
+
+/// Removes temp files a previous run left behind when it was SIGKILLed mid-write (drop
+/// handlers do not run then, and emptyDir keeps the leftovers across container restarts), but
+/// never one that a running step still holds locked.
 pub(crate) fn sweep_stale_temps(path: &Path) {
     let dir = parent_dir(path);
     let prefix = temp_prefix(path);
@@ -56,14 +85,30 @@ pub(crate) fn sweep_stale_temps(path: &Path) {
     for entry in entries.flatten() {
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if name.starts_with(&prefix) && name.ends_with(TEMP_SUFFIX) {
-            match fs::remove_file(entry.path()) {
-                Ok(()) => {
-                    tracing::info!(path = %entry.path().display(), "removed a stale temp file")
-                }
-                Err(e) => {
-                    tracing::warn!(path = %entry.path().display(), error = %e, "cannot remove a stale temp file")
-                }
+        if !(name.starts_with(&prefix) && name.ends_with(TEMP_SUFFIX)) {
+            continue;
+        }
+        let path = entry.path();
+        let Ok(file) = File::open(&path) else {
+            continue; // gone already, or not ours to read
+        };
+        let stale = match file.try_lock() {
+            Ok(()) => true,
+            Err(TryLockError::WouldBlock) => false,
+            Err(TryLockError::Error(_)) => file
+                .metadata()
+                .and_then(|m| m.modified())
+                .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_AGE)),
+        };
+        if !stale {
+            tracing::debug!(path = %path.display(), "temp file in use by another run; leaving it");
+            continue;
+        }
+        // Removed while we hold its lock, so a writer that locks it after us sees it unlinked.
+        match fs::remove_file(&path) {
+            Ok(()) => tracing::info!(path = %path.display(), "removed a stale temp file"),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot remove a stale temp file")
             }
         }
     }

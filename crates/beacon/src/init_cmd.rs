@@ -50,9 +50,14 @@ pub struct FetchArgs {
     /// Longest delay between attempts (a longer Retry-After is still honoured, up to 5m).
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = humantime::parse_duration)]
     retry_max_delay: Duration,
-    /// Refuse bodies larger than this many bytes (by Content-Length and while streaming).
-    #[arg(long, value_name = "N")]
-    max_bytes: Option<u64>,
+    /// Refuse bodies larger than this (by Content-Length and while streaming, after gzip
+    /// decoding): bytes, or with a unit such as 500KiB, 100MiB, 2GiB, 10MB.
+    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size)]
+    max_bytes: u64,
+    /// Give up when the whole step (every URL, every attempt and the waits between) is not
+    /// finished after this long, so a server trickling bytes cannot hold the pod; 0 for none.
+    #[arg(long, value_name = "DUR", default_value = "10m", value_parser = humantime::parse_duration)]
+    deadline: Duration,
     /// Most redirects to follow.
     #[arg(long, value_name = "N", default_value_t = 10)]
     max_redirects: usize,
@@ -113,7 +118,8 @@ async fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
             initial_delay: args.retry_delay,
             max_delay: args.retry_max_delay,
         },
-        max_bytes: args.max_bytes,
+        max_bytes: Some(args.max_bytes),
+        deadline: (!args.deadline.is_zero()).then_some(args.deadline),
         max_redirects: args.max_redirects,
         progress_interval: args.progress_interval,
     };
@@ -188,6 +194,33 @@ async fn wait(args: WaitArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
+/// `100MiB`, `10MB`, `512k`, `1048576`: binary units (KiB, MiB, GiB; K, M, G alone are
+/// binary too, as in Kubernetes' `Ki`) or decimal ones (KB, MB, GB).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size: expected a number of bytes, e.g. 100MiB"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "ki" | "kib" => 1 << 10,
+        "m" | "mi" | "mib" => 1 << 20,
+        "g" | "gi" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}: use KiB, MiB, GiB, KB, MB or GB"
+            ));
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
 fn usage_error(msg: &str) -> ExitCode {
     eprintln!("beacon: error: {msg}");
     ExitCode::from(2)
@@ -224,6 +257,14 @@ Connect errors, timeouts, resets, truncated bodies and HTTP 5xx/408/429 are retr
 exponential backoff and jitter, honouring Retry-After. Other 4xx, untrusted certificates,
 redirect loops, --max-bytes and --sha256 mismatches fail at once. Progress is logged to stderr every --progress-interval,
 and one summary line at the end.
+
+Bounded by default: a body over --max-bytes (100MiB) and a step not finished within
+--deadline (10m) fail, so a huge or endless stream cannot fill the volume and a trickle cannot
+hold the pod. Raise them for large files.
+
+gzip: beacon asks for gzip and saves the decoded body (what a browser would show); --sha256
+and --max-bytes apply to the decoded bytes. A body in another encoding is refused. Two runs
+fetching the same PATH at once do not disturb each other.
 
 Exit status: 0 downloaded (or already present with the right --sha256), 1 failed (the reason
 is the last stderr line, so `kubectl logs -c` shows it and the kubelet restarts the init
@@ -294,3 +335,20 @@ Kubernetes:
       image: beacon:latest
       args: [init, wait, \"dns:myservice.default.svc.cluster.local\", \"tcp:db:5432\",
              --timeout, 5m, --interval, 2s]";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_with_units() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("100MiB"), Ok(100 << 20));
+        assert_eq!(parse_size("2 GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+    }
+}
