@@ -65,6 +65,9 @@ pub enum Error {
         expected: u64,
         found: u64,
     },
+    /// A signal asked a step to stop, and it did so before changing anything.
+    #[error("interrupted before the step was applied")]
+    Interrupted,
     #[error("invalid wait target {target:?}: {reason}")]
     InvalidTarget { target: String, reason: String },
     #[error("timed out after {} waiting for {target}: {last}", humantime::format_duration(*waited))]

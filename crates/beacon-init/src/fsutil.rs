@@ -121,14 +121,15 @@ pub(crate) fn fsync_dir(dir: &Path) -> Result<()> {
         .map_err(|e| Error::io("cannot fsync directory", dir, e))
 }
 
-/// Atomically replaces `path` with `contents`.
-pub(crate) fn replace(path: &Path, contents: &[u8]) -> Result<()> {
+/// Writes `contents` to a fsynced temp file beside `path`, ready for [`persist`]; dropping it
+/// instead deletes it.
+pub(crate) fn write_temp(path: &Path, contents: &[u8]) -> Result<NamedTempFile> {
     use std::io::Write;
     let mut tmp = temp_beside(path)?;
     tmp.write_all(contents)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| Error::io("cannot write", tmp.path().to_path_buf(), e))?;
-    persist(tmp.into_temp_path(), path)
+    Ok(tmp)
 }
 
 /// Renames a finished temp file over `path` and fsyncs the directory.

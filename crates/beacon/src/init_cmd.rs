@@ -3,7 +3,15 @@
 //! Exit codes: 0 done (or already done), 1 the step failed (one-line reason on stderr),
 //! 2 bad arguments, 130/143 interrupted by SIGINT/SIGTERM (no partial file left behind).
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::Context;
 use beacon_init::{
@@ -127,7 +135,7 @@ async fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
     // Dropping the downloads on a signal drops their temp files, which deletes them.
     match until_signal(fetcher.fetch_all(&jobs)).await {
         Ok(result) => result.map(|_| ExitCode::SUCCESS).map_err(Into::into),
-        Err(interrupted) => Ok(interrupted),
+        Err(signal) => Ok(signal.exit("nothing partial was left behind")),
     }
 }
 
@@ -156,25 +164,52 @@ async fn write(args: WriteArgs) -> anyhow::Result<ExitCode> {
         Ok(step) => step,
         Err(e) => return Ok(usage_error(&e.to_string())),
     };
-    let (path, task_step) = (args.path, step.clone());
-    let task_path = path.clone();
-    let outcome = tokio::task::spawn_blocking(move || write::append_lines(&task_path, &task_step))
-        .await
-        .context("write task failed")?;
-    let (path, id, lines) = (path.display(), &step.id, step.lines.len());
-    match outcome? {
-        Outcome::Appended => {
-            tracing::info!(path = %path, step = %id, lines, "appended {lines} line(s)")
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut task = tokio::task::spawn_blocking({
+        let (path, step, cancel) = (args.path.clone(), step.clone(), cancel.clone());
+        move || write::append_lines_unless(&path, &step, &cancel)
+    });
+    // Exiting at once on a signal would leave the step's temp file behind: ask it to stop at
+    // its next safe point instead, and wait for that (briefly: a step blocked on another's
+    // ledger lock is abandoned, which is as safe as a crash).
+    let (outcome, interrupted) = match until_signal(&mut task).await {
+        Ok(joined) => (joined, None),
+        Err(signal) => {
+            cancel.store(true, Ordering::SeqCst);
+            match tokio::time::timeout(WRITE_STOP_GRACE, task).await {
+                Ok(joined) => (joined, Some(signal)),
+                Err(_) => {
+                    return Ok(signal.exit("the step was abandoned mid-way; a re-run completes it"));
+                }
+            }
         }
-        Outcome::AlreadyDone => {
-            tracing::info!(path = %path, step = %id, "step already applied; nothing to do")
+    };
+    let (path, id, lines) = (args.path.display(), &step.id, step.lines.len());
+    let applied = match outcome.context("write task failed")? {
+        Ok(Outcome::Appended) => {
+            tracing::info!(path = %path, step = %id, lines, "appended {lines} line(s)");
+            true
         }
-        Outcome::Recovered => {
-            tracing::info!(path = %path, step = %id, "lines were written by an interrupted run; recorded the step as done")
+        Ok(Outcome::AlreadyDone) => {
+            tracing::info!(path = %path, step = %id, "step already applied; nothing to do");
+            true
         }
-    }
-    Ok(ExitCode::SUCCESS)
+        Ok(Outcome::Recovered) => {
+            tracing::info!(path = %path, step = %id, "lines were written by an interrupted run; recorded the step as done");
+            true
+        }
+        Err(beacon_init::Error::Interrupted) if interrupted.is_some() => false,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(match interrupted {
+        None => ExitCode::SUCCESS,
+        Some(signal) if applied => signal.exit("the step had been applied first"),
+        Some(signal) => signal.exit("the step was not applied; nothing partial was left behind"),
+    })
 }
+
+/// How long a signalled `write` waits for its step to reach a safe point.
+const WRITE_STOP_GRACE: Duration = Duration::from_secs(2);
 
 async fn wait(args: WaitArgs) -> anyhow::Result<ExitCode> {
     let targets: Result<Vec<Target>, _> = args.targets.iter().map(|t| t.parse()).collect();
@@ -190,7 +225,7 @@ async fn wait(args: WaitArgs) -> anyhow::Result<ExitCode> {
     };
     match until_signal(wait::wait_all(&targets, &opts)).await {
         Ok(result) => result.map(|()| ExitCode::SUCCESS).map_err(Into::into),
-        Err(interrupted) => Ok(interrupted),
+        Err(signal) => Ok(signal.exit("nothing partial was left behind")),
     }
 }
 
@@ -226,9 +261,23 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Runs `fut` unless SIGTERM (the kubelet deleting the pod) or SIGINT arrives first; then
-/// `fut` is dropped — cleaning up after itself — and the exit code is 128 + the signal.
-async fn until_signal<T>(fut: impl Future<Output = T>) -> Result<T, ExitCode> {
+/// The signal that ended a step: SIGTERM (the kubelet deleting the pod) or SIGINT.
+struct Interrupted {
+    name: &'static str,
+    code: u8,
+}
+
+impl Interrupted {
+    /// Says so on the last stderr line and gives the conventional exit code, 128 + signal.
+    fn exit(self, aftermath: &str) -> ExitCode {
+        eprintln!("beacon: error: interrupted by {}; {aftermath}", self.name);
+        ExitCode::from(self.code)
+    }
+}
+
+/// Runs `fut` unless SIGTERM or SIGINT arrives first; then `fut` is dropped — cleaning up
+/// after itself — and the signal is returned.
+async fn until_signal<T>(fut: impl Future<Output = T>) -> Result<T, Interrupted> {
     use tokio::signal::unix::{SignalKind, signal};
     let (Ok(mut term), Ok(mut int)) = (
         signal(SignalKind::terminate()),
@@ -236,13 +285,11 @@ async fn until_signal<T>(fut: impl Future<Output = T>) -> Result<T, ExitCode> {
     ) else {
         return Ok(fut.await);
     };
-    let (name, code) = tokio::select! {
-        out = fut => return Ok(out),
-        _ = term.recv() => ("SIGTERM", 143),
-        _ = int.recv() => ("SIGINT", 130),
-    };
-    eprintln!("beacon: error: interrupted by {name}; nothing partial was left behind");
-    Err(ExitCode::from(code))
+    tokio::select! {
+        out = fut => Ok(out),
+        _ = term.recv() => Err(Interrupted { name: "SIGTERM", code: 143 }),
+        _ = int.recv() => Err(Interrupted { name: "SIGINT", code: 130 }),
+    }
 }
 
 const FETCH_ABOUT: &str = "\
@@ -293,9 +340,11 @@ append would duplicate lines. Each step has an id (--id, or by default derived f
 and a hidden ledger beside the file (.NAME.steps) records the applied steps: a step already in
 the ledger does nothing. The new content replaces the file by temp file + fsync + rename, and
 the ledger records `begin` before and `done` after, so a crash at any point is recovered on
-the next run without duplicating or losing the lines. Deleting the file resets its ledger.
+the next run without duplicating or losing the lines; temp files a killed run left are removed.
+Deleting the file, or truncating it to 0 bytes, resets its ledger.
 
-Exit status: 0 appended (or already applied), 1 failed, 2 bad arguments.";
+Exit status: 0 appended (or already applied), 1 failed, 2 bad arguments, 143/130 interrupted
+by SIGTERM/SIGINT (the step stops at a safe point; a re-run completes it exactly once).";
 
 const WRITE_EXAMPLE: &str = "\
 Kubernetes — a queue of init containers, each adding one line, in order:
