@@ -1,10 +1,10 @@
-//! `beacon init` deadlines and SIGTERM while DNS never answers.
+//! How `beacon init` resolves names, and its deadlines and SIGTERM while DNS never answers.
 //!
 //! Each test runs beacon in a mount namespace of its own (`unshare -m`) with a resolv.conf
 //! bind-mounted over /etc/resolv.conf: the Kubernetes search list, `ndots:5`, and as the only
-//! nameserver a UDP (and TCP) socket on a loopback address that reads queries and never
-//! answers. Every deadline and SIGTERM must end the process soon after, whatever DNS does.
-//! Needs root (bind mounts, port 53); the tests run as root here and in CI.
+//! nameserver a socket on a loopback address that either answers one name or reads queries and
+//! never answers. Every deadline and SIGTERM must end the process soon after, whatever DNS
+//! does. Needs root (bind mounts, port 53); the tests run as root here and in CI.
 
 #[path = "support/init_helpers.rs"]
 mod init_helpers;
@@ -28,17 +28,26 @@ const MARGIN: Duration = Duration::from_millis(1500);
 /// `ndots:5`, so every search domain is tried first.
 const NAME: &str = "db.default";
 
-/// A nameserver on its own loopback address that swallows every query.
-struct SilentResolver {
-    ip: Ipv4Addr,
+/// A nameserver on its own loopback address that swallows every query — or, made with
+/// [`Nameserver::answering`], answers A queries for one name.
+struct Nameserver {
     resolv_conf: tempfile::NamedTempFile,
     _udp: UdpSocket,
     _tcp: TcpListener,
     _drain: std::thread::JoinHandle<()>,
 }
 
-impl SilentResolver {
+impl Nameserver {
     fn start() -> Self {
+        Self::serve(None)
+    }
+
+    /// Answers `name`'s A query with `ip` (AAAA: no records), NXDOMAIN for any other name.
+    fn answering(name: &str, ip: Ipv4Addr) -> Self {
+        Self::serve(Some((name.to_owned(), ip)))
+    }
+
+    fn serve(answer: Option<(String, Ipv4Addr)>) -> Self {
         // One address per test, so tests running in parallel do not share a socket.
         static NEXT: AtomicU8 = AtomicU8::new(1);
         let ip = Ipv4Addr::new(
@@ -53,7 +62,13 @@ impl SilentResolver {
         let reader = udp.try_clone().unwrap();
         let drain = std::thread::spawn(move || {
             let mut buf = [0u8; 1500];
-            while reader.recv_from(&mut buf).is_ok() {}
+            while let Ok((n, peer)) = reader.recv_from(&mut buf) {
+                if let Some((name, ip)) = &answer
+                    && let Some(reply) = dns_reply(&buf[..n], name, *ip)
+                {
+                    let _ = reader.send_to(&reply, peer);
+                }
+            }
         });
         let mut resolv_conf = tempfile::NamedTempFile::new().unwrap();
         std::io::Write::write_all(
@@ -65,7 +80,6 @@ impl SilentResolver {
         )
         .unwrap();
         Self {
-            ip,
             resolv_conf,
             _udp: udp,
             _tcp: tcp,
@@ -107,6 +121,39 @@ impl SilentResolver {
     }
 }
 
+/// The reply to one query (RFC 1035 §4.1): `known`'s A record, an empty answer for its other
+/// types, NXDOMAIN for other names; `None` for anything that is not a plain query.
+fn dns_reply(query: &[u8], known: &str, answer: Ipv4Addr) -> Option<Vec<u8>> {
+    if query.len() < 12 || query[2] & 0x80 != 0 || u16::from_be_bytes([query[4], query[5]]) != 1 {
+        return None;
+    }
+    let (mut labels, mut at) = (Vec::new(), 12);
+    loop {
+        let len = *query.get(at)? as usize;
+        at += 1;
+        if len == 0 {
+            break;
+        }
+        labels.push(String::from_utf8_lossy(query.get(at..at + len)?).to_ascii_lowercase());
+        at += len;
+    }
+    let qtype = u16::from_be_bytes([*query.get(at)?, *query.get(at + 1)?]);
+    let hit = labels.join(".") == known;
+    let with_answer = hit && qtype == 1;
+    let mut reply = query[0..2].to_vec(); // id
+    reply.push(0x80 | (query[2] & 0x79) | 0x04); // QR, opcode and RD, AA
+    reply.push(0x80 | if hit { 0 } else { 3 }); // RA; NOERROR or NXDOMAIN
+    // One question; one answer or none; no authority; no additional records (so no EDNS).
+    reply.extend_from_slice(&[0, 1, 0, u8::from(with_answer), 0, 0, 0, 0]);
+    reply.extend_from_slice(query.get(12..at + 4)?);
+    if with_answer {
+        // The name as a pointer to the question, A, IN, TTL 30 s, 4 bytes of address.
+        reply.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4]);
+        reply.extend_from_slice(&answer.octets());
+    }
+    Some(reply)
+}
+
 fn assert_within(out: &Run, limit: Duration) {
     assert!(
         out.elapsed < limit,
@@ -117,9 +164,9 @@ fn assert_within(out: &Run, limit: Duration) {
 }
 
 #[test]
-fn the_silent_resolver_really_hangs_lookups() {
+fn the_silent_nameserver_really_hangs_lookups() {
     // Guards the fixture: without it the tests below would pass for the wrong reason.
-    let dns = SilentResolver::start();
+    let dns = Nameserver::start();
     let out = dns.run(&[
         "init",
         "wait",
@@ -132,12 +179,11 @@ fn the_silent_resolver_really_hangs_lookups() {
     out.expect_code(1).expect_last_line(&format!(
         "beacon: error: timed out after 1s waiting for dns:{NAME}: "
     ));
-    assert!(!dns.ip.is_unspecified());
 }
 
 #[test]
 fn wait_dns_times_out_on_time() {
-    let dns = SilentResolver::start();
+    let dns = Nameserver::start();
     let target = format!("dns:{NAME}");
     let out = dns.run(&["init", "wait", &target, "--timeout", "3s"]);
     out.expect_code(1);
@@ -153,7 +199,7 @@ fn wait_dns_times_out_on_time() {
 
 #[test]
 fn wait_tcp_times_out_on_time() {
-    let dns = SilentResolver::start();
+    let dns = Nameserver::start();
     let target = format!("tcp:{NAME}:5432");
     let out = dns.run(&["init", "wait", &target, "--timeout", "3s"]);
     out.expect_code(1).expect_last_line(&format!(
@@ -164,7 +210,7 @@ fn wait_tcp_times_out_on_time() {
 
 #[test]
 fn wait_http_times_out_on_time() {
-    let dns = SilentResolver::start();
+    let dns = Nameserver::start();
     let target = format!("http://{NAME}:8080/healthz");
     let out = dns.run(&["init", "wait", &target, "--timeout", "3s"]);
     out.expect_code(1).expect_last_line(&format!(
@@ -175,7 +221,7 @@ fn wait_http_times_out_on_time() {
 
 #[test]
 fn fetch_times_out_on_time_and_leaves_nothing() {
-    let dns = SilentResolver::start();
+    let dns = Nameserver::start();
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("index.html");
     let url = format!("http://{NAME}/index.html");
@@ -200,7 +246,7 @@ fn fetch_times_out_on_time_and_leaves_nothing() {
 
 #[test]
 fn sigterm_mid_lookup_ends_wait_at_once() {
-    let dns = SilentResolver::start();
+    let dns = Nameserver::start();
     let target = format!("dns:{NAME}");
     let (out, after_signal) = dns.run_and_terminate(
         &["init", "wait", &target, "--timeout", "5m"],
@@ -217,7 +263,7 @@ fn sigterm_mid_lookup_ends_wait_at_once() {
 
 #[test]
 fn sigterm_mid_lookup_ends_fetch_at_once() {
-    let dns = SilentResolver::start();
+    let dns = Nameserver::start();
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("index.html");
     let url = format!("http://{NAME}/index.html");
@@ -239,7 +285,7 @@ fn sigterm_mid_lookup_ends_fetch_at_once() {
 #[test]
 fn hosts_file_names_still_resolve() {
     // /etc/hosts is consulted before DNS, so localhost needs no nameserver at all.
-    let dns = SilentResolver::start();
+    let dns = Nameserver::start();
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
     let out = dns.run(&[
@@ -294,5 +340,45 @@ fn sigterm_is_honoured_while_a_blocking_task_hangs() {
         signalled.elapsed() < MARGIN,
         "exited {:?} after SIGTERM",
         signalled.elapsed()
+    );
+}
+
+#[test]
+fn a_short_name_resolves_through_the_search_list() {
+    // As a pod resolves a Service: `db` is tried as db.default.svc.cluster.local first.
+    let dns = Nameserver::answering("db.default.svc.cluster.local", Ipv4Addr::LOCALHOST);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let out = dns.run(&[
+        "init",
+        "wait",
+        "dns:db",
+        &format!("tcp:db:{port}"),
+        "--timeout",
+        "10s",
+    ]);
+    out.expect_code(0);
+    assert!(
+        out.stderr.contains("ready: db resolves to 127.0.0.1"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.stderr.contains("ready: connected to 127.0.0.1"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_name_that_does_not_exist_says_so() {
+    let dns = Nameserver::answering("db.default.svc.cluster.local", Ipv4Addr::LOCALHOST);
+    let out = dns.run(&["init", "wait", "dns:nope", "--timeout", "1s"]);
+    out.expect_code(1);
+    assert_eq!(
+        out.last_line(),
+        "beacon: error: timed out after 1s waiting for dns:nope: cannot resolve nope: no such name (NXDOMAIN)",
+        "{}",
+        out.stderr
     );
 }
