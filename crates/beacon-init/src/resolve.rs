@@ -20,7 +20,7 @@ use std::{
 
 use hickory_resolver::{
     TokioResolver,
-    config::{LookupIpStrategy, NameServerConfig, ResolverConfig},
+    config::{NameServerConfig, ResolverConfig},
     net::runtime::TokioRuntimeProvider,
 };
 
@@ -36,6 +36,8 @@ pub(crate) struct Resolver {
 impl Resolver {
     /// Reads /etc/resolv.conf and /etc/hosts once; an init step is short-lived.
     pub(crate) fn from_system() -> Self {
+        // hickory's default strategy asks for A first and AAAA only when there is no A record:
+        // a nameserver that drops AAAA queries (it happens) cannot then delay an IPv4 answer.
         let builder = TokioResolver::builder_tokio().unwrap_or_else(|e| {
             tracing::debug!(error = %e, "no usable /etc/resolv.conf; using the nameserver on 127.0.0.1");
             let local = NameServerConfig::udp_and_tcp(IpAddr::V4(Ipv4Addr::LOCALHOST));
@@ -44,9 +46,6 @@ impl Resolver {
                 TokioRuntimeProvider::default(),
             )
         });
-        let mut builder = builder;
-        // Both families at once, as getaddrinfo asks for them.
-        builder.options_mut().ip_strategy = LookupIpStrategy::Ipv4AndIpv6;
         let dns = builder
             .build()
             .expect("a resolver from a parsed configuration builds");
