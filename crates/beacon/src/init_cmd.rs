@@ -302,8 +302,8 @@ or empty file at PATH. http and https are supported; TLS trusts the system CA bu
 
 Connect errors, timeouts, resets, truncated bodies and HTTP 5xx/408/429 are retried with
 exponential backoff and jitter, honouring Retry-After. Other 4xx, untrusted certificates,
-redirect loops, --max-bytes and --sha256 mismatches fail at once. Progress is logged to stderr every --progress-interval,
-and one summary line at the end.
+redirect loops, redirects to non-http(s) URLs, --max-bytes and --sha256 mismatches fail at
+once. Progress is logged to stderr every --progress-interval, and one summary line at the end.
 
 Bounded by default: a body over --max-bytes (100MiB) and a step not finished within
 --deadline (10m) fail, so a huge or endless stream cannot fill the volume and a trickle cannot
@@ -373,6 +373,9 @@ Wait until every TARGET is ready, replacing a shell loop on nslookup in an init 
 
 Each failed attempt's reason is logged — a new reason at once, a repeated one at most every
 --log-every — so `kubectl logs -c` shows what is missing without flooding.
+
+Names are resolved in-process: /etc/hosts first, then the nameservers of /etc/resolv.conf with
+its search list and ndots, so --timeout and SIGTERM end the step on time even while DNS hangs.
 
 Exit status: 0 all ready, 1 timed out (the last reason is printed), 2 bad arguments,
 143/130 interrupted.";
