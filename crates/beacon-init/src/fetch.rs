@@ -262,7 +262,6 @@ impl Fetcher {
         }
         file.flush().await.map_err(io_err)?;
         file.sync_all().await.map_err(io_err)?;
-        drop(file);
 
         let actual = hex::encode(hasher.finalize());
         if let Some(expected) = &job.sha256
@@ -279,6 +278,9 @@ impl Fetcher {
         tokio::task::spawn_blocking(move || fsutil::persist(tmp_path, &dest))
             .await
             .map_err(|e| Failure::Fatal(Error::Client(format!("rename task failed: {e}"))))??;
+        // Closed only now: its flock marks the temp file as live to a concurrent run's sweep
+        // until the rename is done.
+        drop(file);
         Ok(Fetched {
             bytes: progress.bytes,
             sha256: actual,

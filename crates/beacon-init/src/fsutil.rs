@@ -132,9 +132,38 @@ pub(crate) fn write_temp(path: &Path, contents: &[u8]) -> Result<NamedTempFile> 
     Ok(tmp)
 }
 
-/// Renames a finished temp file over `path` and fsyncs the directory.
+/// Renames a finished temp file over `path` and fsyncs the directory. The caller keeps the
+/// file open (and so flock-held) until this returns.
 pub(crate) fn persist(tmp: tempfile::TempPath, path: &Path) -> Result<()> {
     tmp.persist(path)
         .map_err(|e| Error::io("cannot rename a temp file to", path, e.error))?;
     fsync_dir(&parent_dir(path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_sweep_takes_leftovers_and_keeps_live_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("index.html");
+        let live = temp_beside(&target).unwrap();
+        let leftover = dir.path().join(".index.html.AbC123.part");
+        fs::write(&leftover, "half").unwrap();
+        let unrelated = dir.path().join(".other.AbC123.part");
+        fs::write(&unrelated, "not ours").unwrap();
+
+        sweep_stale_temps(&target);
+        assert!(live.path().exists(), "a live (locked) temp file was swept");
+        assert!(!leftover.exists(), "a leftover was kept");
+        assert!(unrelated.exists(), "another target's temp file was swept");
+
+        // Once its writer is gone (the lock released with the descriptor), it is a leftover.
+        let (file, path) = live.into_parts();
+        let kept = path.keep().unwrap();
+        drop(file);
+        sweep_stale_temps(&target);
+        assert!(!kept.exists());
+    }
 }

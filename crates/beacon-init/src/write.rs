@@ -203,7 +203,11 @@ fn replace_with(
     contents.extend_from_slice(added);
     let tmp = fsutil::write_temp(path, &contents)?;
     interrupted()?;
-    fsutil::persist(tmp.into_temp_path(), path)
+    let (file, tmp_path) = tmp.into_parts();
+    fsutil::persist(tmp_path, path)?;
+    // Closed only after the rename: its flock marks the temp file as live until then.
+    drop(file);
+    Ok(())
 }
 
 /// The append-only ledger, held under an exclusive lock until dropped so that two steps on
