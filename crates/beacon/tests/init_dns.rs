@@ -48,17 +48,24 @@ impl Nameserver {
     }
 
     fn serve(answer: Option<(String, Ipv4Addr)>) -> Self {
-        // One address per test, so tests running in parallel do not share a socket.
+        // resolv.conf cannot name a port, so it must be 53: one loopback address per test in
+        // 127.54.0.0/16 (clear of container.rs's 127.53.0.x), skipping any already taken.
         static NEXT: AtomicU8 = AtomicU8::new(1);
-        let ip = Ipv4Addr::new(
-            127,
-            53,
-            (std::process::id() % 250) as u8,
-            NEXT.fetch_add(1, Ordering::Relaxed),
-        );
-        let udp = UdpSocket::bind((ip, 53)).expect("bind udp 53 on loopback (needs root)");
-        // TCP too, in case a resolver falls back to it: accepted by the kernel, never answered.
-        let tcp = TcpListener::bind((ip, 53)).expect("bind tcp 53 on loopback");
+        let third = (std::process::id() % 250) as u8;
+        let (udp, tcp) = std::iter::repeat_with(|| {
+            Ipv4Addr::new(127, 54, third, NEXT.fetch_add(1, Ordering::Relaxed).max(1))
+        })
+        .take(250)
+        .find_map(|ip| {
+            // TCP too, in case a resolver falls back to it: accepted by the kernel, never
+            // answered.
+            Some((
+                UdpSocket::bind((ip, 53)).ok()?,
+                TcpListener::bind((ip, 53)).ok()?,
+            ))
+        })
+        .expect("no free 127.54.x.y:53 for the test's nameserver (binding port 53 needs root)");
+        let ip = udp.local_addr().unwrap().ip();
         let reader = udp.try_clone().unwrap();
         let drain = std::thread::spawn(move || {
             let mut buf = [0u8; 1500];
