@@ -10,7 +10,7 @@
 //! is; a name listed in /etc/hosts is answered from there, as written (no search list), with no
 //! DNS query; anything else goes to the nameservers of /etc/resolv.conf with its `search` list
 //! and `ndots`, `timeout` and `attempts` options. Without a usable resolv.conf the nameserver is
-//! 127.0.0.1, glibc's default.
+//! 127.0.0.1, glibc's default. Nothing is cached, as with getaddrinfo.
 
 use std::{
     collections::HashMap,
@@ -38,7 +38,7 @@ impl Resolver {
     pub(crate) fn from_system() -> Self {
         // hickory's default strategy asks for A first and AAAA only when there is no A record:
         // a nameserver that drops AAAA queries (it happens) cannot then delay an IPv4 answer.
-        let builder = TokioResolver::builder_tokio().unwrap_or_else(|e| {
+        let mut builder = TokioResolver::builder_tokio().unwrap_or_else(|e| {
             tracing::debug!(error = %e, "no usable /etc/resolv.conf; using the nameserver on 127.0.0.1");
             let local = NameServerConfig::udp_and_tcp(IpAddr::V4(Ipv4Addr::LOCALHOST));
             TokioResolver::builder_with_config(
@@ -46,6 +46,9 @@ impl Resolver {
                 TokioRuntimeProvider::default(),
             )
         });
+        // No cache, as getaddrinfo has none: `wait` polls, and a cached NXDOMAIN (negative TTL
+        // up to the zone's SOA minimum) would hide a Service created meanwhile.
+        builder.options_mut().cache_size = 0;
         let dns = builder
             .build()
             .expect("a resolver from a parsed configuration builds");

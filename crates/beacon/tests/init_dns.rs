@@ -39,15 +39,22 @@ struct Nameserver {
 
 impl Nameserver {
     fn start() -> Self {
-        Self::serve(None)
+        Self::serve(None, Duration::ZERO)
     }
 
     /// Answers `name`'s A query with `ip` (AAAA: no records), NXDOMAIN for any other name.
     fn answering(name: &str, ip: Ipv4Addr) -> Self {
-        Self::serve(Some((name.to_owned(), ip)))
+        Self::serve(Some((name.to_owned(), ip)), Duration::ZERO)
     }
 
-    fn serve(answer: Option<(String, Ipv4Addr)>) -> Self {
+    /// Like [`Nameserver::answering`], but `name` only exists `after` this long (a Service
+    /// created while its clients wait); NXDOMAIN before.
+    fn answering_after(name: &str, ip: Ipv4Addr, after: Duration) -> Self {
+        Self::serve(Some((name.to_owned(), ip)), after)
+    }
+
+    fn serve(answer: Option<(String, Ipv4Addr)>, after: Duration) -> Self {
+        let created = Instant::now() + after;
         // resolv.conf cannot name a port, so it must be 53: one loopback address per test in
         // 127.54.0.0/16 (clear of container.rs's 127.53.0.x), skipping any already taken.
         static NEXT: AtomicU8 = AtomicU8::new(1);
@@ -71,7 +78,11 @@ impl Nameserver {
             let mut buf = [0u8; 1500];
             while let Ok((n, peer)) = reader.recv_from(&mut buf) {
                 if let Some((name, ip)) = &answer
-                    && let Some(reply) = dns_reply(&buf[..n], name, *ip)
+                    && let Some(reply) = dns_reply(
+                        &buf[..n],
+                        if Instant::now() >= created { name } else { "" },
+                        *ip,
+                    )
                 {
                     let _ = reader.send_to(&reply, peer);
                 }
@@ -150,13 +161,24 @@ fn dns_reply(query: &[u8], known: &str, answer: Ipv4Addr) -> Option<Vec<u8>> {
     let mut reply = query[0..2].to_vec(); // id
     reply.push(0x80 | (query[2] & 0x79) | 0x04); // QR, opcode and RD, AA
     reply.push(0x80 | if hit { 0 } else { 3 }); // RA; NOERROR or NXDOMAIN
-    // One question; one answer or none; no authority; no additional records (so no EDNS).
-    reply.extend_from_slice(&[0, 1, 0, u8::from(with_answer), 0, 0, 0, 0]);
+    // One question; one answer or none; for NXDOMAIN an SOA in the authority section, as a
+    // real nameserver sends so that resolvers may cache the negative answer (RFC 2308); no
+    // additional records (so no EDNS).
+    let soa = !hit;
+    reply.extend_from_slice(&[0, 1, 0, u8::from(with_answer), 0, u8::from(soa), 0, 0]);
     reply.extend_from_slice(query.get(12..at + 4)?);
     if with_answer {
         // The name as a pointer to the question, A, IN, TTL 30 s, 4 bytes of address.
         reply.extend_from_slice(&[0xc0, 0x0c, 0, 1, 0, 1, 0, 0, 0, 30, 0, 4]);
         reply.extend_from_slice(&answer.octets());
+    }
+    if soa {
+        // Owner: the root; SOA, IN, TTL 30 s; MNAME and RNAME the root, then serial, refresh,
+        // retry, expire and a minimum (negative-caching) TTL of 30 s.
+        reply.extend_from_slice(&[0, 0, 6, 0, 1, 0, 0, 0, 30, 0, 22, 0, 0]);
+        for field in [1u32, 3600, 600, 86400, 30] {
+            reply.extend_from_slice(&field.to_be_bytes());
+        }
     }
     Some(reply)
 }
@@ -388,4 +410,33 @@ fn a_name_that_does_not_exist_says_so() {
         "{}",
         out.stderr
     );
+}
+
+#[test]
+fn a_name_that_appears_later_is_seen_at_the_next_attempt() {
+    // No answer is cached between attempts (getaddrinfo caches nothing either): a Service
+    // created while the init container waits is ready at the next poll, not after a
+    // negative TTL.
+    let dns = Nameserver::answering_after(
+        "db.default.svc.cluster.local",
+        Ipv4Addr::LOCALHOST,
+        Duration::from_millis(1500),
+    );
+    let out = dns.run(&[
+        "init",
+        "wait",
+        "dns:db",
+        "--interval",
+        "200ms",
+        "--timeout",
+        "20s",
+    ]);
+    out.expect_code(0);
+    assert!(
+        out.stderr
+            .contains("not ready: cannot resolve db: no such name"),
+        "{}",
+        out.stderr
+    );
+    assert_within(&out, Duration::from_millis(1500) + MARGIN);
 }
