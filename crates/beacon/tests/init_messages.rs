@@ -128,3 +128,34 @@ fn a_client_error_is_still_called_one() {
         ),
     );
 }
+
+#[test]
+fn main_prints_each_cause_once_for_every_command() {
+    // main's printer is shared: a library error that both shows its cause and returns it as
+    // its `source()` (here beacon-serve's bind error) must not print it twice.
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "serve",
+        "--listen",
+        &addr.to_string(),
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    out.expect_code(1);
+    assert_eq!(
+        out.last_line().matches("Address already in use").count(),
+        1,
+        "stderr:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.last_line().starts_with("beacon: error: ")
+            && out.last_line().ends_with(&format!(
+                "cannot listen on {addr}: Address already in use (os error 98)"
+            )),
+        "{}",
+        out.last_line()
+    );
+}
