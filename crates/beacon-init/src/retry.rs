@@ -194,12 +194,14 @@ pub(crate) fn describe(e: &reqwest::Error) -> String {
         }
         .to_owned();
     }
+    if e.is_redirect() {
+        // The redirect policy's own message ("too many redirects (more than 10)") says it all.
+        return root_cause(e).unwrap_or_else(|| "redirect refused".to_owned());
+    }
     let kind = if e.is_connect() {
         "cannot connect"
     } else if e.is_body() || e.is_decode() {
         "body interrupted"
-    } else if e.is_redirect() {
-        "redirect refused"
     } else {
         "request failed"
     };

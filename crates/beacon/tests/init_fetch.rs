@@ -251,7 +251,13 @@ fn redirects_are_followed_but_loops_fail_at_once() {
     assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), body);
 
     let out = failing_fetch(&server, "/loop", &["--max-redirects", "5"], vec![]);
-    out.expect_last_line("too many redirects (more than 5)");
+    assert_eq!(
+        out.last_line(),
+        format!(
+            "beacon: error: {}: too many redirects (more than 5)",
+            server.url("/loop")
+        )
+    );
     assert_eq!(
         server.hits("/loop"),
         6,
