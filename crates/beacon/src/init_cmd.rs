@@ -20,6 +20,7 @@ use beacon_init::{
     wait::{self, Target, WaitOptions},
     write::{self, Outcome, Step},
 };
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum InitCommand {
@@ -164,6 +165,7 @@ async fn write(args: WriteArgs) -> anyhow::Result<ExitCode> {
         Ok(step) => step,
         Err(e) => return Ok(usage_error(&e.to_string())),
     };
+    let signals = Signals::install();
     let cancel = Arc::new(AtomicBool::new(false));
     let mut task = tokio::task::spawn_blocking({
         let (path, step, cancel) = (args.path.clone(), step.clone(), cancel.clone());
@@ -172,7 +174,7 @@ async fn write(args: WriteArgs) -> anyhow::Result<ExitCode> {
     // Exiting at once on a signal would leave the step's temp file behind: ask it to stop at
     // its next safe point instead, and wait for that (briefly: a step blocked on another's
     // ledger lock is abandoned, which is as safe as a crash).
-    let (outcome, interrupted) = match until_signal(&mut task).await {
+    let (outcome, interrupted) = match signals.until(&mut task).await {
         Ok(joined) => (joined, None),
         Err(signal) => {
             cancel.store(true, Ordering::SeqCst);
@@ -275,21 +277,38 @@ impl Interrupted {
     }
 }
 
-/// Runs `fut` unless SIGTERM or SIGINT arrives first; then `fut` is dropped — cleaning up
-/// after itself — and the signal is returned.
-async fn until_signal<T>(fut: impl Future<Output = T>) -> Result<T, Interrupted> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return Ok(fut.await);
-    };
-    tokio::select! {
-        out = fut => Ok(out),
-        _ = term.recv() => Err(Interrupted { name: "SIGTERM", code: 143 }),
-        _ = int.recv() => Err(Interrupted { name: "SIGINT", code: 130 }),
+/// SIGTERM and SIGINT handlers, installed before the work they guard starts: a signal in
+/// between would otherwise end the process the default way, with nothing cleaned up.
+struct Signals(Option<(Signal, Signal)>);
+
+impl Signals {
+    fn install() -> Self {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Self(Some((term, int))),
+            _ => Self(None),
+        }
     }
+
+    /// Runs `fut` unless a signal arrives first; then `fut` is dropped — cleaning up after
+    /// itself — and the signal is returned.
+    async fn until<T>(mut self, fut: impl Future<Output = T>) -> Result<T, Interrupted> {
+        let Some((term, int)) = &mut self.0 else {
+            return Ok(fut.await);
+        };
+        tokio::select! {
+            out = fut => Ok(out),
+            _ = term.recv() => Err(Interrupted { name: "SIGTERM", code: 143 }),
+            _ = int.recv() => Err(Interrupted { name: "SIGINT", code: 130 }),
+        }
+    }
+}
+
+/// [`Signals::until`] for work that has not started yet (a future does nothing until polled).
+async fn until_signal<T>(fut: impl Future<Output = T>) -> Result<T, Interrupted> {
+    Signals::install().until(fut).await
 }
 
 const FETCH_ABOUT: &str = "\
