@@ -1,10 +1,12 @@
 use std::{io, path::PathBuf, time::Duration};
 
 /// Every variant renders as one line: the binary prints it as the init container's last log
-/// line, which is what `kubectl logs -c` and the pod's termination message show.
+/// line, which is what `kubectl logs -c` and the pod's termination message show. A variant with
+/// a `#[source]` does not repeat it in its own message: printers walk the chain (anyhow's
+/// `{:#}`), and saying it in both places printed every cause twice.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("{what} {}: {source}", path.display())]
+    #[error("{what} {}", path.display())]
     Io {
         what: &'static str,
         path: PathBuf,
@@ -17,6 +19,13 @@ pub enum Error {
     InvalidUrl { url: String, reason: String },
     #[error("{url}: HTTP {status} (not retried: a client error will not fix itself)")]
     Status { url: String, status: String },
+    /// A 3xx the client did not follow: its Location is missing or not http(s) (`file:`, say).
+    #[error("{url}: HTTP {status}: {reason}")]
+    Redirect {
+        url: String,
+        status: String,
+        reason: String,
+    },
     #[error("{url}: {reason}")]
     Request { url: String, reason: String },
     #[error("{url}: gave up after {attempts} attempt(s): {last}")]
@@ -31,6 +40,12 @@ pub enum Error {
         limit: u64,
         detail: String,
     },
+    #[error("{url}: not finished within the --deadline of {}", humantime::format_duration(*deadline))]
+    Deadline { url: String, deadline: Duration },
+    #[error(
+        "{url}: the body is encoded as {encoding:?}, which beacon cannot decode (it asks for gzip or none)"
+    )]
+    Encoding { url: String, encoding: String },
     #[error("{url}: sha256 mismatch: expected {expected}, got {actual}")]
     Checksum {
         url: String,
@@ -50,6 +65,9 @@ pub enum Error {
         expected: u64,
         found: u64,
     },
+    /// A signal asked a step to stop, and it did so before changing anything.
+    #[error("interrupted before the step was applied")]
+    Interrupted,
     #[error("invalid wait target {target:?}: {reason}")]
     InvalidTarget { target: String, reason: String },
     #[error("timed out after {} waiting for {target}: {last}", humantime::format_duration(*waited))]

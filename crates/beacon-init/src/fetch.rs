@@ -18,17 +18,27 @@ use tokio::io::AsyncWriteExt;
 use crate::{
     Error, Result, fsutil,
     progress::{self, Progress},
+    resolve::Resolver,
     retry::{self, Failure, RetryPolicy},
     tls::{self, ClientOptions},
 };
+
+/// Default `--max-bytes`: init data is configuration and pages, not datasets; a larger file
+/// needs the flag, and an endless stream cannot fill the volume first.
+pub const DEFAULT_MAX_BYTES: u64 = 100 << 20;
+/// Default `--deadline`: long enough for the default maximum at ~170 KiB/s.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(600);
 
 #[derive(Debug, Clone)]
 pub struct FetchOptions {
     /// Per-attempt bound on connecting and on any silence from the server (headers or body).
     pub timeout: Duration,
     pub retry: RetryPolicy,
-    /// Refuse bodies larger than this, by Content-Length up front and by counting.
+    /// Refuse bodies larger than this, by Content-Length up front and by counting (decoded
+    /// bytes, for a gzip body).
     pub max_bytes: Option<u64>,
+    /// Bound on the whole `fetch_all`: every job, attempt and backoff.
+    pub deadline: Option<Duration>,
     pub max_redirects: usize,
     pub progress_interval: Duration,
 }
@@ -38,7 +48,8 @@ impl Default for FetchOptions {
         Self {
             timeout: Duration::from_secs(30),
             retry: RetryPolicy::default(),
-            max_bytes: None,
+            max_bytes: Some(DEFAULT_MAX_BYTES),
+            deadline: Some(DEFAULT_DEADLINE),
             max_redirects: 10,
             progress_interval: Duration::from_secs(5),
         }
@@ -96,6 +107,8 @@ pub struct Fetched {
 pub struct Fetcher {
     client: reqwest::Client,
     opts: FetchOptions,
+    /// When `opts.deadline` runs out, counted from the fetcher's creation.
+    deadline_at: Option<tokio::time::Instant>,
 }
 
 impl Fetcher {
@@ -103,11 +116,33 @@ impl Fetcher {
         let client = tls::http_client(&ClientOptions {
             stall_timeout: opts.timeout,
             max_redirects: opts.max_redirects,
+            resolver: Resolver::from_system(),
         })?;
-        Ok(Self { client, opts })
+        let deadline_at = opts.deadline.map(|d| tokio::time::Instant::now() + d);
+        Ok(Self {
+            client,
+            opts,
+            deadline_at,
+        })
     }
 
+    /// Downloads one job, within what is left of the deadline. On expiry the attempt in flight
+    /// is dropped, which deletes its temp file.
     pub async fn fetch(&self, job: &FetchJob) -> Result<Fetched> {
+        let (Some(at), Some(deadline)) = (self.deadline_at, self.opts.deadline) else {
+            return self.fetch_unbounded(job).await;
+        };
+        tokio::time::timeout_at(at, self.fetch_unbounded(job))
+            .await
+            .unwrap_or_else(|_| {
+                Err(Error::Deadline {
+                    url: job.url.to_string(),
+                    deadline,
+                })
+            })
+    }
+
+    async fn fetch_unbounded(&self, job: &FetchJob) -> Result<Fetched> {
         let url = job.url.as_str();
         if let Some(done) = already_there(job).await {
             let path = job.dest.display();
@@ -126,7 +161,7 @@ impl Fetcher {
             url,
             path = %job.dest.display(),
             bytes = fetched.bytes,
-            elapsed = %humantime::format_duration(Duration::from_millis(fetched.elapsed.as_millis() as u64)),
+            elapsed = %progress::human_duration(fetched.elapsed),
             rate = %progress::rate(fetched.bytes, fetched.elapsed),
             sha256 = %fetched.sha256,
             attempts = fetched.attempts,
@@ -156,12 +191,29 @@ impl Fetcher {
                     reason: format!("HTTP {status_text}"),
                     retry_after: retry::retry_after(resp.headers()),
                 }
+            } else if status.is_redirection() {
+                Failure::Fatal(Error::Redirect {
+                    url: url.to_owned(),
+                    status: status_text,
+                    reason: retry::unfollowed_redirect(resp.headers()),
+                })
             } else {
                 Failure::Fatal(Error::Status {
                     url: url.to_owned(),
                     status: status_text,
                 })
             });
+        }
+        // reqwest decodes gzip and then drops the header; one still present is an encoding we
+        // did not ask for and cannot decode, whose bytes must not be saved as the file.
+        if let Some(encoding) = resp.headers().get(reqwest::header::CONTENT_ENCODING)
+            && !encoding.as_bytes().eq_ignore_ascii_case(b"identity")
+        {
+            return Err(Error::Encoding {
+                url: url.to_owned(),
+                encoding: String::from_utf8_lossy(encoding.as_bytes()).into_owned(),
+            }
+            .into());
         }
         let expected_len = resp.content_length();
         if let (Some(limit), Some(len)) = (self.opts.max_bytes, expected_len)
@@ -210,7 +262,6 @@ impl Fetcher {
         }
         file.flush().await.map_err(io_err)?;
         file.sync_all().await.map_err(io_err)?;
-        drop(file);
 
         let actual = hex::encode(hasher.finalize());
         if let Some(expected) = &job.sha256
@@ -227,6 +278,9 @@ impl Fetcher {
         tokio::task::spawn_blocking(move || fsutil::persist(tmp_path, &dest))
             .await
             .map_err(|e| Failure::Fatal(Error::Client(format!("rename task failed: {e}"))))??;
+        // Closed only now: its flock marks the temp file as live to a concurrent run's sweep
+        // until the rename is done.
+        drop(file);
         Ok(Fetched {
             bytes: progress.bytes,
             sha256: actual,

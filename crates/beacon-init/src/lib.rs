@@ -6,6 +6,7 @@ pub mod error;
 pub mod fetch;
 mod fsutil;
 mod progress;
+mod resolve;
 pub mod retry;
 mod tls;
 pub mod wait;

@@ -67,6 +67,18 @@ pub(crate) fn human_bytes(n: u64) -> String {
     }
 }
 
+/// A duration as a person reads it: to the millisecond below a second, to a tenth of a second
+/// above (`3s`, `1s 500ms`, `593ms`), never `2s 999ms 999us 890ns`.
+pub(crate) fn human_duration(d: Duration) -> String {
+    let ms = d.as_secs_f64() * 1000.0;
+    let rounded = if ms >= 1000.0 {
+        (ms / 100.0).round() as u64 * 100
+    } else {
+        ms.round() as u64
+    };
+    humantime::format_duration(Duration::from_millis(rounded)).to_string()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -78,5 +90,15 @@ mod tests {
         assert_eq!(human_bytes(1536), "1.5 KiB");
         assert_eq!(human_bytes(5 * 1024 * 1024), "5.0 MiB");
         assert_eq!(rate(2048, Duration::from_secs(2)), "1.0 KiB/s");
+    }
+
+    #[test]
+    fn durations_are_rounded_for_people() {
+        let d = |s: f64| human_duration(Duration::from_secs_f64(s));
+        assert_eq!(d(2.999_999_890), "3s");
+        assert_eq!(d(0.593_519_027), "594ms");
+        assert_eq!(d(1.5), "1s 500ms");
+        assert_eq!(d(61.26), "1m 1s 300ms");
+        assert_eq!(d(0.0), "0s");
     }
 }

@@ -114,7 +114,7 @@ where
                     url,
                     attempt = n,
                     error = %reason,
-                    retry_in = %humantime::format_duration(round_ms(delay)),
+                    retry_in = %crate::progress::human_duration(delay),
                     "attempt failed; retrying"
                 );
                 tokio::time::sleep(delay).await;
@@ -179,27 +179,58 @@ fn is_certificate_error(e: &(dyn std::error::Error + 'static)) -> bool {
     e.source().is_some_and(is_certificate_error)
 }
 
-/// A short reason: the URL is already part of the surrounding message.
+/// A short reason: the URL is already part of the surrounding message. The phase (connecting,
+/// the response, the body) and the root cause; the layers between (hyper-util's "client error
+/// (Connect)", "tcp connect error") only restate the phase.
 pub(crate) fn describe(e: &reqwest::Error) -> String {
-    let kind = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
+    if e.is_timeout() {
+        return if e.is_connect() {
+            "timed out connecting"
+        } else if e.is_body() || e.is_decode() {
+            "timed out waiting for the body"
+        } else {
+            // reqwest's connect timeout and its wait for the headers look the same here.
+            "timed out before a response"
+        }
+        .to_owned();
+    }
+    if e.is_redirect() {
+        // The redirect policy's own message ("too many redirects (more than 10)") says it all.
+        return root_cause(e).unwrap_or_else(|| "redirect refused".to_owned());
+    }
+    let kind = if e.is_connect() {
         "cannot connect"
     } else if e.is_body() || e.is_decode() {
         "body interrupted"
     } else {
         "request failed"
     };
-    let Some(source) = std::error::Error::source(e) else {
-        return kind.to_owned();
-    };
-    // reqwest nests its own error for body failures; its generic text adds nothing.
-    let detail = crate::error::chain(source).replace("request or response body error: ", "");
-    format!("{kind}: {detail}")
+    match root_cause(e) {
+        Some(root) => format!("{kind}: {root}"),
+        None => kind.to_owned(),
+    }
 }
 
-fn round_ms(d: Duration) -> Duration {
-    Duration::from_millis(d.as_millis() as u64)
+/// The innermost error's message; `None` when `e` has no source.
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut cur = e.source()?;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    Some(cur.to_string())
+}
+
+/// A 3xx that reached us was not followed: no Location, or one that is not http(s).
+pub(crate) fn unfollowed_redirect(headers: &HeaderMap) -> String {
+    match headers
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+    {
+        Some(location) => {
+            format!("redirect to {location} not followed (only http and https are)")
+        }
+        None => "a redirect without a Location header".to_owned(),
+    }
 }
 
 #[cfg(test)]

@@ -3,13 +3,14 @@
 
 use std::time::Duration;
 
-use crate::{Error, Result};
+use crate::{Error, Result, resolve::Resolver};
 
 pub(crate) struct ClientOptions {
     /// Bounds connecting, waiting for headers and every gap between body chunks, so a stalled
     /// server is detected even when the whole transfer would legitimately take longer.
     pub stall_timeout: Duration,
     pub max_redirects: usize,
+    pub resolver: Resolver,
 }
 
 pub(crate) fn http_client(opts: &ClientOptions) -> Result<reqwest::Client> {
@@ -18,6 +19,8 @@ pub(crate) fn http_client(opts: &ClientOptions) -> Result<reqwest::Client> {
         .use_preconfigured_tls(
             beacon_tls::client_config().map_err(|e| Error::Client(e.to_string()))?,
         )
+        // In-process DNS: a hanging nameserver cannot hold the process past its deadline.
+        .dns_resolver(std::sync::Arc::new(opts.resolver.clone()))
         .connect_timeout(opts.stall_timeout)
         .read_timeout(opts.stall_timeout)
         .redirect(reqwest::redirect::Policy::custom(move |attempt| {
@@ -36,11 +39,12 @@ pub(crate) fn http_client(opts: &ClientOptions) -> Result<reqwest::Client> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn the_client_builds() {
+    #[tokio::test]
+    async fn the_client_builds() {
         http_client(&ClientOptions {
             stall_timeout: Duration::from_secs(1),
             max_redirects: 3,
+            resolver: Resolver::from_system(),
         })
         .unwrap();
     }

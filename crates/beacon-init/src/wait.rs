@@ -3,6 +3,7 @@
 
 use std::{
     fmt,
+    net::{IpAddr, SocketAddr},
     str::FromStr,
     time::{Duration, Instant},
 };
@@ -11,6 +12,8 @@ use futures_util::future::try_join_all;
 
 use crate::{
     Error, Result,
+    progress::human_duration,
+    resolve::Resolver,
     tls::{self, ClientOptions},
 };
 
@@ -37,6 +40,7 @@ impl FromStr for Target {
             if name.is_empty() {
                 return Err(invalid("expected dns:NAME"));
             }
+            check_host_name(name).map_err(|r| invalid(&r))?;
             Ok(Target::Dns(name.to_owned()))
         } else if let Some(rest) = s.strip_prefix("tcp:") {
             let (host, port) = rest
@@ -45,18 +49,8 @@ impl FromStr for Target {
             let port = port
                 .parse()
                 .map_err(|_| invalid("the port must be a number from 0 to 65535"))?;
-            // `tcp:[::1]:80`: the brackets only separate the address from the port.
-            let host = host
-                .strip_prefix('[')
-                .and_then(|h| h.strip_suffix(']'))
-                .unwrap_or(host);
-            if host.is_empty() {
-                return Err(invalid("expected tcp:HOST:PORT"));
-            }
-            Ok(Target::Tcp {
-                host: host.to_owned(),
-                port,
-            })
+            let host = parse_tcp_host(host).map_err(|r| invalid(&r))?;
+            Ok(Target::Tcp { host, port })
         } else if s.starts_with("http://") || s.starts_with("https://") {
             let url = reqwest::Url::parse(s).map_err(|e| invalid(&e.to_string()))?;
             Ok(Target::Http(url))
@@ -65,6 +59,47 @@ impl FromStr for Target {
                 "expected dns:NAME, tcp:HOST:PORT or an http(s):// URL",
             ))
         }
+    }
+}
+
+/// The HOST of `tcp:HOST:PORT`: a name, an IPv4 address, or an IPv6 address in brackets (the
+/// brackets only separate it from the port). Anything else would fail every attempt until the
+/// timeout, so it is rejected up front.
+fn parse_tcp_host(host: &str) -> Result<String, String> {
+    const BRACKETS: &str = "an IPv6 address goes in brackets, e.g. tcp:[::1]:80";
+    if let Some(inner) = host.strip_prefix('[') {
+        let inner = inner.strip_suffix(']').ok_or(BRACKETS)?;
+        inner
+            .parse::<std::net::Ipv6Addr>()
+            .map_err(|_| format!("{inner:?} in brackets is not an IPv6 address"))?;
+        return Ok(inner.to_owned());
+    }
+    if host.is_empty() {
+        return Err("expected tcp:HOST:PORT".into());
+    }
+    if host.contains([':', '[', ']']) {
+        return Err(BRACKETS.into());
+    }
+    check_host_name(host)?;
+    Ok(host.to_owned())
+}
+
+/// A DNS name or an IPv4 address as written in a target: dot-separated, non-empty labels of
+/// letters, digits, `-` and `_` (Kubernetes names are a subset), an optional final dot.
+fn check_host_name(name: &str) -> Result<(), String> {
+    let labels = name.strip_suffix('.').unwrap_or(name);
+    let ok = name.len() <= 253
+        && labels.split('.').all(|l| {
+            (1..=63).contains(&l.len())
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{name:?} is not a host name (letters, digits, '-', '_' and '.')"
+        ))
     }
 }
 
@@ -105,23 +140,28 @@ impl Default for WaitOptions {
 
 /// Waits for every target at once; fails with the first target to time out.
 pub async fn wait_all(targets: &[Target], opts: &WaitOptions) -> Result<()> {
+    let resolver = Resolver::from_system();
     let client = if targets.iter().any(|t| matches!(t, Target::Http(_))) {
         Some(tls::http_client(&ClientOptions {
             stall_timeout: opts.attempt_timeout,
             max_redirects: 10,
+            resolver: resolver.clone(),
         })?)
     } else {
         None
     };
-    try_join_all(targets.iter().map(|t| wait_one(t, client.as_ref(), opts))).await?;
+    let probes = Probes { resolver, client };
+    try_join_all(targets.iter().map(|t| wait_one(t, &probes, opts))).await?;
     Ok(())
 }
 
-async fn wait_one(
-    target: &Target,
-    client: Option<&reqwest::Client>,
-    opts: &WaitOptions,
-) -> Result<()> {
+/// What the attempts share: one resolver, and one HTTP client when there are http targets.
+struct Probes {
+    resolver: Resolver,
+    client: Option<reqwest::Client>,
+}
+
+async fn wait_one(target: &Target, probes: &Probes, opts: &WaitOptions) -> Result<()> {
     let started = Instant::now();
     let deadline = started + opts.timeout;
     let mut last: Option<(String, Instant)> = None;
@@ -138,13 +178,13 @@ async fn wait_one(
         }
         attempt += 1;
         let bound = opts.attempt_timeout.min(remaining);
-        let reason = match tokio::time::timeout(bound, probe(target, client)).await {
+        let reason = match tokio::time::timeout(bound, probe(target, probes)).await {
             Ok(Ok(detail)) => {
                 tracing::info!(target = %target, attempts = attempt, waited = %elapsed(started), "ready: {detail}");
                 return Ok(());
             }
             Ok(Err(reason)) => reason,
-            Err(_) => format!("no answer within {}", humantime::format_duration(bound)),
+            Err(_) => format!("no answer within {}", human_duration(bound)),
         };
         let repeat = last
             .as_ref()
@@ -164,21 +204,25 @@ async fn wait_one(
 }
 
 /// One attempt: `Ok` with what was found, or the reason it is not ready.
-async fn probe(target: &Target, client: Option<&reqwest::Client>) -> Result<String, String> {
+async fn probe(target: &Target, probes: &Probes) -> Result<String, String> {
     match target {
         Target::Dns(name) => {
-            let addrs: Vec<_> = tokio::net::lookup_host((name.as_str(), 0))
+            let addrs = probes
+                .resolver
+                .lookup(name)
                 .await
-                .map_err(|e| format!("cannot resolve {name}: {e}"))?
-                .map(|a| a.ip().to_string())
-                .collect();
-            if addrs.is_empty() {
-                return Err(format!("{name} resolves to no address"));
-            }
+                .map_err(|e| format!("cannot resolve {name}: {e}"))?;
+            let addrs: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
             Ok(format!("{name} resolves to {}", addrs.join(", ")))
         }
         Target::Tcp { host, port } => {
-            let stream = tokio::net::TcpStream::connect((host.as_str(), *port))
+            let addrs = probes
+                .resolver
+                .lookup(host)
+                .await
+                .map_err(|e| format!("cannot resolve {host}: {e}"))?;
+            let addrs: Vec<SocketAddr> = addrs.into_iter().map(|ip| (ip, *port).into()).collect();
+            let stream = tokio::net::TcpStream::connect(&addrs[..])
                 .await
                 .map_err(|e| format!("cannot connect: {e}"))?;
             let peer = stream
@@ -188,7 +232,10 @@ async fn probe(target: &Target, client: Option<&reqwest::Client>) -> Result<Stri
             Ok(format!("connected to {peer}"))
         }
         Target::Http(url) => {
-            let client = client.expect("an HTTP client is built whenever an http target exists");
+            let client = probes
+                .client
+                .as_ref()
+                .expect("an HTTP client is built whenever an http target exists");
             let resp = client
                 .get(url.clone())
                 .send()
@@ -197,6 +244,9 @@ async fn probe(target: &Target, client: Option<&reqwest::Client>) -> Result<Stri
             let status = resp.status();
             if status.is_success() {
                 Ok(format!("HTTP {status}"))
+            } else if status.is_redirection() {
+                let why = crate::retry::unfollowed_redirect(resp.headers());
+                Err(format!("HTTP {status}: {why}"))
             } else {
                 Err(format!("HTTP {status}"))
             }
@@ -205,8 +255,7 @@ async fn probe(target: &Target, client: Option<&reqwest::Client>) -> Result<Stri
 }
 
 fn elapsed(since: Instant) -> String {
-    humantime::format_duration(Duration::from_millis(since.elapsed().as_millis() as u64))
-        .to_string()
+    human_duration(since.elapsed())
 }
 
 #[cfg(test)]
@@ -241,8 +290,27 @@ mod tests {
             "https://x/healthz".parse::<Target>().unwrap(),
             Target::Http(_)
         ));
+        assert_eq!(
+            "tcp:10.0.0.1:80".parse::<Target>().unwrap(),
+            Target::Tcp {
+                host: "10.0.0.1".into(),
+                port: 80
+            }
+        );
+        assert!(
+            "dns:db.default.svc.cluster.local."
+                .parse::<Target>()
+                .is_ok()
+        );
         for bad in [
             "dns:",
+            "dns:.",
+            "dns:bad name",
+            "tcp:[::1:80",
+            "tcp:::1:80",
+            "tcp:[db]:80",
+            "tcp:db]:80",
+            "tcp:[]:80",
             "tcp:db",
             "tcp:db:http",
             "tcp::80",

@@ -18,14 +18,16 @@
 //! means someone else changed the file in between, and the step refuses to guess. Because the
 //! content is replaced by rename, a half-appended line is never visible.
 //!
-//! If the file is gone but its ledger is not, the ledger describes content that no longer
-//! exists and is reset, so deleting the file starts the sequence over.
+//! If the file is gone (or truncated to nothing) but its ledger is not, the ledger describes
+//! content that no longer exists and is reset, so deleting or emptying the file starts the
+//! sequence over. Temp files a killed run left beside the file are removed by the next run.
 
 use std::{
     collections::HashMap,
     fs::{self, File, OpenOptions},
     io::{self, Read, Write},
     path::{Path, PathBuf},
+    sync::atomic::{AtomicBool, Ordering},
 };
 
 use sha2::{Digest, Sha256};
@@ -98,22 +100,43 @@ enum State {
 
 /// Applies `step` to `path` once, however often it is called. Blocking.
 pub fn append_lines(path: &Path, step: &Step) -> Result<Outcome> {
+    append_lines_unless(path, step, &AtomicBool::new(false))
+}
+
+/// [`append_lines`] that stops at its next safe point once `cancel` is set (SIGTERM), with
+/// [`Error::Interrupted`]: before the file is replaced, the temp file is deleted and the file
+/// keeps its old content; after, the step completes (only the ledger's `done` is left to
+/// write). Either way a re-run finishes the step exactly once.
+pub fn append_lines_unless(path: &Path, step: &Step, cancel: &AtomicBool) -> Result<Outcome> {
     let dir = fsutil::parent_dir(path);
     fs::create_dir_all(&dir).map_err(|e| Error::io("cannot create directory", &dir, e))?;
     let ledger_path = ledger_path(path);
     let mut ledger = Ledger::open(&ledger_path)?;
+    // Under the ledger's lock no other step on this file is running, so any temp file beside
+    // it was left by a killed run (and a live one would be flock-held and kept anyway).
+    fsutil::sweep_stale_temps(path);
 
     let current = match fs::read(path) {
         Ok(c) => Some(c),
         Err(e) if e.kind() == io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io("cannot read", path, e)),
     };
-    if current.is_none() && !ledger.states.is_empty() {
-        tracing::info!(ledger = %ledger_path.display(), "file is gone; resetting its ledger");
+    // Deleted or truncated to nothing: the ledger describes content that is gone, and the
+    // queue must start over to end with its lines again.
+    if current.as_ref().is_none_or(Vec::is_empty) && !ledger.states.is_empty() {
+        let how = if current.is_none() { "gone" } else { "empty" };
+        tracing::info!(ledger = %ledger_path.display(), "file is {how}; resetting its ledger");
         ledger.reset()?;
     }
     let current = current.unwrap_or_default();
     let len = current.len() as u64;
+    let interrupted = || {
+        if cancel.load(Ordering::SeqCst) {
+            Err(Error::Interrupted)
+        } else {
+            Ok(())
+        }
+    };
 
     match ledger.states.get(&step.id).copied() {
         Some(State::Done) => Ok(Outcome::AlreadyDone),
@@ -126,7 +149,7 @@ pub fn append_lines(path: &Path, step: &Step) -> Result<Outcome> {
                 ledger.record(&format!("done {}", step.id))?;
                 Ok(Outcome::Recovered)
             } else if len == offset {
-                replace_with(path, base, &added)?;
+                replace_with(path, base, &added, &interrupted)?;
                 ledger.record(&format!("done {}", step.id))?;
                 Ok(Outcome::Appended)
             } else {
@@ -134,8 +157,10 @@ pub fn append_lines(path: &Path, step: &Step) -> Result<Outcome> {
             }
         }
         None => {
+            interrupted()?;
             ledger.record(&format!("begin {} {len}", step.id))?;
-            replace_with(path, &current, &payload(&current, &step.lines))?;
+            let added = payload(&current, &step.lines);
+            replace_with(path, &current, &added, &interrupted)?;
             ledger.record(&format!("done {}", step.id))?;
             Ok(Outcome::Appended)
         }
@@ -165,11 +190,24 @@ fn payload(base: &[u8], lines: &[String]) -> Vec<u8> {
     out
 }
 
-fn replace_with(path: &Path, base: &[u8], added: &[u8]) -> Result<()> {
+/// Replaces `path` with `base` + `added` atomically, unless `interrupted` says to stop before
+/// the rename (the temp file is then dropped, which deletes it).
+fn replace_with(
+    path: &Path,
+    base: &[u8],
+    added: &[u8],
+    interrupted: &dyn Fn() -> Result<()>,
+) -> Result<()> {
     let mut contents = Vec::with_capacity(base.len() + added.len());
     contents.extend_from_slice(base);
     contents.extend_from_slice(added);
-    fsutil::replace(path, &contents)
+    let tmp = fsutil::write_temp(path, &contents)?;
+    interrupted()?;
+    let (file, tmp_path) = tmp.into_parts();
+    fsutil::persist(tmp_path, path)?;
+    // Closed only after the rename: its flock marks the temp file as live until then.
+    drop(file);
+    Ok(())
 }
 
 /// The append-only ledger, held under an exclusive lock until dropped so that two steps on
@@ -315,6 +353,19 @@ mod tests {
             ),
             "{err}"
         );
+    }
+
+    #[test]
+    fn a_cancelled_step_leaves_the_file_and_finishes_on_rerun() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("x.txt");
+        fs::write(&f, "one\n").unwrap();
+        let s = step(&["two"]);
+        let err = append_lines_unless(&f, &s, &AtomicBool::new(true)).unwrap_err();
+        assert!(matches!(err, Error::Interrupted), "{err}");
+        assert_eq!(read(&f), "one\n");
+        assert_eq!(append_lines(&f, &s).unwrap(), Outcome::Appended);
+        assert_eq!(read(&f), "one\ntwo\n");
     }
 
     #[test]

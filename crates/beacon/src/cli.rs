@@ -1,4 +1,4 @@
-use std::process::ExitCode;
+use std::{process::ExitCode, time::Duration};
 
 use clap::{Parser, Subcommand};
 
@@ -34,11 +34,23 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(async move {
+    let is_init = matches!(cli.command, Command::Init(_));
+    let outcome = runtime.block_on(async move {
         match cli.command {
             Command::Serve(args) => serve_cmd::run(args).await,
             Command::Init(cmd) => init_cmd::run(cmd).await,
             Command::Report(args) => report_cmd::run(*args).await,
         }
-    })
+    });
+    if is_init {
+        // Dropping the runtime would join every blocking task, and one stuck in the kernel
+        // (a FIFO, a hung NFS mount) would hold an init step past its deadline or SIGTERM.
+        // Whatever is still running was abandoned on purpose: a step that got this far has
+        // already cleaned up, and its on-disk state is crash-safe by design.
+        runtime.shutdown_timeout(INIT_EXIT_GRACE);
+    }
+    outcome
 }
+
+/// How long an init step's exit waits for abandoned blocking tasks.
+const INIT_EXIT_GRACE: Duration = Duration::from_millis(200);

@@ -3,7 +3,15 @@
 //! Exit codes: 0 done (or already done), 1 the step failed (one-line reason on stderr),
 //! 2 bad arguments, 130/143 interrupted by SIGINT/SIGTERM (no partial file left behind).
 
-use std::{path::PathBuf, process::ExitCode, time::Duration};
+use std::{
+    path::PathBuf,
+    process::ExitCode,
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
+    time::Duration,
+};
 
 use anyhow::Context;
 use beacon_init::{
@@ -12,6 +20,7 @@ use beacon_init::{
     wait::{self, Target, WaitOptions},
     write::{self, Outcome, Step},
 };
+use tokio::signal::unix::{Signal, SignalKind, signal};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum InitCommand {
@@ -50,9 +59,14 @@ pub struct FetchArgs {
     /// Longest delay between attempts (a longer Retry-After is still honoured, up to 5m).
     #[arg(long, value_name = "DUR", default_value = "30s", value_parser = humantime::parse_duration)]
     retry_max_delay: Duration,
-    /// Refuse bodies larger than this many bytes (by Content-Length and while streaming).
-    #[arg(long, value_name = "N")]
-    max_bytes: Option<u64>,
+    /// Refuse bodies larger than this (by Content-Length and while streaming, after gzip
+    /// decoding): bytes, or with a unit such as 500KiB, 100MiB, 2GiB, 10MB.
+    #[arg(long, value_name = "SIZE", default_value = "100MiB", value_parser = parse_size)]
+    max_bytes: u64,
+    /// Give up when the whole step (every URL, every attempt and the waits between) is not
+    /// finished after this long, so a server trickling bytes cannot hold the pod; 0 for none.
+    #[arg(long, value_name = "DUR", default_value = "10m", value_parser = humantime::parse_duration)]
+    deadline: Duration,
     /// Most redirects to follow.
     #[arg(long, value_name = "N", default_value_t = 10)]
     max_redirects: usize,
@@ -113,7 +127,8 @@ async fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
             initial_delay: args.retry_delay,
             max_delay: args.retry_max_delay,
         },
-        max_bytes: args.max_bytes,
+        max_bytes: Some(args.max_bytes),
+        deadline: (!args.deadline.is_zero()).then_some(args.deadline),
         max_redirects: args.max_redirects,
         progress_interval: args.progress_interval,
     };
@@ -121,7 +136,7 @@ async fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
     // Dropping the downloads on a signal drops their temp files, which deletes them.
     match until_signal(fetcher.fetch_all(&jobs)).await {
         Ok(result) => result.map(|_| ExitCode::SUCCESS).map_err(Into::into),
-        Err(interrupted) => Ok(interrupted),
+        Err(signal) => Ok(signal.exit("nothing partial was left behind")),
     }
 }
 
@@ -150,25 +165,53 @@ async fn write(args: WriteArgs) -> anyhow::Result<ExitCode> {
         Ok(step) => step,
         Err(e) => return Ok(usage_error(&e.to_string())),
     };
-    let (path, task_step) = (args.path, step.clone());
-    let task_path = path.clone();
-    let outcome = tokio::task::spawn_blocking(move || write::append_lines(&task_path, &task_step))
-        .await
-        .context("write task failed")?;
-    let (path, id, lines) = (path.display(), &step.id, step.lines.len());
-    match outcome? {
-        Outcome::Appended => {
-            tracing::info!(path = %path, step = %id, lines, "appended {lines} line(s)")
+    let signals = Signals::install();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let mut task = tokio::task::spawn_blocking({
+        let (path, step, cancel) = (args.path.clone(), step.clone(), cancel.clone());
+        move || write::append_lines_unless(&path, &step, &cancel)
+    });
+    // Exiting at once on a signal would leave the step's temp file behind: ask it to stop at
+    // its next safe point instead, and wait for that (briefly: a step blocked on another's
+    // ledger lock is abandoned, which is as safe as a crash).
+    let (outcome, interrupted) = match signals.until(&mut task).await {
+        Ok(joined) => (joined, None),
+        Err(signal) => {
+            cancel.store(true, Ordering::SeqCst);
+            match tokio::time::timeout(WRITE_STOP_GRACE, task).await {
+                Ok(joined) => (joined, Some(signal)),
+                Err(_) => {
+                    return Ok(signal.exit("the step was abandoned mid-way; a re-run completes it"));
+                }
+            }
         }
-        Outcome::AlreadyDone => {
-            tracing::info!(path = %path, step = %id, "step already applied; nothing to do")
+    };
+    let (path, id, lines) = (args.path.display(), &step.id, step.lines.len());
+    let applied = match outcome.context("write task failed")? {
+        Ok(Outcome::Appended) => {
+            tracing::info!(path = %path, step = %id, lines, "appended {lines} line(s)");
+            true
         }
-        Outcome::Recovered => {
-            tracing::info!(path = %path, step = %id, "lines were written by an interrupted run; recorded the step as done")
+        Ok(Outcome::AlreadyDone) => {
+            tracing::info!(path = %path, step = %id, "step already applied; nothing to do");
+            true
         }
-    }
-    Ok(ExitCode::SUCCESS)
+        Ok(Outcome::Recovered) => {
+            tracing::info!(path = %path, step = %id, "lines were written by an interrupted run; recorded the step as done");
+            true
+        }
+        Err(beacon_init::Error::Interrupted) if interrupted.is_some() => false,
+        Err(e) => return Err(e.into()),
+    };
+    Ok(match interrupted {
+        None => ExitCode::SUCCESS,
+        Some(signal) if applied => signal.exit("the step had been applied first"),
+        Some(signal) => signal.exit("the step was not applied; nothing partial was left behind"),
+    })
 }
+
+/// How long a signalled `write` waits for its step to reach a safe point.
+const WRITE_STOP_GRACE: Duration = Duration::from_secs(2);
 
 async fn wait(args: WaitArgs) -> anyhow::Result<ExitCode> {
     let targets: Result<Vec<Target>, _> = args.targets.iter().map(|t| t.parse()).collect();
@@ -184,8 +227,35 @@ async fn wait(args: WaitArgs) -> anyhow::Result<ExitCode> {
     };
     match until_signal(wait::wait_all(&targets, &opts)).await {
         Ok(result) => result.map(|()| ExitCode::SUCCESS).map_err(Into::into),
-        Err(interrupted) => Ok(interrupted),
+        Err(signal) => Ok(signal.exit("nothing partial was left behind")),
     }
+}
+
+/// `100MiB`, `10MB`, `512k`, `1048576`: binary units (KiB, MiB, GiB; K, M, G alone are
+/// binary too, as in Kubernetes' `Ki`) or decimal ones (KB, MB, GB).
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size: expected a number of bytes, e.g. 100MiB"))?;
+    let factor: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "ki" | "kib" => 1 << 10,
+        "m" | "mi" | "mib" => 1 << 20,
+        "g" | "gi" | "gib" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        other => {
+            return Err(format!(
+                "unknown size unit {other:?}: use KiB, MiB, GiB, KB, MB or GB"
+            ));
+        }
+    };
+    n.checked_mul(factor)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 fn usage_error(msg: &str) -> ExitCode {
@@ -193,23 +263,52 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// Runs `fut` unless SIGTERM (the kubelet deleting the pod) or SIGINT arrives first; then
-/// `fut` is dropped — cleaning up after itself — and the exit code is 128 + the signal.
-async fn until_signal<T>(fut: impl Future<Output = T>) -> Result<T, ExitCode> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
-        signal(SignalKind::terminate()),
-        signal(SignalKind::interrupt()),
-    ) else {
-        return Ok(fut.await);
-    };
-    let (name, code) = tokio::select! {
-        out = fut => return Ok(out),
-        _ = term.recv() => ("SIGTERM", 143),
-        _ = int.recv() => ("SIGINT", 130),
-    };
-    eprintln!("beacon: error: interrupted by {name}; nothing partial was left behind");
-    Err(ExitCode::from(code))
+/// The signal that ended a step: SIGTERM (the kubelet deleting the pod) or SIGINT.
+struct Interrupted {
+    name: &'static str,
+    code: u8,
+}
+
+impl Interrupted {
+    /// Says so on the last stderr line and gives the conventional exit code, 128 + signal.
+    fn exit(self, aftermath: &str) -> ExitCode {
+        eprintln!("beacon: error: interrupted by {}; {aftermath}", self.name);
+        ExitCode::from(self.code)
+    }
+}
+
+/// SIGTERM and SIGINT handlers, installed before the work they guard starts: a signal in
+/// between would otherwise end the process the default way, with nothing cleaned up.
+struct Signals(Option<(Signal, Signal)>);
+
+impl Signals {
+    fn install() -> Self {
+        match (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+        ) {
+            (Ok(term), Ok(int)) => Self(Some((term, int))),
+            _ => Self(None),
+        }
+    }
+
+    /// Runs `fut` unless a signal arrives first; then `fut` is dropped — cleaning up after
+    /// itself — and the signal is returned.
+    async fn until<T>(mut self, fut: impl Future<Output = T>) -> Result<T, Interrupted> {
+        let Some((term, int)) = &mut self.0 else {
+            return Ok(fut.await);
+        };
+        tokio::select! {
+            out = fut => Ok(out),
+            _ = term.recv() => Err(Interrupted { name: "SIGTERM", code: 143 }),
+            _ = int.recv() => Err(Interrupted { name: "SIGINT", code: 130 }),
+        }
+    }
+}
+
+/// [`Signals::until`] for work that has not started yet (a future does nothing until polled).
+async fn until_signal<T>(fut: impl Future<Output = T>) -> Result<T, Interrupted> {
+    Signals::install().until(fut).await
 }
 
 const FETCH_ABOUT: &str = "\
@@ -222,8 +321,16 @@ or empty file at PATH. http and https are supported; TLS trusts the system CA bu
 
 Connect errors, timeouts, resets, truncated bodies and HTTP 5xx/408/429 are retried with
 exponential backoff and jitter, honouring Retry-After. Other 4xx, untrusted certificates,
-redirect loops, --max-bytes and --sha256 mismatches fail at once. Progress is logged to stderr every --progress-interval,
-and one summary line at the end.
+redirect loops, redirects to non-http(s) URLs, --max-bytes and --sha256 mismatches fail at
+once. Progress is logged to stderr every --progress-interval, and one summary line at the end.
+
+Bounded by default: a body over --max-bytes (100MiB) and a step not finished within
+--deadline (10m) fail, so a huge or endless stream cannot fill the volume and a trickle cannot
+hold the pod. Raise them for large files.
+
+gzip: beacon asks for gzip and saves the decoded body (what a browser would show); --sha256
+and --max-bytes apply to the decoded bytes. A body in another encoding is refused. Two runs
+fetching the same PATH at once do not disturb each other.
 
 Exit status: 0 downloaded (or already present with the right --sha256), 1 failed (the reason
 is the last stderr line, so `kubectl logs -c` shows it and the kubelet restarts the init
@@ -252,9 +359,11 @@ append would duplicate lines. Each step has an id (--id, or by default derived f
 and a hidden ledger beside the file (.NAME.steps) records the applied steps: a step already in
 the ledger does nothing. The new content replaces the file by temp file + fsync + rename, and
 the ledger records `begin` before and `done` after, so a crash at any point is recovered on
-the next run without duplicating or losing the lines. Deleting the file resets its ledger.
+the next run without duplicating or losing the lines; temp files a killed run left are removed.
+Deleting the file, or truncating it to 0 bytes, resets its ledger.
 
-Exit status: 0 appended (or already applied), 1 failed, 2 bad arguments.";
+Exit status: 0 appended (or already applied), 1 failed, 2 bad arguments, 143/130 interrupted
+by SIGTERM/SIGINT (the step stops at a safe point; a re-run completes it exactly once).";
 
 const WRITE_EXAMPLE: &str = "\
 Kubernetes — a queue of init containers, each adding one line, in order:
@@ -284,6 +393,9 @@ Wait until every TARGET is ready, replacing a shell loop on nslookup in an init 
 Each failed attempt's reason is logged — a new reason at once, a repeated one at most every
 --log-every — so `kubectl logs -c` shows what is missing without flooding.
 
+Names are resolved in-process: /etc/hosts first, then the nameservers of /etc/resolv.conf with
+its search list and ndots, so --timeout and SIGTERM end the step on time even while DNS hangs.
+
 Exit status: 0 all ready, 1 timed out (the last reason is printed), 2 bad arguments,
 143/130 interrupted.";
 
@@ -294,3 +406,20 @@ Kubernetes:
       image: beacon:latest
       args: [init, wait, \"dns:myservice.default.svc.cluster.local\", \"tcp:db:5432\",
              --timeout, 5m, --interval, 2s]";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_with_units() {
+        assert_eq!(parse_size("1048576"), Ok(1 << 20));
+        assert_eq!(parse_size("100MiB"), Ok(100 << 20));
+        assert_eq!(parse_size("2 GiB"), Ok(2 << 30));
+        assert_eq!(parse_size("512k"), Ok(512 << 10));
+        assert_eq!(parse_size("10MB"), Ok(10_000_000));
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("5 parsecs").is_err());
+        assert!(parse_size("99999999999GiB").is_err());
+    }
+}

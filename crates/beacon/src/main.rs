@@ -4,6 +4,7 @@
 //! 2 bad command line (clap's own code).
 
 mod cli;
+mod error_line;
 mod init_cmd;
 mod logging;
 mod report_cmd;
@@ -26,8 +27,8 @@ fn main() -> ExitCode {
     match cli::run(cli) {
         Ok(code) => code,
         Err(e) => {
-            // `{:#}` prints the whole context chain on one line, which is what `kubectl logs` shows best.
-            eprintln!("beacon: error: {e:#}");
+            // One line, which is what `kubectl logs` and a termination message show best.
+            eprintln!("beacon: error: {}", error_line::one_line(&e));
             ExitCode::FAILURE
         }
     }

@@ -215,7 +215,7 @@ fn a_stalled_body_times_out_per_attempt() {
         &["--timeout", "300ms", "--retries", "1"],
         vec![],
     );
-    out.expect_last_line("gave up after 2 attempt(s): timed out: ");
+    out.expect_last_line("gave up after 2 attempt(s): timed out waiting for the body");
     assert!(
         out.elapsed < Duration::from_secs(10),
         "stall detection took {:?}",
@@ -251,7 +251,13 @@ fn redirects_are_followed_but_loops_fail_at_once() {
     assert_eq!(std::fs::read(dir.path().join("f")).unwrap(), body);
 
     let out = failing_fetch(&server, "/loop", &["--max-redirects", "5"], vec![]);
-    out.expect_last_line("too many redirects (more than 5)");
+    assert_eq!(
+        out.last_line(),
+        format!(
+            "beacon: error: {}: too many redirects (more than 5)",
+            server.url("/loop")
+        )
+    );
     assert_eq!(
         server.hits("/loop"),
         6,
@@ -430,4 +436,207 @@ fn a_temp_file_left_by_a_killed_run_is_swept() {
     std::fs::write(dir.path().join(".index.html.AbC123.part"), "half").unwrap();
     fetch(&server.url("/"), &dir.path().join("index.html"), &[]).expect_code(0);
     assert!(leftovers(dir.path()).is_empty());
+}
+
+#[test]
+fn two_concurrent_fetches_to_one_target_both_succeed() {
+    // The second run's sweep of stale temp files used to delete the first's live one.
+    let body = payload(60_000);
+    let server = FixtureHttp::start(vec![(
+        "/",
+        Route::Body {
+            body: body.clone(),
+            chunk: 2_000,
+            pause: Duration::from_millis(30),
+        },
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("index.html");
+    let watcher = Watcher::start(&target, vec![body.clone()]);
+    let started = std::time::Instant::now();
+    let args = [
+        "init",
+        "fetch",
+        &server.url("/"),
+        "--to",
+        target.to_str().unwrap(),
+    ];
+    let first = init_helpers::beacon(&args).spawn().unwrap();
+    while leftovers(dir.path()).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no temp file appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let second = init_helpers::beacon(&args).spawn().unwrap();
+    let (first, second) = (
+        init_helpers::finish(first, started),
+        init_helpers::finish(second, started),
+    );
+    watcher.finish();
+    first.expect_code(0);
+    second.expect_code(0);
+    assert_eq!(std::fs::read(&target).unwrap(), body);
+    assert!(
+        leftovers(dir.path()).is_empty(),
+        "{:?}",
+        leftovers(dir.path())
+    );
+}
+
+#[test]
+fn a_body_over_the_default_limit_is_refused() {
+    // No --max-bytes: the default bound (100 MiB) applies, checked against Content-Length.
+    let server = FixtureHttp::start(vec![(
+        "/",
+        Route::LyingLength {
+            body: payload(1_000),
+            claimed: 3_000_000_000,
+        },
+    )]);
+    let out = failing_fetch(&server, "/", &[], vec![]);
+    out.expect_last_line(
+        "response exceeds the limit of 104857600 bytes (Content-Length is 3000000000)",
+    );
+}
+
+#[test]
+fn the_help_states_the_default_limits() {
+    let out = init_helpers::beacon(&["init", "fetch", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&out.stdout);
+    assert!(help.contains("[default: 100MiB]"), "{help}");
+    assert!(help.contains("[default: 10m]"), "{help}");
+}
+
+#[test]
+fn max_bytes_takes_units() {
+    let server = FixtureHttp::start(vec![("/", Route::Unsized(payload(5_000)))]);
+    let out = failing_fetch(&server, "/", &["--max-bytes", "2KiB"], vec![]);
+    out.expect_last_line("response exceeds the limit of 2048 bytes (streamed body kept going)");
+    run(&[
+        "init",
+        "fetch",
+        "http://127.0.0.1:9/x",
+        "--to",
+        "x",
+        "--max-bytes",
+        "lots",
+    ])
+    .expect_code(2);
+}
+
+#[test]
+fn a_trickle_is_cut_at_the_deadline() {
+    // One byte a second never trips --timeout (no silence lasts that long).
+    let server = FixtureHttp::start(vec![(
+        "/",
+        Route::Body {
+            body: payload(100),
+            chunk: 1,
+            pause: Duration::from_millis(500),
+        },
+    )]);
+    let out = failing_fetch(
+        &server,
+        "/",
+        &["--timeout", "5s", "--deadline", "2s"],
+        vec![],
+    );
+    let url = server.url("/");
+    assert_eq!(
+        out.last_line(),
+        format!("beacon: error: {url}: not finished within the --deadline of 2s"),
+        "{}",
+        out.stderr
+    );
+    assert!(
+        out.elapsed < Duration::from_millis(3500),
+        "cut after {:?}",
+        out.elapsed
+    );
+}
+
+#[test]
+fn the_deadline_also_bounds_retries() {
+    let server = FixtureHttp::start(vec![(
+        "/",
+        Route::Status {
+            code: 503,
+            retry_after: Some("60"),
+        },
+    )]);
+    let out = failing_fetch(&server, "/", &["--deadline", "1500ms"], vec![]);
+    out.expect_last_line("not finished within the --deadline of 1s 500ms");
+    assert!(out.elapsed < Duration::from_secs(3), "{:?}", out.elapsed);
+}
+
+/// `gzip -c -n`: the encoding a real server applies to a pre-compressed file.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = std::process::Command::new("gzip")
+        .args(["-c", "-n"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    out.stdout
+}
+
+#[test]
+fn a_gzip_encoded_body_is_saved_decoded_and_checked_decoded() {
+    let body = payload(50_000);
+    let server = FixtureHttp::start(vec![(
+        "/",
+        Route::Encoded {
+            body: gzip(&body),
+            encoding: "gzip",
+        },
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("index.html");
+    let out = fetch(&server.url("/"), &target, &["--sha256", &sha256_hex(&body)]);
+    out.expect_code(0);
+    assert_eq!(std::fs::read(&target).unwrap(), body);
+    let head = server.last_request_head().to_ascii_lowercase();
+    assert!(head.contains("accept-encoding: gzip"), "{head}");
+    assert!(leftovers(dir.path()).is_empty());
+}
+
+#[test]
+fn a_gzip_bomb_is_cut_by_the_decoded_size() {
+    let server = FixtureHttp::start(vec![(
+        "/",
+        Route::Encoded {
+            body: gzip(&vec![0u8; 5_000_000]),
+            encoding: "gzip",
+        },
+    )]);
+    let out = failing_fetch(&server, "/", &["--max-bytes", "1MiB"], vec![]);
+    out.expect_last_line("response exceeds the limit of 1048576 bytes (streamed body kept going)");
+}
+
+#[test]
+fn an_encoding_we_cannot_decode_is_refused_not_saved() {
+    let server = FixtureHttp::start(vec![(
+        "/",
+        Route::Encoded {
+            body: b"not really brotli".to_vec(),
+            encoding: "br",
+        },
+    )]);
+    let out = failing_fetch(&server, "/", &[], vec![]);
+    let url = server.url("/");
+    assert_eq!(
+        out.last_line(),
+        format!(
+            "beacon: error: {url}: the body is encoded as \"br\", which beacon cannot decode (it asks for gzip or none)"
+        ),
+    );
+    assert_eq!(server.hits("/"), 1);
 }

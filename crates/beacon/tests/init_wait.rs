@@ -132,3 +132,44 @@ fn bad_targets_exit_2() {
         .expect_code(2)
         .expect_last_line("the port must be a number");
 }
+
+#[test]
+fn malformed_hosts_are_usage_errors_at_once_not_polled() {
+    // Each used to be polled until --timeout (5 minutes by default), failing every attempt.
+    let cases = [
+        (
+            "tcp:[::1:80",
+            r#"beacon: error: invalid wait target "tcp:[::1:80": an IPv6 address goes in brackets, e.g. tcp:[::1]:80"#,
+        ),
+        (
+            "tcp:::1:80",
+            r#"beacon: error: invalid wait target "tcp:::1:80": an IPv6 address goes in brackets, e.g. tcp:[::1]:80"#,
+        ),
+        (
+            "tcp:[db]:80",
+            r#"beacon: error: invalid wait target "tcp:[db]:80": "db" in brackets is not an IPv6 address"#,
+        ),
+        (
+            "tcp:db name:80",
+            r#"beacon: error: invalid wait target "tcp:db name:80": "db name" is not a host name (letters, digits, '-', '_' and '.')"#,
+        ),
+        (
+            "dns:db/x",
+            r#"beacon: error: invalid wait target "dns:db/x": "db/x" is not a host name (letters, digits, '-', '_' and '.')"#,
+        ),
+        (
+            "dns:a..b",
+            r#"beacon: error: invalid wait target "dns:a..b": "a..b" is not a host name (letters, digits, '-', '_' and '.')"#,
+        ),
+    ];
+    for (target, message) in cases {
+        let out = run(&["init", "wait", target]);
+        out.expect_code(2);
+        assert_eq!(out.last_line(), message, "stderr:\n{}", out.stderr);
+        assert!(
+            out.elapsed < Duration::from_secs(5),
+            "{target}: {:?}",
+            out.elapsed
+        );
+    }
+}

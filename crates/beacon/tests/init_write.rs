@@ -93,3 +93,121 @@ fn a_file_changed_behind_the_ledger_fails_with_the_reason() {
         .expect_code(1)
         .expect_last_line("changed since step s2 began");
 }
+
+#[test]
+fn a_file_truncated_to_zero_gets_its_queue_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("example.txt");
+    for line in LINES {
+        write(&file, &["--line", line]).expect_code(0);
+    }
+    // Truncated, not deleted (`: > example.txt`, a log rotation with copytruncate).
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_len(0)
+        .unwrap();
+    for line in LINES {
+        write(&file, &["--line", line]).expect_code(0);
+    }
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        "bla-bla\nwhoa\nthis is the 14th lab\n"
+    );
+}
+
+/// Hidden temp files beside `file` (`.NAME.XXXXXX.part`).
+fn temp_files(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(".part"))
+        .collect()
+}
+
+#[test]
+fn temp_files_left_by_a_killed_run_are_removed_by_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("example.txt");
+    // What a SIGKILL between creating the temp file and renaming it leaves behind.
+    std::fs::write(
+        dir.path().join(".example.txt.Xy12Ab.part"),
+        "half of the ne",
+    )
+    .unwrap();
+    write(&file, &["--line", "a"]).expect_code(0);
+    assert_eq!(temp_files(dir.path()), Vec::<String>::new());
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "a\n");
+}
+
+#[test]
+fn kill_9_at_random_points_leaves_nothing_after_the_next_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.txt");
+    let base = "x".repeat(99) + "\n";
+    std::fs::write(&file, base.repeat(200_000)).unwrap(); // 20 MB: the rewrite takes a while
+    for i in 0..8u64 {
+        let mut child = init_helpers::beacon(&[
+            "init",
+            "write",
+            file.to_str().unwrap(),
+            "--line",
+            &format!("line {i}"),
+        ])
+        .spawn()
+        .unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(5 + i * 15));
+        let _ = child.kill(); // SIGKILL
+        let _ = child.wait();
+    }
+    write(&file, &["--line", "last"]).expect_code(0);
+    assert_eq!(temp_files(dir.path()), Vec::<String>::new());
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.starts_with(&base.repeat(200_000)) && text.ends_with("last\n"));
+}
+
+#[test]
+fn sigterm_mid_step_exits_143_and_leaves_a_consistent_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("big.txt");
+    let base = "y".repeat(99) + "\n";
+    let base = base.repeat(400_000); // 40 MB
+    let mut interrupted = false;
+    for _ in 0..5 {
+        std::fs::write(&file, &base).unwrap();
+        let _ = std::fs::remove_file(dir.path().join(".big.txt.steps"));
+        let started = std::time::Instant::now();
+        let child = init_helpers::beacon(&["init", "write", file.to_str().unwrap(), "--line", "z"])
+            .spawn()
+            .unwrap();
+        // Signal while the new content is being written.
+        while temp_files(dir.path()).is_empty() && started.elapsed().as_secs() < 10 {
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+        let out = init_helpers::finish(child, started);
+        assert!(
+            matches!(out.code(), Some(0 | 143)),
+            "exit {:?}; stderr:\n{}",
+            out.status,
+            out.stderr
+        );
+        assert_eq!(temp_files(dir.path()), Vec::<String>::new());
+        let now = std::fs::read_to_string(&file).unwrap();
+        assert!(now == base || now == format!("{base}z\n"), "torn file");
+        // Whatever happened, the next run ends with exactly one `z`.
+        write(&file, &["--line", "z"]).expect_code(0);
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap(),
+            format!("{base}z\n")
+        );
+        if out.code() == Some(143) {
+            out.expect_last_line("interrupted by SIGTERM");
+            interrupted = true;
+            break;
+        }
+    }
+    assert!(interrupted, "SIGTERM never arrived mid-step");
+}

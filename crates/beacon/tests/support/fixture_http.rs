@@ -50,6 +50,11 @@ pub enum Route {
     LyingLength { body: Vec<u8>, claimed: usize },
     /// 302 to another path on this server.
     Redirect(&'static str),
+    /// 200 with `Content-Encoding: encoding` and the (already encoded) body as is.
+    Encoded {
+        body: Vec<u8>,
+        encoding: &'static str,
+    },
 }
 
 impl Route {
@@ -73,6 +78,7 @@ impl Route {
 pub struct FixtureHttp {
     pub addr: SocketAddr,
     hits: Arc<Mutex<HashMap<String, usize>>>,
+    last_head: Arc<Mutex<String>>,
     _runtime: tokio::runtime::Runtime,
 }
 
@@ -90,27 +96,35 @@ impl FixtureHttp {
         std_listener.set_nonblocking(true).unwrap();
         let addr = std_listener.local_addr().unwrap();
         let hits2 = hits.clone();
+        let last_head = Arc::new(Mutex::new(String::new()));
+        let last2 = last_head.clone();
         runtime.spawn(async move {
             let listener = TcpListener::from_std(std_listener).unwrap();
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
-                let (routes, hits) = (routes.clone(), hits2.clone());
+                let (routes, hits, last) = (routes.clone(), hits2.clone(), last2.clone());
                 tokio::spawn(async move {
-                    let _ = serve(stream, &routes, &hits).await;
+                    let _ = serve(stream, &routes, &hits, &last).await;
                 });
             }
         });
         Self {
             addr,
             hits,
+            last_head,
             _runtime: runtime,
         }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
+    }
+
+    /// The request line and headers of the last request received.
+    pub fn last_request_head(&self) -> String {
+        self.last_head.lock().unwrap().clone()
     }
 
     /// Requests received for `path` so far.
@@ -123,6 +137,7 @@ async fn serve(
     mut stream: TcpStream,
     routes: &HashMap<String, Route>,
     hits: &Mutex<HashMap<String, usize>>,
+    last_head: &Mutex<String>,
 ) -> std::io::Result<()> {
     let mut head = Vec::new();
     let mut buf = [0u8; 1024];
@@ -135,6 +150,7 @@ async fn serve(
     }
     let head = String::from_utf8_lossy(&head);
     let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    *last_head.lock().unwrap() = head.to_string();
     let hit = {
         let mut hits = hits.lock().unwrap();
         let n = hits.entry(path.clone()).or_default();
@@ -209,6 +225,14 @@ async fn respond(stream: &mut TcpStream, route: &Route, hit: usize) -> std::io::
             stream
                 .write_all(head(200, &[("Content-Length", claimed.to_string())]).as_bytes())
                 .await?;
+            stream.write_all(body).await
+        }
+        Route::Encoded { body, encoding } => {
+            let headers = [
+                ("Content-Encoding", (*encoding).to_owned()),
+                ("Content-Length", body.len().to_string()),
+            ];
+            stream.write_all(head(200, &headers).as_bytes()).await?;
             stream.write_all(body).await
         }
         Route::Redirect(to) => {

@@ -17,8 +17,15 @@ pub const BEACON: &str = env!("CARGO_BIN_EXE_beacon");
 
 pub fn beacon(args: &[&str]) -> Command {
     let mut cmd = Command::new(BEACON);
-    cmd.args(args)
-        .env("BEACON_LOG_FORMAT", "json")
+    cmd.args(args);
+    as_the_kubelet_would(&mut cmd);
+    cmd
+}
+
+/// The environment and pipes every test run of beacon gets (also when a wrapper such as
+/// `unshare` execs into it).
+pub fn as_the_kubelet_would(cmd: &mut Command) {
+    cmd.env("BEACON_LOG_FORMAT", "json")
         .env_remove("BEACON_LOG")
         // Only 127.0.0.1 is ever contacted; no proxy may get in between.
         .env_remove("HTTP_PROXY")
@@ -30,7 +37,6 @@ pub fn beacon(args: &[&str]) -> Command {
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    cmd
 }
 
 pub struct Run {

@@ -1,0 +1,161 @@
+//! The one-line reasons `beacon init` ends with, asserted exactly: what `kubectl logs -c`
+//! and the pod's termination message show an operator.
+
+#[path = "support/fixture_http.rs"]
+mod fixture_http;
+#[path = "support/init_helpers.rs"]
+mod init_helpers;
+
+use std::net::TcpListener;
+
+use fixture_http::{FixtureHttp, Route};
+use init_helpers::run;
+
+/// A port nothing listens on: bound, noted, released.
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn an_io_error_names_its_cause_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("file");
+    std::fs::write(&blocker, "").unwrap();
+    let out = run(&[
+        "init",
+        "write",
+        blocker.join("x.txt").to_str().unwrap(),
+        "--line",
+        "a",
+    ]);
+    out.expect_code(1);
+    assert_eq!(
+        out.last_line(),
+        format!(
+            "beacon: error: cannot create directory {}: File exists (os error 17)",
+            blocker.display()
+        ),
+        "stderr:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_refused_connection_says_so_without_wrapper_noise() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("http://127.0.0.1:{}/x", free_port());
+    let out = run(&[
+        "init",
+        "fetch",
+        &url,
+        "--to",
+        dir.path().join("x").to_str().unwrap(),
+        "--retries",
+        "0",
+    ]);
+    out.expect_code(1);
+    assert_eq!(
+        out.last_line(),
+        format!(
+            "beacon: error: {url}: gave up after 1 attempt(s): cannot connect: Connection refused (os error 111)"
+        ),
+        "stderr:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_redirect_to_a_file_url_is_called_what_it_is() {
+    let server = FixtureHttp::start(vec![("/x", Route::Redirect("file:///etc/passwd"))]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/x");
+    let out = run(&[
+        "init",
+        "fetch",
+        &url,
+        "--to",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    out.expect_code(1);
+    assert_eq!(
+        out.last_line(),
+        format!(
+            "beacon: error: {url}: HTTP 302 Found: redirect to file:///etc/passwd not followed (only http and https are)"
+        ),
+        "stderr:\n{}",
+        out.stderr
+    );
+    assert_eq!(
+        server.hits("/x"),
+        1,
+        "a redirect that cannot be followed is not retried"
+    );
+    assert!(!dir.path().join("x").exists());
+
+    let out = run(&["init", "wait", &url, "--timeout", "1s"]);
+    out.expect_code(1);
+    assert_eq!(
+        out.last_line(),
+        format!(
+            "beacon: error: timed out after 1s waiting for {url}: HTTP 302 Found: redirect to file:///etc/passwd not followed (only http and https are)"
+        ),
+        "stderr:\n{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_client_error_is_still_called_one() {
+    let server = FixtureHttp::start(vec![]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/missing");
+    let out = run(&[
+        "init",
+        "fetch",
+        &url,
+        "--to",
+        dir.path().join("x").to_str().unwrap(),
+    ]);
+    out.expect_code(1);
+    assert_eq!(
+        out.last_line(),
+        format!(
+            "beacon: error: {url}: HTTP 404 Not Found (not retried: a client error will not fix itself)"
+        ),
+    );
+}
+
+#[test]
+fn main_prints_each_cause_once_for_every_command() {
+    // main's printer is shared: a library error that both shows its cause and returns it as
+    // its `source()` (here beacon-serve's bind error) must not print it twice.
+    let busy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = busy.local_addr().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&[
+        "serve",
+        "--listen",
+        &addr.to_string(),
+        "--data-dir",
+        dir.path().to_str().unwrap(),
+    ]);
+    out.expect_code(1);
+    assert_eq!(
+        out.last_line().matches("Address already in use").count(),
+        1,
+        "stderr:\n{}",
+        out.stderr
+    );
+    assert!(
+        out.last_line().starts_with("beacon: error: ")
+            && out.last_line().ends_with(&format!(
+                "cannot listen on {addr}: Address already in use (os error 98)"
+            )),
+        "{}",
+        out.last_line()
+    );
+}
