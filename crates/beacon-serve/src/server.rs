@@ -4,9 +4,10 @@
 //! header-size and header-read-timeout bounds and a cap on open connections.
 
 use std::{
+    collections::BTreeMap,
     future::Future,
     net::SocketAddr,
-    sync::{Arc, atomic::Ordering},
+    sync::{Arc, Mutex, atomic::Ordering},
     time::Duration,
 };
 
@@ -17,7 +18,7 @@ use hyper_util::{
 };
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::Semaphore,
+    sync::{OwnedSemaphorePermit, Semaphore, oneshot},
 };
 use tokio_io_timeout::TimeoutStream;
 
@@ -118,7 +119,9 @@ impl Application {
                 let conns = Connections {
                     router: routes::admin_router(state.clone(), limits),
                     http: http.clone(),
-                    permits: Arc::new(Semaphore::new(limits.admin_max_connections)),
+                    at_capacity: AtCapacity::CloseOldest(Arc::new(Oldest::new(
+                        limits.admin_max_connections,
+                    ))),
                     write_timeout: limits.write_timeout,
                     port: "admin",
                 };
@@ -142,7 +145,7 @@ impl Application {
         let conns = Connections {
             router: routes::router(state.clone(), limits),
             http,
-            permits: Arc::new(Semaphore::new(limits.max_connections)),
+            at_capacity: AtCapacity::RefuseNew(Arc::new(Semaphore::new(limits.max_connections))),
             write_timeout: limits.write_timeout,
             port: "service",
         };
@@ -223,9 +226,69 @@ type Conn = hyper::server::conn::http1::Connection<
 struct Connections {
     router: axum::Router,
     http: hyper::server::conn::http1::Builder,
-    permits: Arc<Semaphore>,
+    at_capacity: AtCapacity,
     write_timeout: Duration,
     port: &'static str,
+}
+
+/// What a port at its connection cap does with a new connection.
+enum AtCapacity {
+    /// Close the new one: on the service port the oldest may be an honest slow download.
+    RefuseNew(Arc<Semaphore>),
+    /// Close the oldest: the admin port's honest clients (probes, scrapes) finish within
+    /// milliseconds, so its oldest connections are idle or stalled ones. Refusing new ones
+    /// would let one client holding the cap fail every kubelet probe.
+    CloseOldest(Arc<Oldest>),
+}
+
+/// The open connections of a [`AtCapacity::CloseOldest`] port, oldest first.
+struct Oldest {
+    cap: usize,
+    /// Next id, and a sender per open connection; dropping a sender closes its connection.
+    open: Mutex<(u64, BTreeMap<u64, oneshot::Sender<()>>)>,
+}
+
+impl Oldest {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap: cap.max(1),
+            open: Mutex::new((0, BTreeMap::new())),
+        }
+    }
+
+    /// Registers a connection, closing the oldest if the port is full; returns whether it did,
+    /// the registration (dropped when the connection ends) and the signal to close this one.
+    fn admit(self: &Arc<Self>) -> (bool, Admitted, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let evicted = open.1.len() >= self.cap && open.1.pop_first().is_some();
+        let id = open.0;
+        open.0 += 1;
+        open.1.insert(id, tx);
+        let admitted = Admitted {
+            id,
+            port: self.clone(),
+        };
+        (evicted, admitted, rx)
+    }
+}
+
+struct Admitted {
+    id: u64,
+    port: Arc<Oldest>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self.port.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.1.remove(&self.id);
+    }
+}
+
+/// Holds a connection's place until it ends (one of the two, by the port's [`AtCapacity`]).
+struct Slot {
+    _permit: Option<OwnedSemaphorePermit>,
+    _admitted: Option<Admitted>,
 }
 
 impl Connections {
@@ -235,9 +298,29 @@ impl Connections {
     where
         F: Future<Output = hyper::Result<()>> + Send + 'static,
     {
-        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, port = self.port, "connection limit reached; closing new connection");
-            return;
+        let (slot, closed) = match &self.at_capacity {
+            AtCapacity::RefuseNew(permits) => {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    tracing::warn!(%peer, port = self.port, "connection limit reached; closing new connection");
+                    return;
+                };
+                let slot = Slot {
+                    _permit: Some(permit),
+                    _admitted: None,
+                };
+                (slot, None)
+            }
+            AtCapacity::CloseOldest(oldest) => {
+                let (evicted, admitted, closed) = oldest.admit();
+                if evicted {
+                    tracing::warn!(%peer, port = self.port, "connection limit reached; closing the oldest connection");
+                }
+                let slot = Slot {
+                    _permit: None,
+                    _admitted: Some(admitted),
+                };
+                (slot, Some(closed))
+            }
         };
         let _ = stream.set_nodelay(true);
         // hyper has no write timeout and the request timeout ends once the response headers
@@ -250,10 +333,24 @@ impl Connections {
         );
         let conn = watch(conn);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let closed = async {
+                match closed {
+                    Some(closed) => {
+                        let _ = closed.await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                result = conn => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                }
+                // Dropping the connection closes its socket.
+                () = closed => {}
             }
-            drop(permit);
+            drop(slot);
         });
     }
 }
