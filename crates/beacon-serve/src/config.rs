@@ -112,8 +112,9 @@ impl<'de> Deserialize<'de> for Title {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    /// `cause`, not `source`: see [`crate::Error`].
+    #[error("cannot read config file {path}: {cause}")]
+    Read { path: PathBuf, cause: io::Error },
     #[error("invalid config file {path}: line {line}, column {column}{}: {message}", key.as_ref().map(|k| format!(", at `{k}`")).unwrap_or_default())]
     Invalid {
         path: PathBuf,
@@ -161,9 +162,9 @@ impl Config {
         match std::fs::read(path) {
             Ok(bytes) => Ok(Some((Self::parse(path, &bytes)?, bytes))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(ConfigError::Read {
+            Err(cause) => Err(ConfigError::Read {
                 path: path.to_owned(),
-                source,
+                cause,
             }),
         }
     }

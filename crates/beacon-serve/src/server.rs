@@ -47,9 +47,9 @@ impl Application {
         let metrics = Arc::new(Metrics::new(settings.build));
         let config = Arc::new(LiveConfig::load(settings.config_path.clone())?);
         metrics.set_config_source(config.is_from_file());
-        std::fs::create_dir_all(&settings.data_dir).map_err(|source| Error::DataDir {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|cause| Error::DataDir {
             path: settings.data_dir.clone(),
-            source,
+            cause,
         })?;
         let store = VisitsStore::open(&settings.data_dir, metrics.store.clone())?;
         tracing::info!(path = %store.path().display(), visits = store.count(), "visits store opened");
@@ -214,7 +214,7 @@ impl Application {
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| Error::Bind { addr, source })
+        .map_err(|cause| Error::Bind { addr, cause })
 }
 
 type Conn = hyper::server::conn::http1::Connection<

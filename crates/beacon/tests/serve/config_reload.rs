@@ -233,3 +233,20 @@ fn removing_the_config_key_reverts_to_defaults_visibly() {
     });
     assert_eq!(source(&metrics(&server), "file"), Some(1.0));
 }
+
+/// A config path that cannot be read stops the start with one clear line naming the cause
+/// once (it used to print `…: Is a directory (os error 21): Is a directory (os error 21)`).
+#[test]
+fn an_unreadable_config_at_start_is_one_line_naming_the_cause_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("config/config.json")).unwrap();
+    let logs = TestServer::start_in(tmp.path(), Options::default())
+        .err()
+        .expect("a directory named config.json is refused at start");
+    let last = logs.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("beacon: error: cannot start beacon serve: cannot read config file")
+            && last.matches("Is a directory").count() == 1,
+        "{logs}"
+    );
+}

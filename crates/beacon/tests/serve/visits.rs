@@ -226,6 +226,11 @@ fn shutdown_with_a_failing_store_exits_non_zero_naming_what_was_lost() {
         logs.contains("visits store not flushed") && logs.contains("1 visit(s) not durable"),
         "{logs}"
     );
+    let last = logs.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("beacon: error:") && last.matches("Operation not permitted").count() == 1,
+        "the last line names the cause once: {last}"
+    );
     drop(server);
     let restarted = TestServer::start_in(tmp.path(), Options::default()).unwrap();
     assert_eq!(restarted.visits(), 3);
