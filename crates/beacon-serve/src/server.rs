@@ -26,6 +26,7 @@ use crate::{
     Error, Result,
     config_watch::{self, LiveConfig},
     identity::Identity,
+    init_data,
     metrics::Metrics,
     page,
     readiness::WriteCheck,
@@ -73,6 +74,7 @@ impl Application {
             build: settings.build,
             init_data_dir: settings.init_data_dir.clone(),
             data_dir_check: WriteCheck::new(settings.data_dir.clone()),
+            downloads: Arc::new(Semaphore::new(init_data::MAX_DOWNLOADS)),
             shutting_down: Default::default(),
         });
         Ok(Self {

@@ -1,5 +1,6 @@
 use std::{
     ffi::CString,
+    net::TcpStream,
     os::unix::{ffi::OsStrExt, fs::symlink},
     path::Path,
     sync::{
@@ -367,4 +368,60 @@ fn ranges_single_multiple_and_garbage() {
         .unwrap();
     assert_eq!(full.headers()["accept-ranges"], "bytes");
     assert_eq!(full.headers()["content-length"], "10");
+}
+
+/// The resident memory of a running server, from /proc.
+fn rss_bytes(server: &TestServer) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{}/status", server.child.id())).unwrap();
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kb * 1024
+}
+
+/// Every download that a client stops reading holds a read buffer and a chunk in flight
+/// (~140 KiB): 1,000 of them took a server from 7 MiB to 150 MiB, past the chart's 128 MiB
+/// limit. Downloads in flight are bounded; the rest are answered 503 with Retry-After.
+#[test]
+fn stalled_downloads_cannot_grow_the_server_without_bound() {
+    let server = TestServer::start();
+    std::fs::write(server.init_data_dir().join("big.bin"), vec![7u8; 8 << 20]).unwrap();
+    let request = b"GET /init-data/big.bin HTTP/1.1\r\nHost: t\r\n\r\n";
+    let stalled: Vec<TcpStream> = (0..800)
+        .map(|_| {
+            let s = TcpStream::connect(server.addr).unwrap();
+            std::io::Write::write_all(&mut &s, request).unwrap();
+            s
+        })
+        .collect();
+    // Each connection has its answer (200 and a stalled body, or 503) once its first bytes
+    // arrive; read just the status line.
+    let mut statuses = std::collections::BTreeMap::<String, usize>::new();
+    for s in &stalled {
+        s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+        let mut line = [0u8; 12];
+        std::io::Read::read_exact(&mut &*s, &mut line).unwrap();
+        *statuses
+            .entry(String::from_utf8_lossy(&line[9..12]).into_owned())
+            .or_default() += 1;
+    }
+    let rss = rss_bytes(&server);
+    assert!(
+        statuses.get("200").is_some_and(|n| *n <= 64) && statuses.contains_key("503"),
+        "{statuses:?}"
+    );
+    assert!(
+        rss < 64 << 20,
+        "800 stalled downloads grew the server to {} MiB",
+        rss >> 20
+    );
+    drop(stalled);
+    eventually(Duration::from_secs(10), "downloads work again", || {
+        blocking_client()
+            .get(server.url("/init-data/big.bin"))
+            .send()
+            .is_ok_and(|r| r.status() == 200 && r.bytes().is_ok_and(|b| b.len() == 8 << 20))
+    });
 }
