@@ -8,7 +8,7 @@ use std::{
     future::Future,
     net::SocketAddr,
     sync::{Arc, Mutex, atomic::Ordering},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use hyper_util::{
@@ -126,6 +126,7 @@ impl Application {
                     ))),
                     write_timeout: limits.write_timeout,
                     port: "admin",
+                    at_capacity_log: Throttle::default(),
                 };
                 Some(tokio::spawn(async move {
                     loop {
@@ -150,6 +151,7 @@ impl Application {
             at_capacity: AtCapacity::RefuseNew(Arc::new(Semaphore::new(limits.max_connections))),
             write_timeout: limits.write_timeout,
             port: "service",
+            at_capacity_log: Throttle::default(),
         };
         let serve = |stream: TcpStream, peer: SocketAddr| {
             conns.serve(stream, peer, |conn| graceful.watch(conn));
@@ -231,6 +233,29 @@ struct Connections {
     at_capacity: AtCapacity,
     write_timeout: Duration,
     port: &'static str,
+    at_capacity_log: Throttle,
+}
+
+/// Lets a warning that a client can trigger at will through at most once a second, counting
+/// the ones it held back, so a connection flood cannot flood the log as well.
+#[derive(Default)]
+struct Throttle {
+    /// When the last warning went out, and how many have been held back since.
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl Throttle {
+    /// `Some(held back since the last one)` when this occurrence should be logged.
+    fn admit(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (last, held_back) = &mut *state;
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            *held_back += 1;
+            return None;
+        }
+        *last = Some(Instant::now());
+        Some(std::mem::take(held_back))
+    }
 }
 
 /// What a port at its connection cap does with a new connection.
@@ -303,7 +328,9 @@ impl Connections {
         let (slot, closed) = match &self.at_capacity {
             AtCapacity::RefuseNew(permits) => {
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
-                    tracing::warn!(%peer, port = self.port, "connection limit reached; closing new connection");
+                    if let Some(held_back) = self.at_capacity_log.admit() {
+                        tracing::warn!(%peer, port = self.port, not_logged_since_last = held_back, "connection limit reached; closing new connection");
+                    }
                     return;
                 };
                 let slot = Slot {
@@ -314,8 +341,8 @@ impl Connections {
             }
             AtCapacity::CloseOldest(oldest) => {
                 let (evicted, admitted, closed) = oldest.admit();
-                if evicted {
-                    tracing::warn!(%peer, port = self.port, "connection limit reached; closing the oldest connection");
+                if let Some(held_back) = evicted.then(|| self.at_capacity_log.admit()).flatten() {
+                    tracing::warn!(%peer, port = self.port, not_logged_since_last = held_back, "connection limit reached; closing the oldest connection");
                 }
                 let slot = Slot {
                     _permit: None,
