@@ -15,6 +15,10 @@ use std::{
 
 use rustix::fs::{FileType, Mode, OFlags, ResolveFlags};
 
+/// How often an open interrupted by a concurrent rename (EAGAIN) is tried; each retry is
+/// cheap and a rename storm that outlasts this many is answered 500 and logged.
+const OPEN_ATTEMPTS: u32 = 64;
+
 #[derive(Debug)]
 pub enum Refusal {
     /// The name is not a plain relative path (`..`, absolute, NUL, empty component).
@@ -63,14 +67,24 @@ pub fn open(root: &Path, name: &str) -> Result<Opened, Refusal> {
         Mode::empty(),
     )
     .map_err(|e| refusal(e.into()))?;
-    let fd = rustix::fs::openat2(
-        &dir,
-        name,
-        OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
-        Mode::empty(),
-        ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
-    )
-    .map_err(|e| refusal(e.into()))?;
+    let open_beneath = || {
+        rustix::fs::openat2(
+            &dir,
+            name,
+            OFlags::RDONLY | OFlags::NONBLOCK | OFlags::NOCTTY | OFlags::CLOEXEC,
+            Mode::empty(),
+            ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS,
+        )
+    };
+    // EAGAIN means a rename or mount anywhere on the host overlapped a `..` in a symlink's
+    // target, so the kernel could not prove it stayed inside; openat2(2) says to retry.
+    let mut attempt = 1;
+    let fd = loop {
+        match open_beneath() {
+            Err(rustix::io::Errno::AGAIN) if attempt < OPEN_ATTEMPTS => attempt += 1,
+            other => break other.map_err(|e| refusal(e.into()))?,
+        }
+    };
     let stat = rustix::fs::fstat(&fd).map_err(|e| Refusal::Failed(e.into()))?;
     if FileType::from_raw_mode(stat.st_mode) != FileType::RegularFile {
         return Err(Refusal::NotFound);
@@ -104,9 +118,17 @@ fn hidden_below(dir: &impl AsFd, file: &impl AsFd) -> Result<bool, Refusal> {
 
 fn refusal(e: io::Error) -> Refusal {
     match e.raw_os_error() {
-        Some(libc::ENOENT | libc::ENOTDIR | libc::ELOOP | libc::EXDEV | libc::EACCES) => {
-            Refusal::NotFound
-        }
+        // ENXIO: a socket; ENODEV: a device without a driver; ENAMETOOLONG: the client's name.
+        Some(
+            libc::ENOENT
+            | libc::ENOTDIR
+            | libc::ELOOP
+            | libc::EXDEV
+            | libc::EACCES
+            | libc::ENXIO
+            | libc::ENODEV
+            | libc::ENAMETOOLONG,
+        ) => Refusal::NotFound,
         _ => Refusal::Failed(e),
     }
 }
@@ -159,5 +181,54 @@ mod tests {
         ] {
             assert_eq!(content(&root, refused), Err(Refusal::NotFound), "{refused}");
         }
+    }
+
+    /// Names a client can send that the kernel refuses with errors other than "not there":
+    /// they are the client's mistake, answered 404, not a server failure logged at error.
+    #[test]
+    fn sockets_and_overlong_names_are_not_found_not_failures() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path();
+        let _listener = std::os::unix::net::UnixListener::bind(root.join("sock")).unwrap();
+        assert_eq!(content(root, "sock"), Err(Refusal::NotFound));
+        let long_component = "a".repeat(300);
+        assert_eq!(content(root, &long_component), Err(Refusal::NotFound));
+        let long_path = "a/".repeat(3000) + "b";
+        assert_eq!(content(root, &long_path), Err(Refusal::NotFound));
+    }
+
+    /// `openat2(RESOLVE_BENEATH)` answers EAGAIN for a `..` in a symlink's target whenever
+    /// any rename happens on the host at the same moment (the kernel cannot prove the `..`
+    /// stayed inside). A legitimate `sub/../index.html` link must still open.
+    #[test]
+    fn relative_links_with_dotdot_open_while_the_host_renames() {
+        use std::sync::{
+            Arc,
+            atomic::{AtomicBool, Ordering},
+        };
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("init_data");
+        std::fs::create_dir_all(root.join("sub")).unwrap();
+        std::fs::write(root.join("index.html"), "hi").unwrap();
+        symlink("sub/../index.html", root.join("alias.html")).unwrap();
+        let elsewhere = tmp.path().join("elsewhere");
+        std::fs::create_dir(&elsewhere).unwrap();
+        std::fs::write(elsewhere.join("a"), "").unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let renamer = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    std::fs::rename(elsewhere.join("a"), elsewhere.join("b")).unwrap();
+                    std::fs::rename(elsewhere.join("b"), elsewhere.join("a")).unwrap();
+                }
+            })
+        };
+        let failures = (0..50000)
+            .filter(|_| content(&root, "alias.html").ok().as_deref() != Some("hi"))
+            .count();
+        stop.store(true, Ordering::Relaxed);
+        renamer.join().unwrap();
+        assert_eq!(failures, 0, "of 50000 opens {failures} failed");
     }
 }

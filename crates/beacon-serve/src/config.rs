@@ -17,6 +17,10 @@ use serde_json::Value;
 use crate::faults::Faults;
 
 pub const DEFAULT_TIMEZONE: &str = "Europe/Moscow";
+/// The largest `config.json` read: what a ConfigMap can hold. The file is kept in memory and
+/// its text rendered into pages, so a path pointed at a big file by mistake must not grow the
+/// pod until it is OOM-killed.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 const MAX_TITLE_CHARS: usize = 200;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -117,8 +121,9 @@ impl<'de> Deserialize<'de> for Title {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    #[error("cannot read config file {path}: {source}")]
-    Read { path: PathBuf, source: io::Error },
+    /// `cause`, not `source`: see [`crate::Error`].
+    #[error("cannot read config file {path}: {cause}")]
+    Read { path: PathBuf, cause: io::Error },
     #[error("invalid config file {path}: line {line}, column {column}{}: {message}", key.as_ref().map(|k| format!(", at `{k}`")).unwrap_or_default())]
     Invalid {
         path: PathBuf,
@@ -163,12 +168,12 @@ impl Config {
 
     /// Reads the file; `Ok(None)` when it does not exist, since the file is optional.
     pub fn read(path: &Path) -> Result<Option<(Self, Vec<u8>)>, ConfigError> {
-        match std::fs::read(path) {
+        match read_file(path) {
             Ok(bytes) => Ok(Some((Self::parse(path, &bytes)?, bytes))),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(source) => Err(ConfigError::Read {
+            Err(cause) => Err(ConfigError::Read {
                 path: path.to_owned(),
-                source,
+                cause,
             }),
         }
     }
@@ -179,6 +184,34 @@ impl Config {
         redact(&mut value);
         value
     }
+}
+
+/// Reads a regular file of at most [`MAX_FILE_BYTES`]. Opened non-blocking, so a FIFO in its
+/// place is refused instead of blocking the reader until something writes to it.
+pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
+    use std::{io::Read, os::unix::fs::OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(io::Error::from_raw_os_error(libc::EISDIR));
+    }
+    if !meta.is_file() {
+        return Err(io::Error::other(
+            "not a regular file (a FIFO, socket or device)",
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::FileTooLarge,
+            format!("larger than {MAX_FILE_BYTES} bytes, the most a ConfigMap holds"),
+        ));
+    }
+    Ok(bytes)
 }
 
 pub use crate::redaction::REDACTED;

@@ -25,7 +25,7 @@ use notify::{RecursiveMode, Watcher};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::{
-    config::{Config, ConfigError},
+    config::{self, Config, ConfigError},
     metrics::Metrics,
 };
 
@@ -74,11 +74,11 @@ impl LiveConfig {
     /// Re-reads the file; applies it if it changed and is valid, or the defaults if it is gone.
     pub async fn reload(&self, metrics: &Metrics) {
         let mut last_seen = self.last_seen.lock().await;
-        let read = match tokio::fs::read(&self.path).await {
+        let read = match self.read().await {
             // An editor replacing the file may leave it missing for a moment: look again.
             Err(e) if e.kind() == ErrorKind::NotFound && last_seen.is_some() => {
                 tokio::time::sleep(DEBOUNCE).await;
-                tokio::fs::read(&self.path).await
+                self.read().await
             }
             other => other,
         };
@@ -117,6 +117,14 @@ impl LiveConfig {
             }
         }
         *last_seen = Some(bytes);
+    }
+
+    /// The file's bytes, bounded and never blocking on a FIFO (see [`config::read_file`]).
+    async fn read(&self) -> std::io::Result<Vec<u8>> {
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || config::read_file(&path))
+            .await
+            .unwrap_or_else(|e| Err(std::io::Error::other(e)))
     }
 }
 

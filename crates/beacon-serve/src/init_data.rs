@@ -17,9 +17,13 @@ use axum::{
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Json, Redirect, Response},
 };
+use futures_util::StreamExt;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
+use tokio::{
+    io::{AsyncReadExt, AsyncSeekExt},
+    sync::OwnedSemaphorePermit,
+};
 use tokio_util::io::ReaderStream;
 
 use crate::{
@@ -39,6 +43,11 @@ const PATH_SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 
 const CHUNK: usize = 64 * 1024;
 
+/// Files being sent at once. A download whose client stops reading holds a read buffer and a
+/// chunk in flight (~140 KiB) until the write timeout; unbounded, one client with a thousand
+/// of them grew the server past the chart's 128 MiB limit. Browsing init data needs a few.
+pub const MAX_DOWNLOADS: usize = 64;
+
 /// Headers for content that came from elsewhere: never sniffed, never scripted in our origin.
 fn harden(headers: &mut HeaderMap) {
     headers.insert(
@@ -56,13 +65,21 @@ pub async fn file(
     axum::extract::Path(name): axum::extract::Path<String>,
     headers: HeaderMap,
 ) -> Response {
+    let Ok(download) = state.downloads.clone().try_acquire_owned() else {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            [(header::RETRY_AFTER, "1")],
+            "too many downloads in progress\n",
+        )
+            .into_response();
+    };
     let root = state.init_data_dir.clone();
     let lookup = name.clone();
     let opened = tokio::task::spawn_blocking(move || beneath::open(&root, &lookup))
         .await
         .unwrap_or_else(|e| Err(Refusal::Failed(io::Error::other(e))));
     let mut response = match opened {
-        Ok(opened) => match respond(opened, &name, &headers).await {
+        Ok(opened) => match respond(opened, &name, &headers, download).await {
             Ok(response) => response,
             Err(e) => {
                 tracing::error!(name, error = %e, "cannot read init data file");
@@ -82,7 +99,13 @@ pub async fn file(
     response
 }
 
-async fn respond(opened: Opened, name: &str, headers: &HeaderMap) -> io::Result<Response> {
+/// `download` is held until the body is sent or dropped.
+async fn respond(
+    opened: Opened,
+    name: &str,
+    headers: &HeaderMap,
+    download: OwnedSemaphorePermit,
+) -> io::Result<Response> {
     let Opened {
         file,
         len,
@@ -131,7 +154,11 @@ async fn respond(opened: Opened, name: &str, headers: &HeaderMap) -> io::Result<
         file.seek(SeekFrom::Start(first)).await?;
     }
     // The length is fixed at open: a file that grows meanwhile is cut, one that shrinks ends early.
-    let body = Body::from_stream(ReaderStream::with_capacity(file.take(count), CHUNK));
+    let chunks = ReaderStream::with_capacity(file.take(count), CHUNK).map(move |chunk| {
+        let _held = &download;
+        chunk
+    });
+    let body = Body::from_stream(chunks);
     Ok(builder
         .status(status)
         .header(header::CONTENT_LENGTH, count)

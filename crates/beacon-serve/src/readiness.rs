@@ -1,13 +1,16 @@
 //! The data-directory write check behind `/readyz`.
 //!
-//! A real check creates, syncs and deletes a file, which costs an fsync. Probes may come
-//! from several kubelets, load balancers and humans at once, so the check is single-flight
-//! (overlapping probes share one check instead of racing on the same file) and a success is
-//! reused for [`WRITE_CHECK_TTL`]. A failure is not cached: the next probe checks again, so
-//! a pod becomes ready as soon as its directory is writable again.
+//! A real check creates, syncs and deletes an empty file, which costs an fsync. Empty, because
+//! what it must notice is a directory that takes no writes at all (read-only remount, I/O
+//! errors, a lost mount), not a full disk: the visits store owns its blocks and keeps counting
+//! on a full disk, so the pod should stay in its Service.
+//!
+//! Probes may come from several kubelets, load balancers and humans at once, so the check is
+//! single-flight (overlapping probes share one check instead of racing on the same file) and a
+//! success is reused for [`WRITE_CHECK_TTL`]. A failure is not cached: the next probe checks
+//! again, so a pod becomes ready as soon as its directory is writable again.
 
 use std::{
-    io::Write,
     path::{Path, PathBuf},
     sync::atomic::{AtomicU64, Ordering},
     time::{Duration, Instant},
@@ -70,10 +73,11 @@ impl WriteCheck {
 
 fn write_probe(dir: &Path) -> std::io::Result<()> {
     let path = dir.join(PROBE_FILE);
-    let mut file = std::fs::File::create(&path)?;
-    let written = file.write_all(b"ok").and_then(|()| file.sync_data());
+    let file = std::fs::File::create(&path)?;
+    // sync_all: with no data, only the metadata sync reaches the disk (and its errors).
+    let synced = file.sync_all();
     let removed = std::fs::remove_file(&path);
-    written.and(removed)
+    synced.and(removed)
 }
 
 #[cfg(test)]

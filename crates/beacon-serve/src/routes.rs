@@ -47,6 +47,8 @@ pub struct Shared {
     pub build: BuildInfo,
     pub init_data_dir: PathBuf,
     pub data_dir_check: WriteCheck,
+    /// Bounds the `/init-data/` files being sent at once (see [`init_data::MAX_DOWNLOADS`]).
+    pub downloads: Arc<tokio::sync::Semaphore>,
     pub shutting_down: AtomicBool,
     /// Decides which `/` requests an active error fault fails, and their injected latency.
     pub dice: Dice,

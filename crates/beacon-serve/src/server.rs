@@ -4,10 +4,11 @@
 //! header-size and header-read-timeout bounds and a cap on open connections.
 
 use std::{
+    collections::BTreeMap,
     future::Future,
     net::SocketAddr,
-    sync::{Arc, atomic::Ordering},
-    time::Duration,
+    sync::{Arc, Mutex, atomic::Ordering},
+    time::{Duration, Instant},
 };
 
 use hyper_util::{
@@ -17,7 +18,7 @@ use hyper_util::{
 };
 use tokio::{
     net::{TcpListener, TcpStream},
-    sync::Semaphore,
+    sync::{OwnedSemaphorePermit, Semaphore, oneshot},
 };
 use tokio_io_timeout::TimeoutStream;
 
@@ -25,6 +26,7 @@ use crate::{
     Error, Result,
     config_watch::{self, LiveConfig},
     identity::Identity,
+    init_data,
     metrics::Metrics,
     page,
     readiness::WriteCheck,
@@ -46,9 +48,9 @@ impl Application {
         let metrics = Arc::new(Metrics::new(settings.build));
         let config = Arc::new(LiveConfig::load(settings.config_path.clone())?);
         metrics.set_config_source(config.is_from_file());
-        std::fs::create_dir_all(&settings.data_dir).map_err(|source| Error::DataDir {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|cause| Error::DataDir {
             path: settings.data_dir.clone(),
-            source,
+            cause,
         })?;
         let store = VisitsStore::open(&settings.data_dir, metrics.store.clone())?;
         tracing::info!(path = %store.path().display(), visits = store.count(), "visits store opened");
@@ -72,6 +74,7 @@ impl Application {
             build: settings.build,
             init_data_dir: settings.init_data_dir.clone(),
             data_dir_check: WriteCheck::new(settings.data_dir.clone()),
+            downloads: Arc::new(Semaphore::new(init_data::MAX_DOWNLOADS)),
             shutting_down: Default::default(),
             dice: Default::default(),
             delays: DelayLimits::new(&settings.limits),
@@ -120,9 +123,12 @@ impl Application {
                 let conns = Connections {
                     router: routes::admin_router(state.clone(), limits),
                     http: http.clone(),
-                    permits: Arc::new(Semaphore::new(limits.admin_max_connections)),
+                    at_capacity: AtCapacity::CloseOldest(Arc::new(Oldest::new(
+                        limits.admin_max_connections,
+                    ))),
                     write_timeout: limits.write_timeout,
                     port: "admin",
+                    at_capacity_log: Throttle::default(),
                 };
                 Some(tokio::spawn(async move {
                     loop {
@@ -144,9 +150,10 @@ impl Application {
         let conns = Connections {
             router: routes::router(state.clone(), limits),
             http,
-            permits: Arc::new(Semaphore::new(limits.max_connections)),
+            at_capacity: AtCapacity::RefuseNew(Arc::new(Semaphore::new(limits.max_connections))),
             write_timeout: limits.write_timeout,
             port: "service",
+            at_capacity_log: Throttle::default(),
         };
         let serve = |stream: TcpStream, peer: SocketAddr| {
             conns.serve(stream, peer, |conn| graceful.watch(conn));
@@ -213,7 +220,7 @@ impl Application {
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr)
         .await
-        .map_err(|source| Error::Bind { addr, source })
+        .map_err(|cause| Error::Bind { addr, cause })
 }
 
 type Conn = hyper::server::conn::http1::Connection<
@@ -225,9 +232,92 @@ type Conn = hyper::server::conn::http1::Connection<
 struct Connections {
     router: axum::Router,
     http: hyper::server::conn::http1::Builder,
-    permits: Arc<Semaphore>,
+    at_capacity: AtCapacity,
     write_timeout: Duration,
     port: &'static str,
+    at_capacity_log: Throttle,
+}
+
+/// Lets a warning that a client can trigger at will through at most once a second, counting
+/// the ones it held back, so a connection flood cannot flood the log as well.
+#[derive(Default)]
+struct Throttle {
+    /// When the last warning went out, and how many have been held back since.
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl Throttle {
+    /// `Some(held back since the last one)` when this occurrence should be logged.
+    fn admit(&self) -> Option<u64> {
+        let mut state = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let (last, held_back) = &mut *state;
+        if last.is_some_and(|t| t.elapsed() < Duration::from_secs(1)) {
+            *held_back += 1;
+            return None;
+        }
+        *last = Some(Instant::now());
+        Some(std::mem::take(held_back))
+    }
+}
+
+/// What a port at its connection cap does with a new connection.
+enum AtCapacity {
+    /// Close the new one: on the service port the oldest may be an honest slow download.
+    RefuseNew(Arc<Semaphore>),
+    /// Close the oldest: the admin port's honest clients (probes, scrapes) finish within
+    /// milliseconds, so its oldest connections are idle or stalled ones. Refusing new ones
+    /// would let one client holding the cap fail every kubelet probe.
+    CloseOldest(Arc<Oldest>),
+}
+
+/// The open connections of a [`AtCapacity::CloseOldest`] port, oldest first.
+struct Oldest {
+    cap: usize,
+    /// Next id, and a sender per open connection; dropping a sender closes its connection.
+    open: Mutex<(u64, BTreeMap<u64, oneshot::Sender<()>>)>,
+}
+
+impl Oldest {
+    fn new(cap: usize) -> Self {
+        Self {
+            cap: cap.max(1),
+            open: Mutex::new((0, BTreeMap::new())),
+        }
+    }
+
+    /// Registers a connection, closing the oldest if the port is full; returns whether it did,
+    /// the registration (dropped when the connection ends) and the signal to close this one.
+    fn admit(self: &Arc<Self>) -> (bool, Admitted, oneshot::Receiver<()>) {
+        let (tx, rx) = oneshot::channel();
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let evicted = open.1.len() >= self.cap && open.1.pop_first().is_some();
+        let id = open.0;
+        open.0 += 1;
+        open.1.insert(id, tx);
+        let admitted = Admitted {
+            id,
+            port: self.clone(),
+        };
+        (evicted, admitted, rx)
+    }
+}
+
+struct Admitted {
+    id: u64,
+    port: Arc<Oldest>,
+}
+
+impl Drop for Admitted {
+    fn drop(&mut self) {
+        let mut open = self.port.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.1.remove(&self.id);
+    }
+}
+
+/// Holds a connection's place until it ends (one of the two, by the port's [`AtCapacity`]).
+struct Slot {
+    _permit: Option<OwnedSemaphorePermit>,
+    _admitted: Option<Admitted>,
 }
 
 impl Connections {
@@ -237,9 +327,31 @@ impl Connections {
     where
         F: Future<Output = hyper::Result<()>> + Send + 'static,
     {
-        let Ok(permit) = self.permits.clone().try_acquire_owned() else {
-            tracing::warn!(%peer, port = self.port, "connection limit reached; closing new connection");
-            return;
+        let (slot, closed) = match &self.at_capacity {
+            AtCapacity::RefuseNew(permits) => {
+                let Ok(permit) = permits.clone().try_acquire_owned() else {
+                    if let Some(held_back) = self.at_capacity_log.admit() {
+                        tracing::warn!(%peer, port = self.port, not_logged_since_last = held_back, "connection limit reached; closing new connection");
+                    }
+                    return;
+                };
+                let slot = Slot {
+                    _permit: Some(permit),
+                    _admitted: None,
+                };
+                (slot, None)
+            }
+            AtCapacity::CloseOldest(oldest) => {
+                let (evicted, admitted, closed) = oldest.admit();
+                if let Some(held_back) = evicted.then(|| self.at_capacity_log.admit()).flatten() {
+                    tracing::warn!(%peer, port = self.port, not_logged_since_last = held_back, "connection limit reached; closing the oldest connection");
+                }
+                let slot = Slot {
+                    _permit: None,
+                    _admitted: Some(admitted),
+                };
+                (slot, Some(closed))
+            }
         };
         let _ = stream.set_nodelay(true);
         // hyper has no write timeout and the request timeout ends once the response headers
@@ -252,10 +364,24 @@ impl Connections {
         );
         let conn = watch(conn);
         tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
+            let closed = async {
+                match closed {
+                    Some(closed) => {
+                        let _ = closed.await;
+                    }
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                result = conn => {
+                    if let Err(e) = result {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                }
+                // Dropping the connection closes its socket.
+                () = closed => {}
             }
-            drop(permit);
+            drop(slot);
         });
     }
 }

@@ -47,10 +47,11 @@ const SLOT_OFFSETS: [u64; 2] = [0, 4096];
 const FILE_LEN: u64 = 8192;
 const SLOT_LEN: usize = 32;
 
+/// Causes are `cause` fields, not error sources, for the reason given on [`crate::Error`].
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open visits store {path}: {source}")]
-    Open { path: PathBuf, source: io::Error },
+    #[error("cannot open visits store {path}: {cause}")]
+    Open { path: PathBuf, cause: io::Error },
     #[error("visits store {path} is in use by another process")]
     Locked { path: PathBuf },
     #[error(
@@ -62,13 +63,13 @@ pub enum StoreError {
     #[error("visit not recorded: the visits store is closed")]
     Closed,
     #[error(
-        "visits store {path} not flushed: {lost} visit(s) not durable (the file holds {durable}): {source}"
+        "visits store {path} not flushed: {lost} visit(s) not durable (the file holds {durable}): {cause}"
     )]
     NotFlushed {
         path: PathBuf,
         durable: u64,
         lost: u64,
-        source: io::Error,
+        cause: io::Error,
     },
 }
 
@@ -147,9 +148,9 @@ impl VisitsStore {
     /// Opens (or creates) `<dir>/visits.db` and starts the writer thread.
     pub fn open(dir: &Path, metrics: StoreMetrics) -> Result<Self, StoreError> {
         let path = dir.join(FILE_NAME);
-        let open_err = |source| StoreError::Open {
+        let open_err = |cause| StoreError::Open {
             path: path.clone(),
-            source,
+            cause,
         };
         if !path.exists() {
             create_empty(&path).map_err(open_err)?;
@@ -253,7 +254,7 @@ impl VisitsStore {
                 path: self.path.to_path_buf(),
                 durable: self.count(),
                 lost: self.shared.requested.load(Ordering::Acquire) - self.count(),
-                source: io::Error::other("the writer thread panicked"),
+                cause: io::Error::other("the writer thread panicked"),
             }),
             None => Ok(()),
         }
@@ -325,11 +326,11 @@ impl Writer {
         });
         match last_error {
             None => Ok(()),
-            Some(source) => Err(StoreError::NotFlushed {
+            Some(cause) => Err(StoreError::NotFlushed {
                 path: self.path,
                 durable: self.last.count,
                 lost: self.shared.requested.load(Ordering::Acquire) - self.last.count,
-                source,
+                cause,
             }),
         }
     }
@@ -372,9 +373,9 @@ fn read_current(file: &File, path: &Path) -> Result<Slot, StoreError> {
     };
     let len = file
         .metadata()
-        .map_err(|source| StoreError::Open {
+        .map_err(|cause| StoreError::Open {
             path: path.to_owned(),
-            source,
+            cause,
         })?
         .len();
     if len != FILE_LEN {
@@ -384,9 +385,9 @@ fn read_current(file: &File, path: &Path) -> Result<Slot, StoreError> {
     for (i, offset) in SLOT_OFFSETS.iter().enumerate() {
         let mut buf = [0u8; SLOT_LEN];
         file.read_exact_at(&mut buf, *offset)
-            .map_err(|source| StoreError::Open {
+            .map_err(|cause| StoreError::Open {
                 path: path.to_owned(),
-                source,
+                cause,
             })?;
         match Slot::decode(&buf) {
             Some(slot) if slot.offset() == *offset => slots.push(slot),

@@ -233,3 +233,72 @@ fn removing_the_config_key_reverts_to_defaults_visibly() {
     });
     assert_eq!(source(&metrics(&server), "file"), Some(1.0));
 }
+
+/// A config path that cannot be read stops the start with one clear line naming the cause
+/// once (it used to print `…: Is a directory (os error 21): Is a directory (os error 21)`).
+#[test]
+fn an_unreadable_config_at_start_is_one_line_naming_the_cause_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(tmp.path().join("config/config.json")).unwrap();
+    let logs = TestServer::start_in(tmp.path(), Options::default())
+        .err()
+        .expect("a directory named config.json is refused at start");
+    let last = logs.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("beacon: error: cannot start beacon serve: cannot read config file")
+            && last.matches("Is a directory").count() == 1,
+        "{logs}"
+    );
+}
+
+/// A config path pointed at a huge file used to be read whole, kept twice and rendered into
+/// every page (300 MB took the pod from 7 MB to over 1 GB); one pointed at a FIFO blocked the
+/// reload task for good. Both are refused, the last good configuration stays, and a later
+/// good file is still picked up.
+#[test]
+fn a_huge_file_or_a_fifo_is_refused_and_reloading_goes_on() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config/config.json");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, r#"{"title": "before"}"#).unwrap();
+    let opts = Options {
+        extra_args: vec!["--config-poll-interval".into(), "200ms".into()],
+        ..Options::default()
+    };
+    let server = TestServer::start_in(tmp.path(), opts).unwrap();
+    let huge = format!(
+        r#"{{"title": "huge", "message": "{}"}}"#,
+        "x".repeat(2 << 20)
+    );
+    std::fs::write(tmp.path().join("huge.json"), &huge).unwrap();
+    std::fs::rename(tmp.path().join("huge.json"), &config).unwrap();
+    eventually(Duration::from_secs(10), "the huge file is refused", || {
+        server.logs().contains("larger than 1048576 bytes")
+    });
+    assert_eq!(title(&server), "before");
+
+    std::fs::remove_file(&config).unwrap();
+    let c = std::ffi::CString::new(config.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0, "mkfifo");
+    eventually(Duration::from_secs(10), "the FIFO is refused", || {
+        server.logs().contains("not a regular file")
+    });
+    std::fs::remove_file(&config).unwrap();
+    std::fs::write(&config, r#"{"title": "after"}"#).unwrap();
+    eventually(Duration::from_secs(10), "title becomes 'after'", || {
+        title(&server) == "after"
+    });
+    drop(server);
+
+    std::fs::rename(
+        tmp.path().join("config/config.json"),
+        tmp.path().join("keep"),
+    )
+    .unwrap();
+    std::fs::write(&config, &huge).unwrap();
+    let logs = TestServer::start_in(tmp.path(), Options::default())
+        .err()
+        .expect("a huge config is refused at start");
+    assert!(logs.contains("larger than 1048576 bytes"), "{logs}");
+}

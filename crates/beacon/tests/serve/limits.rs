@@ -144,6 +144,35 @@ fn connections_over_the_limit_are_closed_at_once() {
     });
 }
 
+/// A client opening connections as fast as it can past the cap used to write one warning per
+/// connection (thousands a second, pushing everything useful out of the rotated log); the
+/// warning comes at most once a second and says how many it stands for.
+#[test]
+fn refused_connections_do_not_flood_the_log() {
+    let server = TestServer::start_with(Options {
+        extra_args: vec!["--max-connections".into(), "1".into()],
+        ..Options::default()
+    });
+    let _holder = TcpStream::connect(server.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(200));
+    for _ in 0..300 {
+        let mut s = TcpStream::connect(server.addr).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        // Closed by the server: read returns 0 or a reset.
+        let _ = s.read(&mut [0u8; 1]);
+    }
+    let logs = server.logs();
+    let warnings: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("connection limit reached"))
+        .collect();
+    assert!(
+        !warnings.is_empty() && warnings.len() < 30,
+        "{} warnings for 300 refused connections",
+        warnings.len()
+    );
+}
+
 /// A client that stops reading a large response is cut off after the write timeout, so it
 /// cannot hold one of the (here: only) connection slots forever.
 #[test]

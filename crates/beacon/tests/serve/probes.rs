@@ -4,7 +4,7 @@ use std::{
     net::TcpStream,
     sync::{
         Arc,
-        atomic::{AtomicUsize, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
     time::Duration,
 };
@@ -102,6 +102,62 @@ fn probes_on_the_admin_port_survive_a_saturated_service_port() {
     eventually(Duration::from_secs(10), "the service port recovers", || {
         probe(&server.url("/healthz")) == Ok(200)
     });
+}
+
+/// The admin port has a small cap (64), so one client holding that many idle connections, and
+/// reopening them as they are closed, used to fail every probe: the kubelet would restart a
+/// healthy pod. Probes open a fresh connection and finish in milliseconds, so at the cap the
+/// oldest connection makes room for the new one.
+#[test]
+fn probes_on_the_admin_port_survive_a_client_filling_it() {
+    let server = TestServer::start_with(Options {
+        extra_args: vec![
+            "--admin-listen".into(),
+            "127.0.0.1:0".into(),
+            "--header-timeout".into(),
+            "60s".into(),
+        ],
+        ..Options::default()
+    });
+    let admin = server.admin_addr.unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    let hog = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            let mut held = std::collections::VecDeque::new();
+            while !stop.load(Ordering::Relaxed) {
+                if let Ok(s) = TcpStream::connect(admin) {
+                    held.push_back(s);
+                }
+                if held.len() > 100 {
+                    held.pop_front();
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1000));
+    let mut failed = Vec::new();
+    for n in 0..20 {
+        for path in ["/healthz", "/readyz"] {
+            match probe(&server.admin_url(path)) {
+                Ok(200) => {}
+                other => failed.push(format!("probe {n} of {path}: {other:?}")),
+            }
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    hog.join().unwrap();
+    assert!(
+        failed.is_empty(),
+        "{} of 40 failed: {failed:#?}",
+        failed.len()
+    );
+    assert!(
+        server.logs().contains("closing the oldest"),
+        "the port was never full:\n{}",
+        server.logs()
+    );
 }
 
 /// The admin port answers during the shutdown delay (readiness false), like the service port.

@@ -178,6 +178,16 @@ fn visits_keep_counting_on_a_full_disk() {
         );
     }
     assert_eq!(server.visits(), 5);
+    // Visits still work, so the pod must stay in its Service: the readiness write check used
+    // to write data and failed with ENOSPC. Wait out the cached success so a fresh check runs.
+    std::thread::sleep(Duration::from_millis(1500));
+    let ready = http.get(server.url("/readyz")).send().unwrap();
+    assert_eq!(
+        ready.status(),
+        200,
+        "readiness on a full disk: {}",
+        ready.text().unwrap()
+    );
     let store = data.join("visits.db");
     let blocks = std::os::unix::fs::MetadataExt::blocks(&std::fs::metadata(&store).unwrap());
     assert!(
@@ -215,6 +225,11 @@ fn shutdown_with_a_failing_store_exits_non_zero_naming_what_was_lost() {
     assert!(
         logs.contains("visits store not flushed") && logs.contains("1 visit(s) not durable"),
         "{logs}"
+    );
+    let last = logs.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("beacon: error:") && last.matches("Operation not permitted").count() == 1,
+        "the last line names the cause once: {last}"
     );
     drop(server);
     let restarted = TestServer::start_in(tmp.path(), Options::default()).unwrap();
