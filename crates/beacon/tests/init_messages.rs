@@ -9,16 +9,7 @@ mod init_helpers;
 use std::net::TcpListener;
 
 use fixture_http::{FixtureHttp, Route};
-use init_helpers::run;
-
-/// A port nothing listens on: bound, noted, released.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use init_helpers::{free_port, run};
 
 #[test]
 fn an_io_error_names_its_cause_once() {
