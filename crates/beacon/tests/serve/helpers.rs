@@ -125,6 +125,16 @@ impl TestServer {
         self.root.join("init_data")
     }
 
+    /// `GET /metrics` on the service port, as text.
+    pub fn metrics(&self) -> String {
+        blocking_client()
+            .get(self.url("/metrics"))
+            .send()
+            .unwrap()
+            .text()
+            .unwrap()
+    }
+
     /// This pod's count, from `GET /visits`.
     pub fn visits(&self) -> u64 {
         get_json_blocking(&self.url("/visits"))["visits"]
@@ -163,6 +173,31 @@ impl Drop for TestServer {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// A root for [`TestServer::start_in`] whose `config/` holds `content`, published as
+/// generation 1 by [`kubelet_publish`]; returns the root and its config directory.
+pub fn root_with_config(content: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let config_dir = tmp.path().join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    kubelet_publish(&config_dir, 1, content);
+    (tmp, config_dir)
+}
+
+/// Publishes `content` like the kubelet's AtomicWriter does for a ConfigMap volume: a new
+/// timestamped directory, then an atomic rename of the `..data` symlink; `config.json` itself
+/// is a symlink through `..data`.
+pub fn kubelet_publish(dir: &Path, generation: u32, content: &str) {
+    let ts_dir = format!("..2026_11_25_10_00_{generation:02}.{generation}");
+    std::fs::create_dir(dir.join(&ts_dir)).unwrap();
+    std::fs::write(dir.join(&ts_dir).join("config.json"), content).unwrap();
+    let tmp_link = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(&ts_dir, &tmp_link).unwrap();
+    std::fs::rename(&tmp_link, dir.join("..data")).unwrap();
+    if !dir.join("config.json").exists() {
+        std::os::unix::fs::symlink("..data/config.json", dir.join("config.json")).unwrap();
     }
 }
 
