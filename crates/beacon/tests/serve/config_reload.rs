@@ -35,12 +35,7 @@ fn configmap_symlink_swap_reloads_and_a_bad_update_keeps_the_last_good_config() 
         Some(1.0),
         "{m}"
     );
-    let page = blocking_client()
-        .get(server.url("/"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let page = get_text_blocking(&server.url("/"));
     assert!(page.contains("JST (UTC+09:00)"), "{page}");
 
     kubelet_publish(&config_dir, 3, r#"{"title": "third", "timezone": 9}"#);
@@ -59,22 +54,8 @@ fn configmap_symlink_swap_reloads_and_a_bad_update_keeps_the_last_good_config() 
         "second",
         "the last good config must stay in effect"
     );
-    assert_eq!(
-        blocking_client()
-            .get(server.url("/"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        blocking_client()
-            .get(server.url("/readyz"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status_blocking(&server.url("/")), 200);
+    assert_eq!(get_status_blocking(&server.url("/readyz")), 200);
     let logs = server.logs();
     assert!(
         logs.contains("configuration update rejected")

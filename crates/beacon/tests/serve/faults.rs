@@ -94,14 +94,7 @@ fn cpu_fault_burns_cpu_per_request() {
     let cpu = || metric_value(&server.metrics(), "process_cpu_seconds_total").unwrap();
     let before = cpu();
     for _ in 0..10 {
-        assert_eq!(
-            blocking_client()
-                .get(server.url("/"))
-                .send()
-                .unwrap()
-                .status(),
-            200
-        );
+        assert_eq!(get_status_blocking(&server.url("/")), 200);
     }
     let used = cpu() - before;
     assert!(used >= 0.39, "10 requests × 40ms of CPU, used {used}s");
@@ -124,14 +117,7 @@ fn an_invalid_fault_update_is_rejected_and_the_previous_faults_stay() {
         "{}",
         server.logs()
     );
-    assert_eq!(
-        blocking_client()
-            .get(server.url("/"))
-            .send()
-            .unwrap()
-            .status(),
-        500
-    );
+    assert_eq!(get_status_blocking(&server.url("/")), 500);
 }
 
 #[test]

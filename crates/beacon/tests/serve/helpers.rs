@@ -127,12 +127,7 @@ impl TestServer {
 
     /// `GET /metrics` on the service port, as text.
     pub fn metrics(&self) -> String {
-        blocking_client()
-            .get(self.url("/metrics"))
-            .send()
-            .unwrap()
-            .text()
-            .unwrap()
+        get_text_blocking(&self.url("/metrics"))
     }
 
     /// This pod's count, from `GET /visits`.
@@ -233,6 +228,16 @@ pub fn get_json_blocking(url: &str) -> serde_json::Value {
     let resp = blocking_client().get(url).send().unwrap();
     assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
     resp.json().unwrap()
+}
+
+/// The status of `GET url`.
+pub fn get_status_blocking(url: &str) -> reqwest::StatusCode {
+    blocking_client().get(url).send().unwrap().status()
+}
+
+/// The body of `GET url`, whatever its status.
+pub fn get_text_blocking(url: &str) -> String {
+    blocking_client().get(url).send().unwrap().text().unwrap()
 }
 
 /// Sends `request` verbatim and returns the whole response: for paths a URL library would normalise.
