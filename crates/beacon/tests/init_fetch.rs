@@ -8,6 +8,7 @@ mod init_helpers;
 
 use std::{
     path::Path,
+    process::Child,
     time::{Duration, Instant},
 };
 
@@ -30,6 +31,13 @@ fn fetch(url: &str, to: &Path, extra: &[&str]) -> init_helpers::Run {
 /// Serves `body` at `/` in `chunk`-byte pieces with `pause` after each.
 fn slow_server(body: Vec<u8>, chunk: usize, pause: Duration) -> FixtureHttp {
     FixtureHttp::start(vec![("/", Route::Body { body, chunk, pause })])
+}
+
+/// Starts `init fetch URL --to TO` (with the default retries and timeouts) without waiting.
+fn spawn_fetch(url: &str, to: &Path) -> Child {
+    init_helpers::beacon(&["init", "fetch", url, "--to", to.to_str().unwrap()])
+        .spawn()
+        .unwrap()
 }
 
 /// Waits until a running download has created its temp file in `dir`: at most 10 s after
@@ -403,15 +411,7 @@ fn sigterm_mid_download_leaves_nothing_behind() {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("index.html");
     let started = Instant::now();
-    let child = init_helpers::beacon(&[
-        "init",
-        "fetch",
-        &server.url("/"),
-        "--to",
-        target.to_str().unwrap(),
-    ])
-    .spawn()
-    .unwrap();
+    let child = spawn_fetch(&server.url("/"), &target);
     // Signal only once the temp file exists, so the cleanup path is really exercised.
     wait_for_temp_file(dir.path(), started);
     std::thread::sleep(Duration::from_millis(100));
@@ -446,16 +446,9 @@ fn two_concurrent_fetches_to_one_target_both_succeed() {
     let target = dir.path().join("index.html");
     let watcher = Watcher::start(&target, vec![body.clone()]);
     let started = Instant::now();
-    let args = [
-        "init",
-        "fetch",
-        &server.url("/"),
-        "--to",
-        target.to_str().unwrap(),
-    ];
-    let first = init_helpers::beacon(&args).spawn().unwrap();
+    let first = spawn_fetch(&server.url("/"), &target);
     wait_for_temp_file(dir.path(), started);
-    let second = init_helpers::beacon(&args).spawn().unwrap();
+    let second = spawn_fetch(&server.url("/"), &target);
     let (first, second) = (
         init_helpers::finish(first, started),
         init_helpers::finish(second, started),
