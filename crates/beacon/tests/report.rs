@@ -1155,16 +1155,7 @@ fn dashboard_cpu_and_memory_panels_answer_on_both_runtimes() {
             }
         };
         let query = |expr: &str| -> Vec<(String, f64)> {
-            let url = reqwest::Url::parse_with_params(
-                &format!("{}/api/v1/query", stack.prom.url),
-                &[("query", expr), ("time", &stack.end)],
-            )
-            .unwrap();
-            let v: Value = reqwest::blocking::get(url).unwrap().json().unwrap();
-            assert_eq!(v["status"], "success", "{expr}: {v}");
-            v["data"]["result"]
-                .as_array()
-                .unwrap()
+            prometheus_api(stack, "query", &[("query", expr), ("time", &stack.end)])
                 .iter()
                 .map(|s| {
                     (
@@ -1226,25 +1217,27 @@ fn dashboard_cpu_and_memory_panels_answer_on_both_runtimes() {
     }
 }
 
+/// `GET /api/v1/<endpoint>` on the stack's Prometheus: the `data.result` of a successful answer.
+fn prometheus_api(stack: &Stack, endpoint: &str, params: &[(&str, &str)]) -> Vec<Value> {
+    let url =
+        reqwest::Url::parse_with_params(&format!("{}/api/v1/{endpoint}", stack.prom.url), params)
+            .unwrap();
+    let v: Value = reqwest::blocking::get(url).unwrap().json().unwrap();
+    assert_eq!(v["status"], "success", "{params:?}: {v}");
+    v["data"]["result"].as_array().unwrap().clone()
+}
+
 /// One range query over the fixture's range at its 15 s step, as Grafana runs a timeseries
 /// panel: (the series' labels, [(time, value)]) per series.
 fn query_range(stack: &Stack, expr: &str) -> Vec<(Value, Vec<(f64, f64)>)> {
     let step = report_fixture::STEP.to_string();
-    let url = reqwest::Url::parse_with_params(
-        &format!("{}/api/v1/query_range", stack.prom.url),
-        &[
-            ("query", expr),
-            ("start", &stack.start),
-            ("end", &stack.end),
-            ("step", &step),
-        ],
-    )
-    .unwrap();
-    let v: Value = reqwest::blocking::get(url).unwrap().json().unwrap();
-    assert_eq!(v["status"], "success", "{expr}: {v}");
-    v["data"]["result"]
-        .as_array()
-        .unwrap()
+    let params = [
+        ("query", expr),
+        ("start", &stack.start),
+        ("end", &stack.end),
+        ("step", &step),
+    ];
+    prometheus_api(stack, "query_range", &params)
         .iter()
         .map(|s| {
             let points = s["values"]
