@@ -192,6 +192,17 @@ fn assert_within(out: &Run, limit: Duration) {
     );
 }
 
+/// The run ended as SIGTERM ends it, within [`MARGIN`] of the signal.
+fn assert_ended_by_sigterm_at_once(out: &Run, after_signal: Duration) {
+    out.expect_code(143)
+        .expect_last_line("interrupted by SIGTERM");
+    assert!(
+        after_signal < MARGIN,
+        "exited {after_signal:?} after SIGTERM; stderr:\n{}",
+        out.stderr
+    );
+}
+
 #[test]
 fn the_silent_nameserver_really_hangs_lookups() {
     // Guards the fixture: without it the tests below would pass for the wrong reason.
@@ -210,12 +221,22 @@ fn the_silent_nameserver_really_hangs_lookups() {
     ));
 }
 
+/// `init wait TARGET --timeout 3s` while the nameserver never answers: it must fail on
+/// time, saying it timed out.
+fn wait_times_out_on_time(target: &str) -> Run {
+    let dns = Nameserver::start();
+    let out = dns.run(&["init", "wait", target, "--timeout", "3s"]);
+    out.expect_code(1).expect_last_line(&format!(
+        "beacon: error: timed out after 3s waiting for {target}: "
+    ));
+    assert_within(&out, Duration::from_secs(3) + MARGIN);
+    out
+}
+
 #[test]
 fn wait_dns_times_out_on_time() {
-    let dns = Nameserver::start();
     let target = format!("dns:{NAME}");
-    let out = dns.run(&["init", "wait", &target, "--timeout", "3s"]);
-    out.expect_code(1);
+    let out = wait_times_out_on_time(&target);
     // The attempt's bound is the time left, printed rounded (it was `2s 999ms 999us 890ns`).
     assert_eq!(
         out.last_line(),
@@ -223,29 +244,16 @@ fn wait_dns_times_out_on_time() {
         "stderr:\n{}",
         out.stderr
     );
-    assert_within(&out, Duration::from_secs(3) + MARGIN);
 }
 
 #[test]
 fn wait_tcp_times_out_on_time() {
-    let dns = Nameserver::start();
-    let target = format!("tcp:{NAME}:5432");
-    let out = dns.run(&["init", "wait", &target, "--timeout", "3s"]);
-    out.expect_code(1).expect_last_line(&format!(
-        "beacon: error: timed out after 3s waiting for {target}: "
-    ));
-    assert_within(&out, Duration::from_secs(3) + MARGIN);
+    wait_times_out_on_time(&format!("tcp:{NAME}:5432"));
 }
 
 #[test]
 fn wait_http_times_out_on_time() {
-    let dns = Nameserver::start();
-    let target = format!("http://{NAME}:8080/healthz");
-    let out = dns.run(&["init", "wait", &target, "--timeout", "3s"]);
-    out.expect_code(1).expect_last_line(&format!(
-        "beacon: error: timed out after 3s waiting for {target}: "
-    ));
-    assert_within(&out, Duration::from_secs(3) + MARGIN);
+    wait_times_out_on_time(&format!("http://{NAME}:8080/healthz"));
 }
 
 #[test]
@@ -281,13 +289,7 @@ fn sigterm_mid_lookup_ends_wait_at_once() {
         &["init", "wait", &target, "--timeout", "5m"],
         Duration::from_millis(1500),
     );
-    out.expect_code(143)
-        .expect_last_line("interrupted by SIGTERM");
-    assert!(
-        after_signal < MARGIN,
-        "exited {after_signal:?} after SIGTERM; stderr:\n{}",
-        out.stderr
-    );
+    assert_ended_by_sigterm_at_once(&out, after_signal);
 }
 
 #[test]
@@ -300,13 +302,7 @@ fn sigterm_mid_lookup_ends_fetch_at_once() {
         &["init", "fetch", &url, "--to", target.to_str().unwrap()],
         Duration::from_millis(1500),
     );
-    out.expect_code(143)
-        .expect_last_line("interrupted by SIGTERM");
-    assert!(
-        after_signal < MARGIN,
-        "exited {after_signal:?} after SIGTERM; stderr:\n{}",
-        out.stderr
-    );
+    assert_ended_by_sigterm_at_once(&out, after_signal);
     assert!(!target.exists());
     assert!(leftovers(Path::new(dir.path())).is_empty());
 }

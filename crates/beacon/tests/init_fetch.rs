@@ -6,7 +6,11 @@ mod fixture_http;
 #[path = "support/init_helpers.rs"]
 mod init_helpers;
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::Path,
+    process::Child,
+    time::{Duration, Instant},
+};
 
 use fixture_http::{FixtureHttp, Route};
 use init_helpers::{Watcher, leftovers, payload, run, sha256_hex};
@@ -22,6 +26,30 @@ fn fetch(url: &str, to: &Path, extra: &[&str]) -> init_helpers::Run {
     }
     args.extend_from_slice(extra);
     run(&args)
+}
+
+/// Serves `body` at `/` in `chunk`-byte pieces with `pause` after each.
+fn slow_server(body: Vec<u8>, chunk: usize, pause: Duration) -> FixtureHttp {
+    FixtureHttp::start(vec![("/", Route::Body { body, chunk, pause })])
+}
+
+/// Starts `init fetch URL --to TO` (with the default retries and timeouts) without waiting.
+fn spawn_fetch(url: &str, to: &Path) -> Child {
+    init_helpers::beacon(&["init", "fetch", url, "--to", to.to_str().unwrap()])
+        .spawn()
+        .unwrap()
+}
+
+/// Waits until a running download has created its temp file in `dir`: at most 10 s after
+/// `started`.
+fn wait_for_temp_file(dir: &Path, started: Instant) {
+    while leftovers(dir).is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "no temp file appeared"
+        );
+        std::thread::sleep(Duration::from_millis(5));
+    }
 }
 
 /// Runs a fetch that must fail, with a watcher on the target, and checks the aftermath.
@@ -50,14 +78,7 @@ fn failing_fetch(
 #[test]
 fn slow_download_is_atomic_with_progress_and_a_summary() {
     let body = payload(64 * 1024);
-    let server = FixtureHttp::start(vec![(
-        "/",
-        Route::Body {
-            body: body.clone(),
-            chunk: 4096,
-            pause: Duration::from_millis(40),
-        },
-    )]);
+    let server = slow_server(body.clone(), 4096, Duration::from_millis(40));
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("index.html");
     let watcher = Watcher::start(&target, vec![body.clone()]);
@@ -386,35 +407,13 @@ fn bad_arguments_exit_2_with_a_reason() {
 
 #[test]
 fn sigterm_mid_download_leaves_nothing_behind() {
-    let body = payload(200_000);
-    let server = FixtureHttp::start(vec![(
-        "/",
-        Route::Body {
-            body: body.clone(),
-            chunk: 1_000,
-            pause: Duration::from_millis(20),
-        },
-    )]);
+    let server = slow_server(payload(200_000), 1_000, Duration::from_millis(20));
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("index.html");
-    let started = std::time::Instant::now();
-    let child = init_helpers::beacon(&[
-        "init",
-        "fetch",
-        &server.url("/"),
-        "--to",
-        target.to_str().unwrap(),
-    ])
-    .spawn()
-    .unwrap();
+    let started = Instant::now();
+    let child = spawn_fetch(&server.url("/"), &target);
     // Signal only once the temp file exists, so the cleanup path is really exercised.
-    while leftovers(dir.path()).is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no temp file appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_temp_file(dir.path(), started);
     std::thread::sleep(Duration::from_millis(100));
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
@@ -442,34 +441,14 @@ fn a_temp_file_left_by_a_killed_run_is_swept() {
 fn two_concurrent_fetches_to_one_target_both_succeed() {
     // The second run's sweep of stale temp files used to delete the first's live one.
     let body = payload(60_000);
-    let server = FixtureHttp::start(vec![(
-        "/",
-        Route::Body {
-            body: body.clone(),
-            chunk: 2_000,
-            pause: Duration::from_millis(30),
-        },
-    )]);
+    let server = slow_server(body.clone(), 2_000, Duration::from_millis(30));
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("index.html");
     let watcher = Watcher::start(&target, vec![body.clone()]);
-    let started = std::time::Instant::now();
-    let args = [
-        "init",
-        "fetch",
-        &server.url("/"),
-        "--to",
-        target.to_str().unwrap(),
-    ];
-    let first = init_helpers::beacon(&args).spawn().unwrap();
-    while leftovers(dir.path()).is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(10),
-            "no temp file appeared"
-        );
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let second = init_helpers::beacon(&args).spawn().unwrap();
+    let started = Instant::now();
+    let first = spawn_fetch(&server.url("/"), &target);
+    wait_for_temp_file(dir.path(), started);
+    let second = spawn_fetch(&server.url("/"), &target);
     let (first, second) = (
         init_helpers::finish(first, started),
         init_helpers::finish(second, started),
@@ -531,14 +510,7 @@ fn max_bytes_takes_units() {
 #[test]
 fn a_trickle_is_cut_at_the_deadline() {
     // One byte a second never trips --timeout (no silence lasts that long).
-    let server = FixtureHttp::start(vec![(
-        "/",
-        Route::Body {
-            body: payload(100),
-            chunk: 1,
-            pause: Duration::from_millis(500),
-        },
-    )]);
+    let server = slow_server(payload(100), 1, Duration::from_millis(500));
     let out = failing_fetch(
         &server,
         "/",

@@ -4,6 +4,8 @@
 
 #[path = "support/init_helpers.rs"]
 mod init_helpers;
+#[path = "support/tls_fixture.rs"]
+mod tls_fixture;
 
 use std::{
     io::{BufRead, BufReader},
@@ -13,8 +15,8 @@ use std::{
 };
 
 use init_helpers::{Run, Watcher, beacon, finish, leftovers};
+use tls_fixture::{LOOPBACK_NAMES, make_ca_and_server_certificate};
 
-const LOOPBACK_NAMES: &str = "IP:127.0.0.1,DNS:localhost";
 const PAGE: &str = "<html><body>served over TLS</body></html>\n";
 
 /// A CA, a server certificate for 127.0.0.1 and localhost signed by it, and
@@ -30,29 +32,7 @@ impl TlsServer {
     fn start(san: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
-        openssl(
-            d,
-            "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-             -keyout ca.key -out ca.pem -subj /CN=beacon-test-CA \
-             -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign",
-        );
-        openssl(
-            d,
-            "req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-             -keyout server.key -out server.csr -subj /CN=localhost",
-        );
-        std::fs::write(
-            d.join("server.ext"),
-            format!(
-                "subjectAltName={san}\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n"
-            ),
-        )
-        .unwrap();
-        openssl(
-            d,
-            "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-             -out server.pem -extfile server.ext",
-        );
+        make_ca_and_server_certificate(d, san);
         let www = d.join("www");
         std::fs::create_dir(&www).unwrap();
         std::fs::write(www.join("index.html"), PAGE).unwrap();
@@ -98,22 +78,6 @@ impl Drop for TlsServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// `args` split on whitespace; none of them needs a space.
-fn openssl(dir: &Path, args: &str) {
-    let args: Vec<&str> = args.split_whitespace().collect();
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(&args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl is missing: install the Debian package openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// Runs `beacon init …` (arguments split on whitespace) trusting `ca`, or only the system

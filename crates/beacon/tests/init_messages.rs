@@ -6,18 +6,24 @@ mod fixture_http;
 #[path = "support/init_helpers.rs"]
 mod init_helpers;
 
-use std::net::TcpListener;
+use std::{net::TcpListener, path::Path};
 
 use fixture_http::{FixtureHttp, Route};
-use init_helpers::run;
+use init_helpers::{free_port, run};
 
-/// A port nothing listens on: bound, noted, released.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+/// Runs `beacon ARGS`, which must fail (exit 1) with exactly `reason` as its last line.
+fn fails_with(args: &[&str], reason: &str) {
+    let out = run(args);
+    out.expect_code(1);
+    assert_eq!(out.last_line(), reason, "stderr:\n{}", out.stderr);
+}
+
+/// `init fetch URL --to DIR/x EXTRA…`, which must fail with exactly `reason`.
+fn fetch_fails_with(url: &str, dir: &Path, extra: &[&str], reason: &str) {
+    let to = dir.join("x");
+    let mut args = vec!["init", "fetch", url, "--to", to.to_str().unwrap()];
+    args.extend_from_slice(extra);
+    fails_with(&args, reason);
 }
 
 #[test]
@@ -25,22 +31,18 @@ fn an_io_error_names_its_cause_once() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("file");
     std::fs::write(&blocker, "").unwrap();
-    let out = run(&[
-        "init",
-        "write",
-        blocker.join("x.txt").to_str().unwrap(),
-        "--line",
-        "a",
-    ]);
-    out.expect_code(1);
-    assert_eq!(
-        out.last_line(),
-        format!(
+    fails_with(
+        &[
+            "init",
+            "write",
+            blocker.join("x.txt").to_str().unwrap(),
+            "--line",
+            "a",
+        ],
+        &format!(
             "beacon: error: cannot create directory {}: File exists (os error 17)",
             blocker.display()
         ),
-        "stderr:\n{}",
-        out.stderr
     );
 }
 
@@ -48,23 +50,13 @@ fn an_io_error_names_its_cause_once() {
 fn a_refused_connection_says_so_without_wrapper_noise() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("http://127.0.0.1:{}/x", free_port());
-    let out = run(&[
-        "init",
-        "fetch",
+    fetch_fails_with(
         &url,
-        "--to",
-        dir.path().join("x").to_str().unwrap(),
-        "--retries",
-        "0",
-    ]);
-    out.expect_code(1);
-    assert_eq!(
-        out.last_line(),
-        format!(
+        dir.path(),
+        &["--retries", "0"],
+        &format!(
             "beacon: error: {url}: gave up after 1 attempt(s): cannot connect: Connection refused (os error 111)"
         ),
-        "stderr:\n{}",
-        out.stderr
     );
 }
 
@@ -73,21 +65,13 @@ fn a_redirect_to_a_file_url_is_called_what_it_is() {
     let server = FixtureHttp::start(vec![("/x", Route::Redirect("file:///etc/passwd"))]);
     let dir = tempfile::tempdir().unwrap();
     let url = server.url("/x");
-    let out = run(&[
-        "init",
-        "fetch",
+    fetch_fails_with(
         &url,
-        "--to",
-        dir.path().join("x").to_str().unwrap(),
-    ]);
-    out.expect_code(1);
-    assert_eq!(
-        out.last_line(),
-        format!(
+        dir.path(),
+        &[],
+        &format!(
             "beacon: error: {url}: HTTP 302 Found: redirect to file:///etc/passwd not followed (only http and https are)"
         ),
-        "stderr:\n{}",
-        out.stderr
     );
     assert_eq!(
         server.hits("/x"),
@@ -96,15 +80,11 @@ fn a_redirect_to_a_file_url_is_called_what_it_is() {
     );
     assert!(!dir.path().join("x").exists());
 
-    let out = run(&["init", "wait", &url, "--timeout", "1s"]);
-    out.expect_code(1);
-    assert_eq!(
-        out.last_line(),
-        format!(
+    fails_with(
+        &["init", "wait", &url, "--timeout", "1s"],
+        &format!(
             "beacon: error: timed out after 1s waiting for {url}: HTTP 302 Found: redirect to file:///etc/passwd not followed (only http and https are)"
         ),
-        "stderr:\n{}",
-        out.stderr
     );
 }
 
@@ -113,17 +93,11 @@ fn a_client_error_is_still_called_one() {
     let server = FixtureHttp::start(vec![]);
     let dir = tempfile::tempdir().unwrap();
     let url = server.url("/missing");
-    let out = run(&[
-        "init",
-        "fetch",
+    fetch_fails_with(
         &url,
-        "--to",
-        dir.path().join("x").to_str().unwrap(),
-    ]);
-    out.expect_code(1);
-    assert_eq!(
-        out.last_line(),
-        format!(
+        dir.path(),
+        &[],
+        &format!(
             "beacon: error: {url}: HTTP 404 Not Found (not retried: a client error will not fix itself)"
         ),
     );

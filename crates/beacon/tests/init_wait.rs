@@ -11,16 +11,7 @@ use std::{
 };
 
 use fixture_http::{FixtureHttp, Route};
-use init_helpers::run;
-
-/// A port nothing listens on (yet): bound, noted, released.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use init_helpers::{free_port, run};
 
 #[test]
 fn succeeds_when_the_dependency_comes_up_after_a_delay() {

@@ -174,6 +174,52 @@ fn statefulset_pods(c: &Cluster) -> Vec<&Pod> {
         .collect()
 }
 
+/// Question 1's rows for the StatefulSet's three pods, and its CPU total, against the
+/// fixture's figures from `cpu` and `memory` (a pod's value at a time).
+fn check_q1_pods(
+    c: &Cluster,
+    q1: &Value,
+    cpu: impl Fn(&Pod, f64) -> f64,
+    memory: impl Fn(&Pod, f64) -> f64,
+) {
+    let sts = statefulset_pods(c);
+    assert_eq!(q1["pods"].as_array().unwrap().len(), 3, "{q1}");
+    for pod in &sts {
+        let row = by_key(&q1["pods"], "pod", &pod.name);
+        check_stats(
+            &row["cpu"],
+            c.stats(|t| cpu(pod, t)),
+            &format!("{} cpu", pod.name),
+        );
+        check_stats(
+            &row["memory"],
+            c.stats(|t| memory(pod, t)),
+            &format!("{} memory", pod.name),
+        );
+    }
+    check_stats(
+        &q1["total_cpu"],
+        c.stats(|t| sts.iter().map(|p| cpu(p, t)).sum()),
+        "total cpu",
+    );
+}
+
+/// Question 2's ranking: every pod of the namespace, busiest first by the average of `cpu`
+/// (a pod's value at a time), with that average.
+fn check_cpu_ranking(c: &Cluster, r: &Value, cpu: impl Fn(&Pod, f64) -> f64) {
+    let mut expected: Vec<(String, f64)> = pods_in(c, "default")
+        .map(|p| (p.name.clone(), c.stats(|t| cpu(p, t)).1))
+        .collect();
+    expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let ranking = r["pod_cpu"]["data"]["ranking"].as_array().unwrap();
+    let names: Vec<&str> = ranking.iter().map(|p| p["pod"].as_str().unwrap()).collect();
+    let expected_names: Vec<&str> = expected.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names, expected_names);
+    for (row, (name, avg)) in ranking.iter().zip(&expected) {
+        assert_close(&row["cpu"]["avg"], *avg, &format!("{name} avg cpu"));
+    }
+}
+
 #[test]
 fn q1_counts_the_workloads_containers_not_their_sandboxes() {
     let stack = realistic();
@@ -182,29 +228,11 @@ fn q1_counts_the_workloads_containers_not_their_sandboxes() {
     // (container="", image=pause) use PAUSE_CPU and PAUSE_MEMORY, which must not be counted.
     let q1 = &r["workload"]["data"];
     let sts = statefulset_pods(c);
-    assert_eq!(q1["pods"].as_array().unwrap().len(), 3, "{q1}");
     assert_eq!(
         (&q1["cpu_source"], &q1["memory_source"]),
         (&Value::from("containers"), &Value::from("containers"))
     );
-    for pod in &sts {
-        let row = by_key(&q1["pods"], "pod", &pod.name);
-        check_stats(
-            &row["cpu"],
-            c.stats(|t| c.pod_cpu(pod, t)),
-            &format!("{} cpu", pod.name),
-        );
-        check_stats(
-            &row["memory"],
-            c.stats(|t| c.at(pod.memory, t)),
-            &format!("{} memory", pod.name),
-        );
-    }
-    check_stats(
-        &q1["total_cpu"],
-        c.stats(|t| sts.iter().map(|p| c.pod_cpu(p, t)).sum()),
-        "total cpu",
-    );
+    check_q1_pods(c, q1, |p, t| c.pod_cpu(p, t), |p, t| c.at(p.memory, t));
     check_stats(
         &q1["total_memory"],
         c.stats(|t| sts.iter().map(|p| c.at(p.memory, t)).sum()),
@@ -237,17 +265,7 @@ fn q1_counts_the_workloads_containers_not_their_sandboxes() {
 fn q2_ranks_every_pod_of_the_namespace() {
     let stack = realistic();
     let (c, r) = (&stack.cluster, stack.report());
-    let mut expected: Vec<(String, f64)> = pods_in(c, "default")
-        .map(|p| (p.name.clone(), c.stats(|t| c.pod_cpu(p, t)).1))
-        .collect();
-    expected.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let ranking = r["pod_cpu"]["data"]["ranking"].as_array().unwrap();
-    let names: Vec<&str> = ranking.iter().map(|p| p["pod"].as_str().unwrap()).collect();
-    let expected_names: Vec<&str> = expected.iter().map(|e| e.0.as_str()).collect();
-    assert_eq!(names, expected_names);
-    for (row, (name, avg)) in ranking.iter().zip(&expected) {
-        assert_close(&row["cpu"]["avg"], *avg, &format!("{name} avg cpu"));
-    }
+    check_cpu_ranking(c, r, |p, t| c.pod_cpu(p, t));
     assert_eq!(r["pod_cpu"]["data"]["most"], "web-7d9f8-abcde");
     assert_eq!(r["pod_cpu"]["data"]["least"], "idle-cron-28374-q9z");
     assert_eq!(r["pod_cpu"]["data"]["source"], "containers");
@@ -499,36 +517,13 @@ fn docker_runtime_answers_from_the_pod_level_cgroups() {
         (&q1["cpu_source"], &q1["memory_source"]),
         (&Value::from("pod_cgroup"), &Value::from("pod_cgroup"))
     );
-    let sts = statefulset_pods(c);
-    assert_eq!(q1["pods"].as_array().unwrap().len(), 3, "{q1}");
-    for pod in &sts {
-        let row = by_key(&q1["pods"], "pod", &pod.name);
-        check_stats(
-            &row["cpu"],
-            c.stats(|t| c.pod_cgroup_cpu(pod, t)),
-            &format!("{} cpu", pod.name),
-        );
-        check_stats(
-            &row["memory"],
-            c.stats(|t| c.pod_cgroup_memory(pod, t)),
-            &format!("{} memory", pod.name),
-        );
-    }
-    check_stats(
-        &q1["total_cpu"],
-        c.stats(|t| sts.iter().map(|p| c.pod_cgroup_cpu(p, t)).sum()),
-        "total cpu",
+    check_q1_pods(
+        c,
+        q1,
+        |p, t| c.pod_cgroup_cpu(p, t),
+        |p, t| c.pod_cgroup_memory(p, t),
     );
-    let mut expected: Vec<(String, f64)> = pods_in(c, "default")
-        .map(|p| (p.name.clone(), c.stats(|t| c.pod_cgroup_cpu(p, t)).1))
-        .collect();
-    expected.sort_by(|a, b| b.1.total_cmp(&a.1));
-    let ranking = r["pod_cpu"]["data"]["ranking"].as_array().unwrap();
-    assert_eq!(ranking.len(), expected.len(), "{ranking:?}");
-    for (row, (name, avg)) in ranking.iter().zip(&expected) {
-        assert_eq!(row["pod"], name.as_str());
-        assert_close(&row["cpu"]["avg"], *avg, &format!("{name} avg cpu"));
-    }
+    check_cpu_ranking(c, r, |p, t| c.pod_cgroup_cpu(p, t));
     assert_eq!(r["pod_cpu"]["data"]["source"], "pod_cgroup");
     for q in ["workload", "pod_cpu"] {
         let notes = notes_of(r, q);
@@ -1160,16 +1155,7 @@ fn dashboard_cpu_and_memory_panels_answer_on_both_runtimes() {
             }
         };
         let query = |expr: &str| -> Vec<(String, f64)> {
-            let url = reqwest::Url::parse_with_params(
-                &format!("{}/api/v1/query", stack.prom.url),
-                &[("query", expr), ("time", &stack.end)],
-            )
-            .unwrap();
-            let v: Value = reqwest::blocking::get(url).unwrap().json().unwrap();
-            assert_eq!(v["status"], "success", "{expr}: {v}");
-            v["data"]["result"]
-                .as_array()
-                .unwrap()
+            prometheus_api(stack, "query", &[("query", expr), ("time", &stack.end)])
                 .iter()
                 .map(|s| {
                     (
@@ -1231,25 +1217,27 @@ fn dashboard_cpu_and_memory_panels_answer_on_both_runtimes() {
     }
 }
 
+/// `GET /api/v1/<endpoint>` on the stack's Prometheus: the `data.result` of a successful answer.
+fn prometheus_api(stack: &Stack, endpoint: &str, params: &[(&str, &str)]) -> Vec<Value> {
+    let url =
+        reqwest::Url::parse_with_params(&format!("{}/api/v1/{endpoint}", stack.prom.url), params)
+            .unwrap();
+    let v: Value = reqwest::blocking::get(url).unwrap().json().unwrap();
+    assert_eq!(v["status"], "success", "{params:?}: {v}");
+    v["data"]["result"].as_array().unwrap().clone()
+}
+
 /// One range query over the fixture's range at its 15 s step, as Grafana runs a timeseries
 /// panel: (the series' labels, [(time, value)]) per series.
 fn query_range(stack: &Stack, expr: &str) -> Vec<(Value, Vec<(f64, f64)>)> {
     let step = report_fixture::STEP.to_string();
-    let url = reqwest::Url::parse_with_params(
-        &format!("{}/api/v1/query_range", stack.prom.url),
-        &[
-            ("query", expr),
-            ("start", &stack.start),
-            ("end", &stack.end),
-            ("step", &step),
-        ],
-    )
-    .unwrap();
-    let v: Value = reqwest::blocking::get(url).unwrap().json().unwrap();
-    assert_eq!(v["status"], "success", "{expr}: {v}");
-    v["data"]["result"]
-        .as_array()
-        .unwrap()
+    let params = [
+        ("query", expr),
+        ("start", &stack.start),
+        ("end", &stack.end),
+        ("step", &step),
+    ];
+    prometheus_api(stack, "query_range", &params)
         .iter()
         .map(|s| {
             let points = s["values"]

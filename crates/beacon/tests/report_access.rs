@@ -11,6 +11,8 @@
 
 #[path = "support/report_stack.rs"]
 mod report_stack;
+#[path = "support/tls_fixture.rs"]
+mod tls_fixture;
 
 use std::{
     io::Write as _,
@@ -22,6 +24,7 @@ use std::{
 
 use report_stack::{ALERTMANAGER, PROMETHEUS, Workdir, free_port, require};
 use serde_json::Value;
+use tls_fixture::{LOOPBACK_NAMES, make_ca_and_server_certificate, openssl};
 
 const USER: &str = "beacon";
 const PASSWORD: &str = "pw-7c1e0b9d-never-printed";
@@ -88,45 +91,9 @@ fn accepts(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_ok()
 }
 
-/// `args` split on whitespace; none of them needs a space.
-fn openssl(dir: &Path, args: &str) {
-    let args: Vec<&str> = args.split_whitespace().collect();
-    let out = Command::new("openssl")
-        .current_dir(dir)
-        .args(&args)
-        .stdin(Stdio::null())
-        .output()
-        .expect("openssl is missing: install the Debian package openssl");
-    assert!(
-        out.status.success(),
-        "openssl {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
 /// A throwaway CA and a server certificate for 127.0.0.1 and localhost signed by it.
 fn make_certificates(d: &Path) {
-    openssl(
-        d,
-        "req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 \
-         -keyout ca.key -out ca.pem -subj /CN=beacon-test-CA \
-         -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign",
-    );
-    openssl(
-        d,
-        "req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
-         -keyout server.key -out server.csr -subj /CN=localhost",
-    );
-    std::fs::write(
-        d.join("server.ext"),
-        "subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n",
-    )
-    .unwrap();
-    openssl(
-        d,
-        "x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 \
-         -out server.pem -extfile server.ext",
-    );
+    make_ca_and_server_certificate(d, LOOPBACK_NAMES);
     // A second CA that signed nothing here: trusting it must not let the server in.
     openssl(
         d,

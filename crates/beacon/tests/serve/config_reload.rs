@@ -5,39 +5,14 @@ use std::{os::unix::fs::symlink, path::Path, time::Duration};
 
 use crate::helpers::*;
 
-/// Publishes `content` like the kubelet's AtomicWriter does for a ConfigMap volume.
-fn kubelet_publish(dir: &Path, generation: u32, content: &str) {
-    let ts_dir = format!("..2026_11_25_10_00_{generation:02}.{generation}");
-    std::fs::create_dir(dir.join(&ts_dir)).unwrap();
-    std::fs::write(dir.join(&ts_dir).join("config.json"), content).unwrap();
-    let tmp_link = dir.join("..data_tmp");
-    symlink(&ts_dir, &tmp_link).unwrap();
-    std::fs::rename(&tmp_link, dir.join("..data")).unwrap();
-    if !dir.join("config.json").exists() {
-        symlink("..data/config.json", dir.join("config.json")).unwrap();
-    }
-}
-
 fn title(server: &TestServer) -> String {
     let v = get_json_blocking(&server.url("/config"));
     v["title"].as_str().unwrap().to_owned()
 }
 
-fn metrics(server: &TestServer) -> String {
-    blocking_client()
-        .get(server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap()
-}
-
 #[test]
 fn configmap_symlink_swap_reloads_and_a_bad_update_keeps_the_last_good_config() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config_dir = tmp.path().join("config");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    kubelet_publish(&config_dir, 1, r#"{"title": "first"}"#);
+    let (tmp, config_dir) = root_with_config(r#"{"title": "first"}"#);
     // A long poll interval proves the reload comes from the directory watch, not the timer.
     let opts = Options {
         extra_args: vec!["--config-poll-interval".into(), "1h".into()],
@@ -54,29 +29,24 @@ fn configmap_symlink_swap_reloads_and_a_bad_update_keeps_the_last_good_config() 
     eventually(Duration::from_secs(10), "title becomes 'second'", || {
         title(&server) == "second"
     });
-    let m = metrics(&server);
+    let m = server.metrics();
     assert_eq!(
         metric_value(&m, r#"beacon_config_reloads_total{result="success"}"#),
         Some(1.0),
         "{m}"
     );
-    let page = blocking_client()
-        .get(server.url("/"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let page = get_text_blocking(&server.url("/"));
     assert!(page.contains("JST (UTC+09:00)"), "{page}");
 
     kubelet_publish(&config_dir, 3, r#"{"title": "third", "timezone": 9}"#);
     eventually(Duration::from_secs(10), "the bad update is counted", || {
         metric_value(
-            &metrics(&server),
+            &server.metrics(),
             r#"beacon_config_reloads_total{result="error"}"#,
         ) == Some(1.0)
     });
     assert_eq!(
-        metric_value(&metrics(&server), "beacon_config_last_reload_successful"),
+        metric_value(&server.metrics(), "beacon_config_last_reload_successful"),
         Some(0.0)
     );
     assert_eq!(
@@ -84,22 +54,8 @@ fn configmap_symlink_swap_reloads_and_a_bad_update_keeps_the_last_good_config() 
         "second",
         "the last good config must stay in effect"
     );
-    assert_eq!(
-        blocking_client()
-            .get(server.url("/"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
-    assert_eq!(
-        blocking_client()
-            .get(server.url("/readyz"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status_blocking(&server.url("/")), 200);
+    assert_eq!(get_status_blocking(&server.url("/readyz")), 200);
     let logs = server.logs();
     assert!(
         logs.contains("configuration update rejected")
@@ -112,7 +68,7 @@ fn configmap_symlink_swap_reloads_and_a_bad_update_keeps_the_last_good_config() 
         title(&server) == "fourth"
     });
     assert_eq!(
-        metric_value(&metrics(&server), "beacon_config_last_reload_successful"),
+        metric_value(&server.metrics(), "beacon_config_last_reload_successful"),
         Some(1.0)
     );
 }
@@ -168,10 +124,7 @@ fn kubelet_remove_key(dir: &Path, generation: u32) {
 /// so in the log and in `beacon_config_source`, so replicas never diverge silently.
 #[test]
 fn removing_the_config_key_reverts_to_defaults_visibly() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config_dir = tmp.path().join("config");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    kubelet_publish(&config_dir, 1, r#"{"title": "custom", "timezone": "UTC"}"#);
+    let (tmp, config_dir) = root_with_config(r#"{"title": "custom", "timezone": "UTC"}"#);
     let opts = Options {
         extra_args: vec!["--config-poll-interval".into(), "1h".into()],
         ..Options::default()
@@ -180,7 +133,7 @@ fn removing_the_config_key_reverts_to_defaults_visibly() {
     assert_eq!(title(&server), "custom");
     let source =
         |m: &str, s: &str| metric_value(m, &format!("beacon_config_source{{source=\"{s}\"}}"));
-    let m = metrics(&server);
+    let m = server.metrics();
     assert_eq!(
         (source(&m, "file"), source(&m, "defaults")),
         (Some(1.0), Some(0.0)),
@@ -197,7 +150,7 @@ fn removing_the_config_key_reverts_to_defaults_visibly() {
         get_json_blocking(&server.url("/config"))["timezone"],
         "Europe/Moscow"
     );
-    let m = metrics(&server);
+    let m = server.metrics();
     assert_eq!(
         (source(&m, "file"), source(&m, "defaults")),
         (Some(0.0), Some(1.0)),
@@ -215,7 +168,7 @@ fn removing_the_config_key_reverts_to_defaults_visibly() {
     drop(server);
     let restarted = TestServer::start_in(tmp.path(), Options::default()).unwrap();
     assert_eq!(title(&restarted), "beacon");
-    let m = metrics(&restarted);
+    let m = restarted.metrics();
     assert_eq!(source(&m, "defaults"), Some(1.0), "{m}");
     drop(restarted);
 
@@ -231,7 +184,7 @@ fn removing_the_config_key_reverts_to_defaults_visibly() {
     eventually(Duration::from_secs(10), "title becomes 'back'", || {
         title(&server) == "back"
     });
-    assert_eq!(source(&metrics(&server), "file"), Some(1.0));
+    assert_eq!(source(&server.metrics(), "file"), Some(1.0));
 }
 
 /// A config path that cannot be read stops the start with one clear line naming the cause

@@ -274,14 +274,7 @@ fn a_second_server_on_the_same_data_dir_is_refused() {
         .expect("second start must fail");
     assert!(logs.contains("is in use by another process"), "{logs}");
     // The first one still works.
-    assert_eq!(
-        blocking_client()
-            .get(first.url("/healthz"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status_blocking(&first.url("/healthz")), 200);
 }
 
 #[test]
@@ -348,12 +341,5 @@ fn readiness_fails_while_the_data_dir_is_not_writable() {
     assert_eq!(body["ready"], false);
     assert_eq!(body["checks"]["data_dir_writable"], false);
     assert_eq!(body["checks"]["store_healthy"], true);
-    assert_eq!(
-        blocking_client()
-            .get(server.url("/readyz"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status_blocking(&server.url("/readyz")), 200);
 }

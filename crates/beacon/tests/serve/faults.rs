@@ -1,37 +1,13 @@
 //! Fault injection: the config's `faults` section (per-pod overrides by ordinal, hot-reloaded),
 //! `beacon_faults_injected_total`, the page's banner, and podinfo-style `/status` and `/delay`.
 
-use std::{
-    os::unix::fs::symlink,
-    path::Path,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use crate::helpers::*;
 
-fn publish(dir: &Path, generation: u32, content: &str) {
-    let ts = format!("..2026_11_28_09_00_{generation:02}.{generation}");
-    std::fs::create_dir(dir.join(&ts)).unwrap();
-    std::fs::write(dir.join(&ts).join("config.json"), content).unwrap();
-    symlink(&ts, dir.join("..data_tmp")).unwrap();
-    std::fs::rename(dir.join("..data_tmp"), dir.join("..data")).unwrap();
-    if !dir.join("config.json").exists() {
-        symlink("..data/config.json", dir.join("config.json")).unwrap();
-    }
-}
-
-fn metrics(server: &TestServer) -> String {
-    blocking_client()
-        .get(server.url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap()
-}
-
 fn injected(server: &TestServer, kind: &str) -> f64 {
     metric_value(
-        &metrics(server),
+        &server.metrics(),
         &format!("beacon_faults_injected_total{{kind=\"{kind}\"}}"),
     )
     .unwrap_or_else(|| panic!("no beacon_faults_injected_total{{kind={kind}}}"))
@@ -40,12 +16,7 @@ fn injected(server: &TestServer, kind: &str) -> f64 {
 /// Only the pod whose ordinal is overridden misbehaves; turning the faults off is a hot reload.
 #[test]
 fn per_pod_faults_fail_delay_and_show_until_reloaded_off() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config_dir = tmp.path().join("config");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    publish(
-        &config_dir,
-        1,
+    let (tmp, config_dir) = root_with_config(
         r#"{"faults": {"pods": {"1": {"errorRatio": 0.5, "errorStatus": 503, "latency": "50ms"},
                                  "2": {"errorRatio": 1.0}}}}"#,
     );
@@ -93,7 +64,7 @@ fn per_pod_faults_fail_delay_and_show_until_reloaded_off() {
     assert_eq!(injected(&server, "error"), 5.0);
     assert_eq!(injected(&server, "latency"), 10.0);
     assert_eq!(injected(&server, "cpu"), 0.0);
-    let m = metrics(&server);
+    let m = server.metrics();
     assert_eq!(
         metric_value(
             &m,
@@ -104,7 +75,7 @@ fn per_pod_faults_fail_delay_and_show_until_reloaded_off() {
     );
 
     // Faults off for every pod: no banner, no errors, no delay.
-    publish(&config_dir, 2, r#"{"faults": {}}"#);
+    kubelet_publish(&config_dir, 2, r#"{"faults": {}}"#);
     eventually(Duration::from_secs(10), "faults reloaded off", || {
         let body = http.get(server.url("/")).send().unwrap().text().unwrap();
         !body.contains("Fault injection")
@@ -118,22 +89,12 @@ fn per_pod_faults_fail_delay_and_show_until_reloaded_off() {
 /// CPU work is real CPU time of the process, visible in its /proc/self/stat-based metric.
 #[test]
 fn cpu_fault_burns_cpu_per_request() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config_dir = tmp.path().join("config");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    publish(&config_dir, 1, r#"{"faults": {"cpuPerRequest": "40ms"}}"#);
+    let (tmp, _) = root_with_config(r#"{"faults": {"cpuPerRequest": "40ms"}}"#);
     let server = TestServer::start_in(tmp.path(), Options::default()).unwrap();
-    let cpu = || metric_value(&metrics(&server), "process_cpu_seconds_total").unwrap();
+    let cpu = || metric_value(&server.metrics(), "process_cpu_seconds_total").unwrap();
     let before = cpu();
     for _ in 0..10 {
-        assert_eq!(
-            blocking_client()
-                .get(server.url("/"))
-                .send()
-                .unwrap()
-                .status(),
-            200
-        );
+        assert_eq!(get_status_blocking(&server.url("/")), 200);
     }
     let used = cpu() - before;
     assert!(used >= 0.39, "10 requests × 40ms of CPU, used {used}s");
@@ -143,14 +104,11 @@ fn cpu_fault_burns_cpu_per_request() {
 /// A fault outside its bounds is rejected with the position, and the last good config stays.
 #[test]
 fn an_invalid_fault_update_is_rejected_and_the_previous_faults_stay() {
-    let tmp = tempfile::tempdir().unwrap();
-    let config_dir = tmp.path().join("config");
-    std::fs::create_dir_all(&config_dir).unwrap();
-    publish(&config_dir, 1, r#"{"faults": {"errorRatio": 1}}"#);
+    let (tmp, config_dir) = root_with_config(r#"{"faults": {"errorRatio": 1}}"#);
     let server = TestServer::start_in(tmp.path(), Options::default()).unwrap();
-    publish(&config_dir, 2, "{\"faults\": {\"latency\": \"1h\"}}");
+    kubelet_publish(&config_dir, 2, "{\"faults\": {\"latency\": \"1h\"}}");
     eventually(Duration::from_secs(10), "the reload is rejected", || {
-        metric_value(&metrics(&server), "beacon_config_last_reload_successful") == Some(0.0)
+        metric_value(&server.metrics(), "beacon_config_last_reload_successful") == Some(0.0)
     });
     assert!(
         server.logs().contains(
@@ -159,14 +117,7 @@ fn an_invalid_fault_update_is_rejected_and_the_previous_faults_stay() {
         "{}",
         server.logs()
     );
-    assert_eq!(
-        blocking_client()
-            .get(server.url("/"))
-            .send()
-            .unwrap()
-            .status(),
-        500
-    );
+    assert_eq!(get_status_blocking(&server.url("/")), 500);
 }
 
 #[test]
@@ -188,7 +139,7 @@ fn status_and_delay_endpoints_are_bounded() {
     for bad in ["/delay/11s", "/delay/soon", "/delay/-1"] {
         assert_eq!(get(bad).status(), 400, "{bad}");
     }
-    let m = metrics(&server);
+    let m = server.metrics();
     assert!(
         m.contains(r#"route="/delay/{duration}""#)
             && m.contains(r#"route="/status/{code}",status="418""#),

@@ -125,6 +125,11 @@ impl TestServer {
         self.root.join("init_data")
     }
 
+    /// `GET /metrics` on the service port, as text.
+    pub fn metrics(&self) -> String {
+        get_text_blocking(&self.url("/metrics"))
+    }
+
     /// This pod's count, from `GET /visits`.
     pub fn visits(&self) -> u64 {
         get_json_blocking(&self.url("/visits"))["visits"]
@@ -166,6 +171,31 @@ impl Drop for TestServer {
     }
 }
 
+/// A root for [`TestServer::start_in`] whose `config/` holds `content`, published as
+/// generation 1 by [`kubelet_publish`]; returns the root and its config directory.
+pub fn root_with_config(content: &str) -> (tempfile::TempDir, PathBuf) {
+    let tmp = tempfile::tempdir().unwrap();
+    let config_dir = tmp.path().join("config");
+    std::fs::create_dir_all(&config_dir).unwrap();
+    kubelet_publish(&config_dir, 1, content);
+    (tmp, config_dir)
+}
+
+/// Publishes `content` like the kubelet's AtomicWriter does for a ConfigMap volume: a new
+/// timestamped directory, then an atomic rename of the `..data` symlink; `config.json` itself
+/// is a symlink through `..data`.
+pub fn kubelet_publish(dir: &Path, generation: u32, content: &str) {
+    let ts_dir = format!("..2026_11_25_10_00_{generation:02}.{generation}");
+    std::fs::create_dir(dir.join(&ts_dir)).unwrap();
+    std::fs::write(dir.join(&ts_dir).join("config.json"), content).unwrap();
+    let tmp_link = dir.join("..data_tmp");
+    std::os::unix::fs::symlink(&ts_dir, &tmp_link).unwrap();
+    std::fs::rename(&tmp_link, dir.join("..data")).unwrap();
+    if !dir.join("config.json").exists() {
+        std::os::unix::fs::symlink("..data/config.json", dir.join("config.json")).unwrap();
+    }
+}
+
 fn listening_addr(line: &str, message: &str) -> Option<SocketAddr> {
     let v: serde_json::Value = serde_json::from_str(line).ok()?;
     if v["message"] != message {
@@ -198,6 +228,16 @@ pub fn get_json_blocking(url: &str) -> serde_json::Value {
     let resp = blocking_client().get(url).send().unwrap();
     assert!(resp.status().is_success(), "GET {url}: {}", resp.status());
     resp.json().unwrap()
+}
+
+/// The status of `GET url`.
+pub fn get_status_blocking(url: &str) -> reqwest::StatusCode {
+    blocking_client().get(url).send().unwrap().status()
+}
+
+/// The body of `GET url`, whatever its status.
+pub fn get_text_blocking(url: &str) -> String {
+    blocking_client().get(url).send().unwrap().text().unwrap()
 }
 
 /// Sends `request` verbatim and returns the whole response: for paths a URL library would normalise.

@@ -289,12 +289,7 @@ fn listing_links_work_for_names_with_url_special_characters() {
     for (i, name) in names.iter().enumerate() {
         std::fs::write(dir.join(name), format!("file {i}")).unwrap();
     }
-    let html = blocking_client()
-        .get(server.url("/init-data/"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let html = get_text_blocking(&server.url("/init-data/"));
     let hrefs: Vec<&str> = html
         .split("href=\"")
         .skip(1)

@@ -61,14 +61,7 @@ fn slow_clients_are_timed_out_and_cannot_pin_the_server() {
         })
         .collect();
     // While they stall, others are served.
-    assert_eq!(
-        blocking_client()
-            .get(server.url("/healthz"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status_blocking(&server.url("/healthz")), 200);
     let started = Instant::now();
     for s in &mut slow {
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

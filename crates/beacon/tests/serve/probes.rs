@@ -87,12 +87,7 @@ fn probes_on_the_admin_port_survive_a_saturated_service_port() {
             );
         }
     }
-    let metrics = blocking_client()
-        .get(server.admin_url("/metrics"))
-        .send()
-        .unwrap()
-        .text()
-        .unwrap();
+    let metrics = get_text_blocking(&server.admin_url("/metrics"));
     assert!(metrics.contains("beacon_visits_total"), "{metrics}");
     // Only probes and metrics live there.
     for path in ["/", "/visits", "/config", "/init-data/"] {

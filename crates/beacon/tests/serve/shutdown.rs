@@ -25,14 +25,7 @@ fn sigterm_fails_readiness_then_drains_in_flight_requests_and_exits_zero() {
     };
     let mut server = TestServer::start_in(tmp.path(), opts).unwrap();
     for _ in 0..5 {
-        assert_eq!(
-            blocking_client()
-                .get(server.url("/"))
-                .send()
-                .unwrap()
-                .status(),
-            200
-        );
+        assert_eq!(get_status_blocking(&server.url("/")), 200);
     }
 
     let mut download = TcpStream::connect(server.addr).unwrap();
@@ -51,14 +44,7 @@ fn sigterm_fails_readiness_then_drains_in_flight_requests_and_exits_zero() {
             .send()
             .is_ok_and(|r| r.status() == 503)
     });
-    assert_eq!(
-        blocking_client()
-            .get(server.url("/healthz"))
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get_status_blocking(&server.url("/healthz")), 200);
 
     // Read the rest slowly at first: the server must wait for us.
     std::thread::sleep(Duration::from_millis(1500));

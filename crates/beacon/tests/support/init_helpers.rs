@@ -80,6 +80,15 @@ impl Run {
     }
 }
 
+/// A port nothing listens on (yet): bound, noted, released.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
 pub fn run(args: &[&str]) -> Run {
     let started = Instant::now();
     let child = beacon(args).spawn().expect("spawn beacon");
