@@ -155,7 +155,9 @@ fn status_and_delay_endpoints_are_bounded() {
         })
         .collect();
     eventually(Duration::from_secs(5), "a delay is refused", || {
-        metrics(&server).contains(r#"route="/delay/{duration}",status="429""#)
+        server
+            .metrics()
+            .contains(r#"route="/delay/{duration}",status="429""#)
     });
     // Were / starved by the waiting delays, it would answer only when they end.
     let t = Instant::now();
