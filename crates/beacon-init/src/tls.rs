@@ -24,7 +24,12 @@ pub(crate) fn http_client(opts: &ClientOptions) -> Result<reqwest::Client> {
         .connect_timeout(opts.stall_timeout)
         .read_timeout(opts.stall_timeout)
         .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > max {
+            // Not followed, so the 3xx itself comes back and is reported with its Location, as
+            // a redirect to `file:` is (reqwest's own refusal, "URL scheme is not allowed",
+            // named neither the redirect nor where it went).
+            if !matches!(attempt.url().scheme(), "http" | "https") {
+                attempt.stop()
+            } else if attempt.previous().len() > max {
                 attempt.error(format!("too many redirects (more than {max})"))
             } else {
                 attempt.follow()

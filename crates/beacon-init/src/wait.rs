@@ -46,13 +46,19 @@ impl FromStr for Target {
             let (host, port) = rest
                 .rsplit_once(':')
                 .ok_or_else(|| invalid("expected tcp:HOST:PORT"))?;
+            // Port 0 cannot be connected to: every attempt would be refused until the timeout.
             let port = port
                 .parse()
-                .map_err(|_| invalid("the port must be a number from 0 to 65535"))?;
+                .ok()
+                .filter(|&p: &u16| p != 0)
+                .ok_or_else(|| invalid("the port must be a number from 1 to 65535"))?;
             let host = parse_tcp_host(host).map_err(|r| invalid(&r))?;
             Ok(Target::Tcp { host, port })
         } else if s.starts_with("http://") || s.starts_with("https://") {
             let url = reqwest::Url::parse(s).map_err(|e| invalid(&e.to_string()))?;
+            if url.port() == Some(0) {
+                return Err(invalid("the port must be a number from 1 to 65535"));
+            }
             Ok(Target::Http(url))
         } else {
             Err(invalid(
@@ -109,7 +115,7 @@ impl fmt::Display for Target {
             Target::Dns(name) => write!(f, "dns:{name}"),
             Target::Tcp { host, port } if host.contains(':') => write!(f, "tcp:[{host}]:{port}"),
             Target::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
-            Target::Http(url) => write!(f, "{url}"),
+            Target::Http(url) => write!(f, "{}", crate::fetch::shown(url)),
         }
     }
 }
@@ -313,6 +319,9 @@ mod tests {
             "tcp:[]:80",
             "tcp:db",
             "tcp:db:http",
+            "tcp:db:0",
+            "tcp:db:65536",
+            "http://db:0/",
             "tcp::80",
             "db:5432",
             "ftp://x",

@@ -164,3 +164,18 @@ fn malformed_hosts_are_usage_errors_at_once_not_polled() {
         );
     }
 }
+
+#[test]
+fn port_zero_is_a_usage_error_not_polled() {
+    // Nothing can be connected to on port 0: both used to be refused until --timeout.
+    for target in ["tcp:127.0.0.1:0", "http://127.0.0.1:0/"] {
+        let out = run(&["init", "wait", target, "--timeout", "20s"]);
+        out.expect_code(2)
+            .expect_last_line("the port must be a number from 1 to 65535");
+        assert!(
+            out.elapsed < Duration::from_secs(5),
+            "{target}: {:?}",
+            out.elapsed
+        );
+    }
+}
