@@ -65,6 +65,8 @@ pub enum Error {
         expected: u64,
         found: u64,
     },
+    #[error("{} is {kind}, not a regular file; refusing to write through it", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
     /// A signal asked a step to stop, and it did so before changing anything.
     #[error("interrupted before the step was applied")]
     Interrupted,
