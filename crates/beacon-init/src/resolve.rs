@@ -21,7 +21,8 @@ use std::{
 use hickory_resolver::{
     TokioResolver,
     config::{NameServerConfig, ResolverConfig},
-    net::runtime::TokioRuntimeProvider,
+    net::{DnsError, NetError, runtime::TokioRuntimeProvider},
+    proto::op::ResponseCode,
 };
 
 const HOSTS_FILE: &str = "/etc/hosts";
@@ -75,6 +76,9 @@ impl Resolver {
                 "no such name (NXDOMAIN)".to_owned()
             } else if e.is_no_records_found() {
                 "no address records".to_owned()
+            } else if let NetError::Dns(DnsError::ResponseCode(code)) = &e {
+                // hickory's own text is "DNS error: error response: Server Failure".
+                format!("the nameserver answered {}", rcode_name(*code))
             } else {
                 e.to_string()
             }
@@ -101,6 +105,17 @@ impl reqwest::dns::Resolve for Resolver {
                 Box::new(addrs.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
         })
+    }
+}
+
+/// A DNS response code by its RFC 1035 name, as `dig` and nameserver logs print it.
+fn rcode_name(code: ResponseCode) -> String {
+    match code {
+        ResponseCode::FormErr => "FORMERR".to_owned(),
+        ResponseCode::ServFail => "SERVFAIL".to_owned(),
+        ResponseCode::NotImp => "NOTIMP".to_owned(),
+        ResponseCode::Refused => "REFUSED".to_owned(),
+        other => format!("{other} (rcode {})", u16::from(other)),
     }
 }
 
