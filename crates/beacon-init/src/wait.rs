@@ -218,8 +218,7 @@ async fn probe(target: &Target, probes: &Probes) -> Result<String, String> {
                 .lookup(name)
                 .await
                 .map_err(|e| format!("cannot resolve {name}: {e}"))?;
-            let addrs: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
-            Ok(format!("{name} resolves to {}", addrs.join(", ")))
+            Ok(format!("{name} resolves to {}", addr_list(&addrs)))
         }
         Target::Tcp { host, port } => {
             let addrs = probes
@@ -260,6 +259,17 @@ async fn probe(target: &Target, probes: &Probes) -> Result<String, String> {
     }
 }
 
+/// At most a few addresses: a nameserver answering with hundreds of records (it happens, and
+/// an attacker can) made one log line of kilobytes.
+fn addr_list(addrs: &[IpAddr]) -> String {
+    const SHOWN: usize = 4;
+    let mut list: Vec<String> = addrs.iter().take(SHOWN).map(IpAddr::to_string).collect();
+    if addrs.len() > SHOWN {
+        list.push(format!("and {} more", addrs.len() - SHOWN));
+    }
+    list.join(", ")
+}
+
 fn elapsed(since: Instant) -> String {
     human_duration(since.elapsed())
 }
@@ -267,6 +277,16 @@ fn elapsed(since: Instant) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_address_lists_are_shortened() {
+        let addrs: Vec<IpAddr> = (1..=200).map(|i| IpAddr::from([127, 0, 0, i])).collect();
+        assert_eq!(
+            addr_list(&addrs),
+            "127.0.0.1, 127.0.0.2, 127.0.0.3, 127.0.0.4, and 196 more"
+        );
+        assert_eq!(addr_list(&addrs[..2]), "127.0.0.1, 127.0.0.2");
+    }
 
     #[test]
     fn parses_targets() {
