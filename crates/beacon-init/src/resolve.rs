@@ -16,6 +16,7 @@ use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::Arc,
+    time::Duration,
 };
 
 use hickory_resolver::{
@@ -32,6 +33,9 @@ const HOSTS_FILE: &str = "/etc/hosts";
 pub(crate) struct Resolver {
     dns: TokioResolver,
     hosts: Arc<HashMap<String, Vec<IpAddr>>>,
+    /// For reqwest's lookups: how long a name may take to resolve, so that a silent nameserver
+    /// is reported as such rather than as the server not answering.
+    answer_within: Option<Duration>,
 }
 
 impl Resolver {
@@ -59,7 +63,14 @@ impl Resolver {
         Self {
             dns,
             hosts: Arc::new(hosts),
+            answer_within: None,
         }
+    }
+
+    /// This resolver, giving up on a name (for reqwest) after `limit`.
+    pub(crate) fn answering_within(mut self, limit: Duration) -> Self {
+        self.answer_within = Some(limit);
+        self
     }
 
     /// The addresses of `host`, or a short reason (the caller names the host).
@@ -96,10 +107,19 @@ impl reqwest::dns::Resolve for Resolver {
         let this = self.clone();
         Box::pin(async move {
             let host = name.as_str();
-            let addrs = this
-                .lookup(host)
-                .await
-                .map_err(|reason| format!("cannot resolve {host}: {reason}"))?;
+            let lookup = this.lookup(host);
+            let found = match this.answer_within {
+                Some(limit) => tokio::time::timeout(limit, lookup)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "no answer within {}",
+                            crate::progress::human_duration(limit)
+                        ))
+                    }),
+                None => lookup.await,
+            };
+            let addrs = found.map_err(|reason| format!("cannot resolve {host}: {reason}"))?;
             // reqwest puts the URL's port in afterwards.
             let addrs: reqwest::dns::Addrs =
                 Box::new(addrs.into_iter().map(|ip| SocketAddr::new(ip, 0)));
