@@ -99,6 +99,9 @@ fn check_host_name(name: &str) -> Result<(), String> {
             (1..=63).contains(&l.len())
                 && l.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+                // RFC 1123; the resolver refuses such a label, so it could never resolve.
+                && !l.starts_with('-')
+                && !l.ends_with('-')
         });
     if ok {
         Ok(())
@@ -340,6 +343,8 @@ mod tests {
             "tcp:db",
             "tcp:db:http",
             "tcp:db:0",
+            "dns:-x",
+            "dns:x-.y",
             "tcp:db:65536",
             "http://db:0/",
             "tcp::80",
