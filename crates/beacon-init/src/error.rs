@@ -65,6 +65,8 @@ pub enum Error {
         expected: u64,
         found: u64,
     },
+    #[error("{} is {kind}, not a regular file; refusing to write through it", path.display())]
+    NotRegular { path: PathBuf, kind: &'static str },
     /// A signal asked a step to stop, and it did so before changing anything.
     #[error("interrupted before the step was applied")]
     Interrupted,
@@ -85,8 +87,22 @@ impl Error {
         Error::Io {
             what,
             path: path.into(),
-            source,
+            source: without_tempfile_path(source),
         }
+    }
+}
+
+/// tempfile wraps its I/O errors to append ` at path "…"`; our message names the path already
+/// (`cannot write /v/.x.AbC.part: No space left on device (os error 28) at path "/v/.x.AbC.part"`
+/// said it twice). The wrapper is private, so its suffix is cut from the text.
+fn without_tempfile_path(e: io::Error) -> io::Error {
+    if e.get_ref().is_none() {
+        return e; // a plain OS error: no wrapper
+    }
+    let msg = e.to_string();
+    match msg.rfind(" at path \"") {
+        Some(at) => io::Error::new(e.kind(), msg[..at].to_owned()),
+        None => e,
     }
 }
 
@@ -105,4 +121,24 @@ pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
         cur = s.source();
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+
+    #[test]
+    fn a_temp_file_error_names_its_path_once() {
+        // tempfile appends ` at path "…/.tmpXXXX"` to its I/O errors; the message already
+        // says where ("cannot write /v/.x.AbC.part: No space left on device … at path …").
+        let dir = Path::new("/nonexistent-beacon-dir");
+        let e = tempfile::Builder::new().tempfile_in(dir).unwrap_err();
+        let err = Error::io("cannot create a temp file in", dir, e);
+        assert_eq!(
+            chain(&err),
+            "cannot create a temp file in /nonexistent-beacon-dir: No such file or directory (os error 2)"
+        );
+    }
 }

@@ -77,6 +77,13 @@ impl FetchJob {
                 reason: "only http and https are supported".into(),
             });
         }
+        // Port 0 cannot be connected to: every attempt would be refused.
+        if parsed.port() == Some(0) {
+            return Err(Error::InvalidUrl {
+                url: url.to_owned(),
+                reason: "port 0 cannot be connected to".into(),
+            });
+        }
         let sha256 = sha256.map(parse_sha256).transpose()?;
         Ok(Self {
             url: parsed,
@@ -84,6 +91,18 @@ impl FetchJob {
             sha256,
         })
     }
+}
+
+/// `url` as logs and error messages show it: a password in it masked (`http://user:***@host/`).
+/// reqwest sends the credentials as Basic auth; they must not end up in `kubectl logs` too.
+pub(crate) fn shown(url: &reqwest::Url) -> String {
+    if url.password().is_none() {
+        return url.to_string();
+    }
+    let mut masked = url.clone();
+    // Only fails for URLs that cannot have credentials, and this one has them.
+    let _ = masked.set_password(Some("***"));
+    masked.to_string()
 }
 
 fn parse_sha256(s: &str) -> Result<String> {
@@ -136,14 +155,14 @@ impl Fetcher {
             .await
             .unwrap_or_else(|_| {
                 Err(Error::Deadline {
-                    url: job.url.to_string(),
+                    url: shown(&job.url),
                     deadline,
                 })
             })
     }
 
     async fn fetch_unbounded(&self, job: &FetchJob) -> Result<Fetched> {
-        let url = job.url.as_str();
+        let url = &shown(&job.url);
         if let Some(done) = already_there(job).await {
             let path = job.dest.display();
             tracing::info!(url, path = %path, sha256 = %done.sha256, "{path} already has the expected sha256; not downloading");
@@ -176,7 +195,7 @@ impl Fetcher {
     }
 
     async fn attempt(&self, job: &FetchJob) -> Result<Fetched, Failure> {
-        let url = job.url.as_str();
+        let url = &shown(&job.url);
         let resp = self
             .client
             .get(job.url.clone())
@@ -363,7 +382,16 @@ mod tests {
     }
 
     #[test]
+    fn passwords_are_masked_in_what_is_shown() {
+        let url = reqwest::Url::parse("http://user:s3cret@h:8080/x?y=1").unwrap();
+        assert_eq!(shown(&url), "http://user:***@h:8080/x?y=1");
+        let plain = reqwest::Url::parse("https://user@h/x").unwrap();
+        assert_eq!(shown(&plain), "https://user@h/x");
+    }
+
+    #[test]
     fn only_http_urls() {
+        assert!(FetchJob::new("http://h:0/x", "x", None).is_err());
         assert!(FetchJob::new("ftp://h/x", "x", None).is_err());
         assert!(FetchJob::new("not a url", "x", None).is_err());
         assert!(FetchJob::new("https://h/x", "x", None).is_ok());

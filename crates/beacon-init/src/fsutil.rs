@@ -3,9 +3,9 @@
 //! never a mix, and the rename survives a node crash.
 
 use std::{
-    fs::{self, File, Permissions, TryLockError},
+    fs::{self, File, OpenOptions, Permissions, TryLockError},
     io,
-    os::unix::fs::{MetadataExt, PermissionsExt},
+    os::unix::fs::{MetadataExt, OpenOptionsExt, PermissionsExt},
     path::{Path, PathBuf},
     time::Duration,
 };
@@ -88,9 +88,19 @@ pub(crate) fn sweep_stale_temps(path: &Path) {
         if !(name.starts_with(&prefix) && name.ends_with(TEMP_SUFFIX)) {
             continue;
         }
+        // Only regular files can be our temp files. Anything else with a temp file's name (a
+        // FIFO, whose open blocks until a writer appears, held the step past its --deadline and
+        // SIGTERM; a symlink, whose target we must not lock) is not ours and is left alone.
+        if !entry.file_type().is_ok_and(|t| t.is_file()) {
+            continue;
+        }
         let path = entry.path();
-        let Ok(file) = File::open(&path) else {
-            continue; // gone already, or not ours to read
+        let Ok(file) = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+            .open(&path)
+        else {
+            continue; // gone already, replaced meanwhile, or not ours to read
         };
         let stale = match file.try_lock() {
             Ok(()) => true,

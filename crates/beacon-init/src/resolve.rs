@@ -16,12 +16,14 @@ use std::{
     collections::HashMap,
     net::{IpAddr, Ipv4Addr, SocketAddr},
     sync::Arc,
+    time::Duration,
 };
 
 use hickory_resolver::{
     TokioResolver,
     config::{NameServerConfig, ResolverConfig},
-    net::runtime::TokioRuntimeProvider,
+    net::{DnsError, NetError, runtime::TokioRuntimeProvider},
+    proto::op::ResponseCode,
 };
 
 const HOSTS_FILE: &str = "/etc/hosts";
@@ -31,6 +33,9 @@ const HOSTS_FILE: &str = "/etc/hosts";
 pub(crate) struct Resolver {
     dns: TokioResolver,
     hosts: Arc<HashMap<String, Vec<IpAddr>>>,
+    /// For reqwest's lookups: how long a name may take to resolve, so that a silent nameserver
+    /// is reported as such rather than as the server not answering.
+    answer_within: Option<Duration>,
 }
 
 impl Resolver {
@@ -58,7 +63,14 @@ impl Resolver {
         Self {
             dns,
             hosts: Arc::new(hosts),
+            answer_within: None,
         }
+    }
+
+    /// This resolver, giving up on a name (for reqwest) after `limit`.
+    pub(crate) fn answering_within(mut self, limit: Duration) -> Self {
+        self.answer_within = Some(limit);
+        self
     }
 
     /// The addresses of `host`, or a short reason (the caller names the host).
@@ -75,6 +87,9 @@ impl Resolver {
                 "no such name (NXDOMAIN)".to_owned()
             } else if e.is_no_records_found() {
                 "no address records".to_owned()
+            } else if let NetError::Dns(DnsError::ResponseCode(code)) = &e {
+                // hickory's own text is "DNS error: error response: Server Failure".
+                format!("the nameserver answered {}", rcode_name(*code))
             } else {
                 e.to_string()
             }
@@ -92,15 +107,35 @@ impl reqwest::dns::Resolve for Resolver {
         let this = self.clone();
         Box::pin(async move {
             let host = name.as_str();
-            let addrs = this
-                .lookup(host)
-                .await
-                .map_err(|reason| format!("cannot resolve {host}: {reason}"))?;
+            let lookup = this.lookup(host);
+            let found = match this.answer_within {
+                Some(limit) => tokio::time::timeout(limit, lookup)
+                    .await
+                    .unwrap_or_else(|_| {
+                        Err(format!(
+                            "no answer within {}",
+                            crate::progress::human_duration(limit)
+                        ))
+                    }),
+                None => lookup.await,
+            };
+            let addrs = found.map_err(|reason| format!("cannot resolve {host}: {reason}"))?;
             // reqwest puts the URL's port in afterwards.
             let addrs: reqwest::dns::Addrs =
                 Box::new(addrs.into_iter().map(|ip| SocketAddr::new(ip, 0)));
             Ok(addrs)
         })
+    }
+}
+
+/// A DNS response code by its RFC 1035 name, as `dig` and nameserver logs print it.
+fn rcode_name(code: ResponseCode) -> String {
+    match code {
+        ResponseCode::FormErr => "FORMERR".to_owned(),
+        ResponseCode::ServFail => "SERVFAIL".to_owned(),
+        ResponseCode::NotImp => "NOTIMP".to_owned(),
+        ResponseCode::Refused => "REFUSED".to_owned(),
+        other => format!("{other} (rcode {})", u16::from(other)),
     }
 }
 

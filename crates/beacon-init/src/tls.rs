@@ -13,6 +13,10 @@ pub(crate) struct ClientOptions {
     pub resolver: Resolver,
 }
 
+/// How much longer connecting (and the first read) may take than the lookup alone, so the
+/// lookup's own timeout, with its clearer reason, fires first.
+const LOOKUP_FIRST: Duration = Duration::from_millis(100);
+
 pub(crate) fn http_client(opts: &ClientOptions) -> Result<reqwest::Client> {
     let max = opts.max_redirects;
     reqwest::Client::builder()
@@ -20,11 +24,22 @@ pub(crate) fn http_client(opts: &ClientOptions) -> Result<reqwest::Client> {
             beacon_tls::client_config().map_err(|e| Error::Client(e.to_string()))?,
         )
         // In-process DNS: a hanging nameserver cannot hold the process past its deadline.
-        .dns_resolver(std::sync::Arc::new(opts.resolver.clone()))
-        .connect_timeout(opts.stall_timeout)
-        .read_timeout(opts.stall_timeout)
+        // The lookup has its own bound, a little inside the connect and read timeouts (which
+        // cover the lookup too): a nameserver that never answers then reads "cannot resolve NAME: no
+        // answer within 2s", not "timed out before a response", which blamed the server.
+        .dns_resolver(std::sync::Arc::new(
+            opts.resolver.clone().answering_within(opts.stall_timeout),
+        ))
+        .connect_timeout(opts.stall_timeout + LOOKUP_FIRST)
+        // reqwest's read timeout also runs while the request connects (and so resolves).
+        .read_timeout(opts.stall_timeout + LOOKUP_FIRST)
         .redirect(reqwest::redirect::Policy::custom(move |attempt| {
-            if attempt.previous().len() > max {
+            // Not followed, so the 3xx itself comes back and is reported with its Location, as
+            // a redirect to `file:` is (reqwest's own refusal, "URL scheme is not allowed",
+            // named neither the redirect nor where it went).
+            if !matches!(attempt.url().scheme(), "http" | "https") {
+                attempt.stop()
+            } else if attempt.previous().len() > max {
                 attempt.error(format!("too many redirects (more than {max})"))
             } else {
                 attempt.follow()

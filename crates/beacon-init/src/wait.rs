@@ -46,13 +46,19 @@ impl FromStr for Target {
             let (host, port) = rest
                 .rsplit_once(':')
                 .ok_or_else(|| invalid("expected tcp:HOST:PORT"))?;
+            // Port 0 cannot be connected to: every attempt would be refused until the timeout.
             let port = port
                 .parse()
-                .map_err(|_| invalid("the port must be a number from 0 to 65535"))?;
+                .ok()
+                .filter(|&p: &u16| p != 0)
+                .ok_or_else(|| invalid("the port must be a number from 1 to 65535"))?;
             let host = parse_tcp_host(host).map_err(|r| invalid(&r))?;
             Ok(Target::Tcp { host, port })
         } else if s.starts_with("http://") || s.starts_with("https://") {
             let url = reqwest::Url::parse(s).map_err(|e| invalid(&e.to_string()))?;
+            if url.port() == Some(0) {
+                return Err(invalid("the port must be a number from 1 to 65535"));
+            }
             Ok(Target::Http(url))
         } else {
             Err(invalid(
@@ -93,6 +99,9 @@ fn check_host_name(name: &str) -> Result<(), String> {
             (1..=63).contains(&l.len())
                 && l.chars()
                     .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+                // RFC 1123; the resolver refuses such a label, so it could never resolve.
+                && !l.starts_with('-')
+                && !l.ends_with('-')
         });
     if ok {
         Ok(())
@@ -109,7 +118,7 @@ impl fmt::Display for Target {
             Target::Dns(name) => write!(f, "dns:{name}"),
             Target::Tcp { host, port } if host.contains(':') => write!(f, "tcp:[{host}]:{port}"),
             Target::Tcp { host, port } => write!(f, "tcp:{host}:{port}"),
-            Target::Http(url) => write!(f, "{url}"),
+            Target::Http(url) => write!(f, "{}", crate::fetch::shown(url)),
         }
     }
 }
@@ -212,8 +221,7 @@ async fn probe(target: &Target, probes: &Probes) -> Result<String, String> {
                 .lookup(name)
                 .await
                 .map_err(|e| format!("cannot resolve {name}: {e}"))?;
-            let addrs: Vec<String> = addrs.iter().map(IpAddr::to_string).collect();
-            Ok(format!("{name} resolves to {}", addrs.join(", ")))
+            Ok(format!("{name} resolves to {}", addr_list(&addrs)))
         }
         Target::Tcp { host, port } => {
             let addrs = probes
@@ -254,6 +262,17 @@ async fn probe(target: &Target, probes: &Probes) -> Result<String, String> {
     }
 }
 
+/// At most a few addresses: a nameserver answering with hundreds of records (it happens, and
+/// an attacker can) made one log line of kilobytes.
+fn addr_list(addrs: &[IpAddr]) -> String {
+    const SHOWN: usize = 4;
+    let mut list: Vec<String> = addrs.iter().take(SHOWN).map(IpAddr::to_string).collect();
+    if addrs.len() > SHOWN {
+        list.push(format!("and {} more", addrs.len() - SHOWN));
+    }
+    list.join(", ")
+}
+
 fn elapsed(since: Instant) -> String {
     human_duration(since.elapsed())
 }
@@ -261,6 +280,16 @@ fn elapsed(since: Instant) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn long_address_lists_are_shortened() {
+        let addrs: Vec<IpAddr> = (1..=200).map(|i| IpAddr::from([127, 0, 0, i])).collect();
+        assert_eq!(
+            addr_list(&addrs),
+            "127.0.0.1, 127.0.0.2, 127.0.0.3, 127.0.0.4, and 196 more"
+        );
+        assert_eq!(addr_list(&addrs[..2]), "127.0.0.1, 127.0.0.2");
+    }
 
     #[test]
     fn parses_targets() {
@@ -313,6 +342,11 @@ mod tests {
             "tcp:[]:80",
             "tcp:db",
             "tcp:db:http",
+            "tcp:db:0",
+            "dns:-x",
+            "dns:x-.y",
+            "tcp:db:65536",
+            "http://db:0/",
             "tcp::80",
             "db:5432",
             "ftp://x",

@@ -116,11 +116,7 @@ pub fn append_lines_unless(path: &Path, step: &Step, cancel: &AtomicBool) -> Res
     // it was left by a killed run (and a live one would be flock-held and kept anyway).
     fsutil::sweep_stale_temps(path);
 
-    let current = match fs::read(path) {
-        Ok(c) => Some(c),
-        Err(e) if e.kind() == io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io("cannot read", path, e)),
-    };
+    let current = read_regular(path)?;
     // Deleted or truncated to nothing: the ledger describes content that is gone, and the
     // queue must start over to end with its lines again.
     if current.as_ref().is_none_or(Vec::is_empty) && !ledger.states.is_empty() {
@@ -165,6 +161,46 @@ pub fn append_lines_unless(path: &Path, step: &Step, cancel: &AtomicBool) -> Res
             Ok(Outcome::Appended)
         }
     }
+}
+
+/// The file's content, `None` if it does not exist. Only a regular file is read: through a
+/// symlink, the step copied whatever it pointed at (`/etc/shadow`, another pod's secret) into
+/// a regular file in the volume, where `beacon serve` shows it; a FIFO blocked the step.
+fn read_regular(path: &Path) -> Result<Option<Vec<u8>>> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut file = match OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+    {
+        Ok(file) => file,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) if e.raw_os_error() == Some(libc::ELOOP) => {
+            return Err(Error::NotRegular {
+                path: path.to_path_buf(),
+                kind: "a symlink",
+            });
+        }
+        Err(e) => return Err(Error::io("cannot read", path, e)),
+    };
+    let meta = file
+        .metadata()
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    if !meta.is_file() {
+        let kind = if meta.is_dir() {
+            "a directory"
+        } else {
+            "a special file"
+        };
+        return Err(Error::NotRegular {
+            path: path.to_path_buf(),
+            kind,
+        });
+    }
+    let mut content = Vec::with_capacity(meta.len() as usize);
+    file.read_to_end(&mut content)
+        .map_err(|e| Error::io("cannot read", path, e))?;
+    Ok(Some(content))
 }
 
 fn conflict(path: &Path, step: &Step, offset: u64, found: u64) -> Error {

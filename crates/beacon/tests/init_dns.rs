@@ -47,6 +47,14 @@ impl Nameserver {
         Self::serve(Some((name.to_owned(), ip)), Duration::ZERO)
     }
 
+    /// Answers every query with SERVFAIL (a nameserver whose upstream is down).
+    fn failing() -> Self {
+        Self::serve(
+            Some((SERVFAIL.to_owned(), Ipv4Addr::UNSPECIFIED)),
+            Duration::ZERO,
+        )
+    }
+
     /// Like [`Nameserver::answering`], but `name` only exists `after` this long (a Service
     /// created while its clients wait); NXDOMAIN before.
     fn answering_after(name: &str, ip: Ipv4Addr, after: Duration) -> Self {
@@ -139,6 +147,9 @@ impl Nameserver {
     }
 }
 
+/// The `known` name that makes [`dns_reply`] answer SERVFAIL to everything.
+const SERVFAIL: &str = "<servfail>";
+
 /// The reply to one query (RFC 1035 §4.1): `known`'s A record, an empty answer for its other
 /// types, NXDOMAIN for other names; `None` for anything that is not a plain query.
 fn dns_reply(query: &[u8], known: &str, answer: Ipv4Addr) -> Option<Vec<u8>> {
@@ -157,14 +168,24 @@ fn dns_reply(query: &[u8], known: &str, answer: Ipv4Addr) -> Option<Vec<u8>> {
     }
     let qtype = u16::from_be_bytes([*query.get(at)?, *query.get(at + 1)?]);
     let hit = labels.join(".") == known;
+    let servfail = known == SERVFAIL;
     let with_answer = hit && qtype == 1;
     let mut reply = query[0..2].to_vec(); // id
     reply.push(0x80 | (query[2] & 0x79) | 0x04); // QR, opcode and RD, AA
-    reply.push(0x80 | if hit { 0 } else { 3 }); // RA; NOERROR or NXDOMAIN
+    // RA; NOERROR, NXDOMAIN or SERVFAIL
+    reply.push(
+        0x80 | if servfail {
+            2
+        } else if hit {
+            0
+        } else {
+            3
+        },
+    );
     // One question; one answer or none; for NXDOMAIN an SOA in the authority section, as a
     // real nameserver sends so that resolvers may cache the negative answer (RFC 2308); no
     // additional records (so no EDNS).
-    let soa = !hit;
+    let soa = !hit && !servfail;
     reply.extend_from_slice(&[0, 1, 0, u8::from(with_answer), 0, u8::from(soa), 0, 0]);
     reply.extend_from_slice(query.get(12..at + 4)?);
     if with_answer {
@@ -274,7 +295,8 @@ fn fetch_times_out_on_time_and_leaves_nothing() {
         "0",
     ]);
     out.expect_code(1).expect_last_line(&format!(
-        "beacon: error: {url}: gave up after 1 attempt(s): timed out before a response"
+        // The phase that hung: it used to say "timed out before a response", blaming the server.
+        "beacon: error: {url}: gave up after 1 attempt(s): cannot connect: cannot resolve {NAME}: no answer within 2s"
     ));
     assert_within(&out, Duration::from_secs(2) + MARGIN);
     assert!(!target.exists());
@@ -435,4 +457,20 @@ fn a_name_that_appears_later_is_seen_at_the_next_attempt() {
         out.stderr
     );
     assert_within(&out, Duration::from_millis(1500) + MARGIN);
+}
+
+#[test]
+fn a_failing_nameserver_is_named_plainly() {
+    // Used to read "cannot resolve db.default: DNS error: error response: Server Failure".
+    let ns = Nameserver::failing();
+    let out = ns.run(&["init", "wait", &format!("dns:{NAME}"), "--timeout", "1s"]);
+    out.expect_code(1);
+    assert_eq!(
+        out.last_line(),
+        format!(
+            "beacon: error: timed out after 1s waiting for dns:{NAME}: cannot resolve {NAME}: the nameserver answered SERVFAIL"
+        ),
+        "stderr:\n{}",
+        out.stderr
+    );
 }

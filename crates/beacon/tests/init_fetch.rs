@@ -612,3 +612,51 @@ fn an_encoding_we_cannot_decode_is_refused_not_saved() {
     );
     assert_eq!(server.hits("/"), 1);
 }
+
+#[test]
+fn port_zero_is_a_usage_error() {
+    let dir = tempfile::tempdir().unwrap();
+    fetch("http://127.0.0.1:0/x", &dir.path().join("x"), &[])
+        .expect_code(2)
+        .expect_last_line("port 0 cannot be connected to");
+}
+
+/// Makes a FIFO at `path` (mkfifo(3)).
+fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+}
+
+#[test]
+fn a_fifo_named_like_a_temp_file_does_not_hang_the_sweep() {
+    // The sweep opened it to take its lock, which blocks until a writer appears: the step
+    // hung on the runtime's thread, past --deadline and deaf to SIGTERM.
+    let server = FixtureHttp::start(vec![("/", Route::ok("x"))]);
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join(".index.html.AbC123.part");
+    mkfifo(&fifo);
+    let mut child = init_helpers::beacon(&[
+        "init",
+        "fetch",
+        &server.url("/"),
+        "--to",
+        dir.path().join("index.html").to_str().unwrap(),
+        "--deadline",
+        "3s",
+    ])
+    .spawn()
+    .unwrap();
+    let started = Instant::now();
+    while child.try_wait().unwrap().is_none() && started.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("fetch still running 10 s after a --deadline of 3s");
+    }
+    init_helpers::finish(child, started).expect_code(0);
+    assert_eq!(std::fs::read(dir.path().join("index.html")).unwrap(), b"x");
+    assert!(fifo.exists(), "not ours: left alone");
+}

@@ -133,3 +133,86 @@ fn main_prints_each_cause_once_for_every_command() {
         out.last_line()
     );
 }
+
+#[test]
+fn a_redirect_to_any_other_scheme_is_reported_like_one_to_file() {
+    // ftp: and gopher: used to end in reqwest's "request failed: URL scheme is not allowed",
+    // which named neither the redirect nor where it pointed.
+    for location in ["ftp://127.0.0.1/x", "gopher://127.0.0.1:1/"] {
+        let server = FixtureHttp::start(vec![("/x", Route::Redirect(location))]);
+        let dir = tempfile::tempdir().unwrap();
+        let url = server.url("/x");
+        fetch_fails_with(
+            &url,
+            dir.path(),
+            &[],
+            &format!(
+                "beacon: error: {url}: HTTP 302 Found: redirect to {location} not followed (only http and https are)"
+            ),
+        );
+        assert_eq!(server.hits("/x"), 1, "{location}: not retried");
+        fails_with(
+            &["init", "wait", &url, "--timeout", "1s"],
+            &format!(
+                "beacon: error: timed out after 1s waiting for {url}: HTTP 302 Found: redirect to {location} not followed (only http and https are)"
+            ),
+        );
+    }
+}
+
+#[test]
+fn a_password_in_a_url_is_masked_in_every_message() {
+    let server = FixtureHttp::start(vec![(
+        "/",
+        Route::Status {
+            code: 503,
+            retry_after: None,
+        },
+    )]);
+    let dir = tempfile::tempdir().unwrap();
+    let url = server.url("/").replace("http://", "http://user:s3cret@");
+    let masked = server.url("/").replace("http://", "http://user:***@");
+    let to = dir.path().join("f");
+    let fetch = run(&[
+        "init",
+        "fetch",
+        &url,
+        "--to",
+        to.to_str().unwrap(),
+        "--retries",
+        "1",
+        "--retry-delay",
+        "10ms",
+    ]);
+    fetch.expect_code(1).expect_last_line(&format!(
+        "beacon: error: {masked}: gave up after 2 attempt(s): HTTP 503 Service Unavailable"
+    ));
+    // Still sent, as Basic auth: masking is for the logs only.
+    assert!(
+        server
+            .last_request_head()
+            .to_ascii_lowercase()
+            .contains("authorization: basic "),
+        "{}",
+        server.last_request_head()
+    );
+    let wait = run(&[
+        "init",
+        "wait",
+        &url,
+        "--timeout",
+        "1s",
+        "--interval",
+        "100ms",
+    ]);
+    wait.expect_code(1).expect_last_line(&format!(
+        "beacon: error: timed out after 1s waiting for {masked}: HTTP 503 Service Unavailable"
+    ));
+    for out in [&fetch, &wait] {
+        assert!(
+            !out.stderr.contains("s3cret"),
+            "password shown:\n{}",
+            out.stderr
+        );
+    }
+}

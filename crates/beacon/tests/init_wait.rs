@@ -149,14 +149,39 @@ fn malformed_hosts_are_usage_errors_at_once_not_polled() {
             r#"beacon: error: invalid wait target "dns:db/x": "db/x" is not a host name (letters, digits, '-', '_' and '.')"#,
         ),
         (
+            // hickory refuses the label, so every attempt failed ("Malformed label: -x").
+            "dns:-x.default",
+            r#"beacon: error: invalid wait target "dns:-x.default": "-x.default" is not a host name (letters, digits, '-', '_' and '.')"#,
+        ),
+        (
+            "tcp:db-.default:80",
+            r#"beacon: error: invalid wait target "tcp:db-.default:80": "db-.default" is not a host name (letters, digits, '-', '_' and '.')"#,
+        ),
+        (
             "dns:a..b",
             r#"beacon: error: invalid wait target "dns:a..b": "a..b" is not a host name (letters, digits, '-', '_' and '.')"#,
         ),
     ];
     for (target, message) in cases {
-        let out = run(&["init", "wait", target]);
+        // A regression polls until --timeout: keep that short.
+        let out = run(&["init", "wait", target, "--timeout", "10s"]);
         out.expect_code(2);
         assert_eq!(out.last_line(), message, "stderr:\n{}", out.stderr);
+        assert!(
+            out.elapsed < Duration::from_secs(5),
+            "{target}: {:?}",
+            out.elapsed
+        );
+    }
+}
+
+#[test]
+fn port_zero_is_a_usage_error_not_polled() {
+    // Nothing can be connected to on port 0: both used to be refused until --timeout.
+    for target in ["tcp:127.0.0.1:0", "http://127.0.0.1:0/"] {
+        let out = run(&["init", "wait", target, "--timeout", "20s"]);
+        out.expect_code(2)
+            .expect_last_line("the port must be a number from 1 to 65535");
         assert!(
             out.elapsed < Duration::from_secs(5),
             "{target}: {:?}",

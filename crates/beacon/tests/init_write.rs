@@ -211,3 +211,60 @@ fn sigterm_mid_step_exits_143_and_leaves_a_consistent_file() {
     }
     assert!(interrupted, "SIGTERM never arrived mid-step");
 }
+
+/// `init write PATH --line a`, killed and failed if it is still running after 10 s.
+fn write_within_10s(path: &std::path::Path) -> init_helpers::Run {
+    let started = std::time::Instant::now();
+    let mut child = init_helpers::beacon(&["init", "write", path.to_str().unwrap(), "--line", "a"])
+        .spawn()
+        .unwrap();
+    while child.try_wait().unwrap().is_none() && started.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    if child.try_wait().unwrap().is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("write still running after 10 s");
+    }
+    init_helpers::finish(child, started)
+}
+
+#[test]
+fn a_fifo_named_like_a_temp_file_does_not_hang_the_step() {
+    // The sweep opened it to take its lock, which blocks until a writer appears.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("example.txt");
+    let fifo = dir.path().join(".example.txt.AbC123.part");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    write_within_10s(&file).expect_code(0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "a\n");
+}
+
+#[test]
+fn a_symlink_or_fifo_in_place_of_the_file_is_refused_not_followed() {
+    // Through a symlink, the step used to copy whatever it pointed at into a regular file in
+    // the volume (which `beacon serve` then shows); a FIFO blocked it.
+    let dir = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let secret = outside.path().join("secret");
+    std::fs::write(&secret, "top secret\n").unwrap();
+    let file = dir.path().join("example.txt");
+    std::os::unix::fs::symlink(&secret, &file).unwrap();
+    let out = write(&file, &["--line", "a"]);
+    out.expect_code(1).expect_last_line(&format!(
+        "beacon: error: {} is a symlink, not a regular file; refusing to write through it",
+        file.display()
+    ));
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "top secret\n");
+    assert!(std::fs::symlink_metadata(&file).unwrap().is_symlink());
+
+    let fifo = dir.path().join("queue.txt");
+    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    write_within_10s(&fifo)
+        .expect_code(1)
+        .expect_last_line("is a special file, not a regular file");
+}
