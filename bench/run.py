@@ -74,12 +74,14 @@ tree_pids = targets.tree_pids
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
-def rss_kib(pid):
+def rss_kib(pid, field="VmRSS"):
+    """Resident memory of the process tree: VmRSS, or its RssAnon part (heap, stacks, written pages)
+    without RssFile (pages of the binary and libraries mapped from the page cache)."""
     total = 0
     for p in tree_pids(pid):
         try:
             for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
+                if line.startswith(f"{field}:"):
                     total += int(line.split()[1])
         except OSError:
             pass
@@ -262,6 +264,7 @@ def measure(target, args):
         pid = srv.proc.pid
         time.sleep(1.0)
         idle = rss_kib(pid)
+        idle_anon = rss_kib(pid, "RssAnon")
         idle_threads = thread_count(pid)
         parallelism = target.parallelism(pid, srv.work)
         load = load_average().split()[0]
@@ -282,7 +285,7 @@ def measure(target, args):
                 visits = {"answered": answered, "counted": visits_count(srv.port, target.visits_path)}
         sampler.stop.set()
         sampler.join()
-        return {"name": target.name, "durability": target.durability, "ready_ms": srv.ready_ms, "idle_kib": idle,
+        return {"name": target.name, "durability": target.durability, "ready_ms": srv.ready_ms, "idle_kib": idle, "idle_anon_kib": idle_anon,
                 "load_kib": sampler.peak, "size": target.size(), "rows": rows, "visits": visits,
                 "load": load, "threads": (idle_threads, max(sampler.threads, idle_threads)), "parallelism": parallelism}
 
@@ -358,12 +361,12 @@ def report(results, limited, probes, args):
             errs = ", ".join(x for x in (f"{r['non2xx']} non-2xx" if r["non2xx"] else "", r["socket_errors"]) if x) or "-"
             lines.append(f"| {res['name']} | {res['durability']} | `{r['path']}` | {r['conns']} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {errs} |")
     lines.append("")
-    lines.append("| target | durability | start-to-ready ms | RSS idle | RSS under load | threads idle / under load | runtime sizing | binary/image size | visits answered / counted | load avg at start |")
+    lines.append("| target | durability | start-to-ready ms | RSS idle (anon) | RSS under load | threads idle / under load | runtime sizing | binary/image size | visits answered / counted | load avg at start |")
     lines.append("|---|---|---:|---:|---:|---:|---|---:|---|---:|")
     for res in results:
         v = res["visits"]
         vis = "-" if v is None else f"{v['answered']} / {v['counted']}" + (" **LOST**" if v["counted"] < v["answered"] else "")
-        lines.append(f"| {res['name']} | {res['durability']} | {res['ready_ms']:.1f} | {res['idle_kib'] / 1024:.1f} MiB | "
+        lines.append(f"| {res['name']} | {res['durability']} | {res['ready_ms']:.1f} | {res['idle_kib'] / 1024:.1f} MiB ({res['idle_anon_kib'] / 1024:.1f}) | "
                      f"{res['load_kib'] / 1024:.1f} MiB | {res['threads'][0]} / {res['threads'][1]} | {res['parallelism']} | "
                      f"{fmt_size(res['size'])} | {vis} | {res['load']} |")
     base = next((r for r in results if r["name"] == "beacon"), None)
