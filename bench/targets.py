@@ -80,8 +80,9 @@ class Beacon:
         return self.binary.stat().st_size
 
     def parallelism(self, pid, work):
-        """How the runtime sized itself: tokio names its worker threads."""
-        return f"{thread_names(pid).count('tokio-rt-worker')} tokio workers"
+        """How the runtime sized itself: beacon names its tokio workers apart from blocking-pool threads."""
+        n = thread_names(pid).count("tokio-rt-worker")
+        return f"{n} tokio worker{'' if n == 1 else 's'}"
 
 
 class GoPeer:
@@ -169,7 +170,8 @@ class Nginx:
         return self.binary.stat().st_size
 
     def parallelism(self, pid, work):
-        return f"{len(tree_pids(pid)) - 1} worker process"
+        n = len(tree_pids(pid)) - 1
+        return f"{n} worker process{'' if n == 1 else 'es'}"
 
 
 ALL = ["beacon", "go", "go-group-commit", "python", "nginx"]
