@@ -7,5 +7,6 @@ mod endpoints;
 mod helpers;
 mod init_data;
 mod limits;
+mod runtime;
 mod shutdown;
 mod visits;
