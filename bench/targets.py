@@ -174,7 +174,8 @@ class Nginx:
         return f"{n} worker process{'' if n == 1 else 'es'}"
 
 
-ALL = ["beacon", "go", "go-group-commit", "python", "nginx"]
+# beacon and its strongest rival first and adjacent: the host (disk, other work) drifts during a run.
+ALL = ["beacon", "go-group-commit", "go", "python", "nginx"]
 _TARGETS = {"beacon": Beacon, "go": GoPeer, "go-group-commit": GoGroupCommit, "python": PythonPeer, "nginx": Nginx}
 
 
