@@ -22,8 +22,13 @@ fn workers(names: &[String]) -> usize {
 #[test]
 fn one_worker_per_available_cpu() {
     let server = TestServer::start();
-    // The child inherits this process's affinity mask and cgroup, so it sees the same count.
-    let expected = std::thread::available_parallelism().unwrap().get();
+    // The child inherits this process's affinity mask, cgroup and environment, so it sees the
+    // same count (or the same override).
+    let expected = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().unwrap().get());
     assert_eq!(workers(&thread_names(&server)), expected);
 }
 
