@@ -5,6 +5,7 @@ Each target implements the same contract on 127.0.0.1:PORT: `/` counts a visit,
 """
 
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -23,9 +24,38 @@ def apt_install(*packages):
     if missing:
         print(f"installing {' '.join(missing)} (Debian)", file=sys.stderr)
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-        if subprocess.run(["apt-get", "install", "-y", "-qq", *missing], env=env, stdout=subprocess.DEVNULL).returncode:
-            subprocess.run(["apt-get", "update", "-qq"], env=env, check=True)
-            subprocess.run(["apt-get", "install", "-y", "-qq", *missing], env=env, check=True, stdout=subprocess.DEVNULL)
+        # Wait for another apt/dpkg run (a colleague's install) instead of failing on its lock.
+        install = ["apt-get", "-o", "DPkg::Lock::Timeout=300", "install", "-y", "-qq", *missing]
+        if subprocess.run(install, env=env, stdout=subprocess.DEVNULL).returncode:
+            subprocess.run(["apt-get", "-o", "DPkg::Lock::Timeout=300", "update", "-qq"], env=env, check=True)
+            subprocess.run(install, env=env, check=True, stdout=subprocess.DEVNULL)
+
+
+def tree_pids(pid):
+    """The process and its descendants (gunicorn and nginx have workers)."""
+    pids, frontier = [pid], [pid]
+    while frontier:
+        p = frontier.pop()
+        try:
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:
+            continue
+        for c in map(int, children):
+            pids.append(c)
+            frontier.append(c)
+    return pids
+
+
+def thread_names(pid):
+    """The names (comm) of every thread of the process tree."""
+    names = []
+    for p in tree_pids(pid):
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                names.append((task / "comm").read_text().strip())
+            except OSError:
+                pass
+    return names
 
 
 class Beacon:
@@ -49,10 +79,16 @@ class Beacon:
     def size(self):
         return self.binary.stat().st_size
 
+    def parallelism(self, pid, work):
+        """How the runtime sized itself: beacon names its tokio workers apart from blocking-pool threads."""
+        n = thread_names(pid).count("tokio-rt-worker")
+        return f"{n} tokio worker{'' if n == 1 else 's'}"
+
 
 class GoPeer:
     name = "go"
     durability = "fsync per visit (mutex, WriteAt + f.Sync)"
+    commit = "per-visit"
     paths = ["/", "/healthz", "/metrics"]
     ready_path = "/healthz"
     visits_path = "/visits"
@@ -68,10 +104,23 @@ class GoPeer:
             subprocess.run(["go", "build", "-o", str(self.binary), "./bench/peers/go"], cwd=ROOT, env=env, check=True)
 
     def command(self, port, work):
-        return [str(self.binary), "--listen", f"127.0.0.1:{port}", "--data-dir", str(work / "data")], {}
+        return [str(self.binary), "--listen", f"127.0.0.1:{port}", "--data-dir", str(work / "data"),
+                "-commit", self.commit], {}
 
     def size(self):
         return self.binary.stat().st_size
+
+    def parallelism(self, pid, work):
+        # The peer logs runtime.GOMAXPROCS(0) at start (run.py keeps each target's stderr).
+        m = re.search(r"gomaxprocs=(\d+)", (work / "stderr.log").read_text(errors="replace"))
+        return f"GOMAXPROCS {m.group(1)}" if m else "-"
+
+
+class GoGroupCommit(GoPeer):
+    """The same peer with leader-based group commit: the strongest honest rival on `/`."""
+    name = "go-group-commit"
+    durability = "fdatasync, group commit (leader, WriteAt + fdatasync)"
+    commit = "group"
 
 
 class PythonPeer:
@@ -97,6 +146,9 @@ class PythonPeer:
     def size(self):
         return None  # interpreter + packages: no single binary
 
+    def parallelism(self, pid, work):
+        return f"{len(tree_pids(pid)) - 1} workers"
+
 
 class Nginx:
     name = "nginx"
@@ -117,9 +169,14 @@ class Nginx:
     def size(self):
         return self.binary.stat().st_size
 
+    def parallelism(self, pid, work):
+        n = len(tree_pids(pid)) - 1
+        return f"{n} worker process{'' if n == 1 else 'es'}"
 
-ALL = ["beacon", "go", "python", "nginx"]
-_TARGETS = {"beacon": Beacon, "go": GoPeer, "python": PythonPeer, "nginx": Nginx}
+
+# beacon and its strongest rival first and adjacent: the host (disk, other work) drifts during a run.
+ALL = ["beacon", "go-group-commit", "go", "python", "nginx"]
+_TARGETS = {"beacon": Beacon, "go": GoPeer, "go-group-commit": GoGroupCommit, "python": PythonPeer, "nginx": Nginx}
 
 
 def get(name):

@@ -31,9 +31,7 @@ enum Command {
 
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     logging::init(cli.log_format, &cli.log)?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let runtime = runtime()?;
     let is_init = matches!(cli.command, Command::Init(_));
     let outcome = runtime.block_on(async move {
         match cli.command {
@@ -54,3 +52,33 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// How long an init step's exit waits for abandoned blocking tasks.
 const INIT_EXIT_GRACE: Duration = Duration::from_millis(200);
+
+/// The runtime tokio would build by default — one worker per CPU the process may use, or
+/// `TOKIO_WORKER_THREADS` — with the workers and the blocking-pool threads (file I/O,
+/// started on demand) named apart, so that `top -H` and the bench can count the workers.
+///
+/// `available_parallelism` counts the CPUs of the affinity mask and honours a cgroup CPU
+/// quota (v1 `cpu.cfs_quota_us`, v2 `cpu.max`), rounded down, at least one: a pod limited
+/// to 1 CPU on a 64-core node runs one worker, not 64 that the quota would throttle.
+fn runtime() -> std::io::Result<tokio::runtime::Runtime> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let workers = std::env::var("TOKIO_WORKER_THREADS")
+        .ok()
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get));
+    // tokio starts its workers through the blocking pool while `build` runs, before any task
+    // can ask for a blocking thread, so the first `workers` threads named are the workers.
+    let named = AtomicUsize::new(0);
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .thread_name_fn(move || {
+            if named.fetch_add(1, Ordering::Relaxed) < workers {
+                "tokio-rt-worker".to_owned()
+            } else {
+                "tokio-blocking".to_owned()
+            }
+        })
+        .enable_all()
+        .build()
+}

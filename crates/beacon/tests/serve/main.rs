@@ -9,5 +9,6 @@ mod helpers;
 mod init_data;
 mod limits;
 mod probes;
+mod runtime;
 mod shutdown;
 mod visits;
