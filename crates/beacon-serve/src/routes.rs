@@ -19,7 +19,7 @@ use axum::{
     routing::get,
 };
 use serde_json::json;
-use tower::ServiceBuilder;
+use tower::{ServiceBuilder, limit::GlobalConcurrencyLimitLayer};
 use tower_http::{
     catch_panic::CatchPanicLayer, limit::RequestBodyLimitLayer, timeout::TimeoutLayer,
 };
@@ -104,7 +104,9 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
                     limits.request_timeout,
                 ))
                 .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-                .concurrency_limit(limits.max_in_flight),
+                // Global, not `concurrency_limit`: axum applies a router's layers to each
+                // route, and a plain limit would then allow `max_in_flight` per route.
+                .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight)),
         )
         .with_state(state)
 }

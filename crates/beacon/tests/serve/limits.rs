@@ -217,3 +217,31 @@ fn a_client_that_stops_reading_is_cut_off() {
         "the stalled download should have been cut short"
     );
 }
+
+#[test]
+fn max_in_flight_bounds_requests_across_routes() {
+    // One slot, held for 3 s by a /delay: a request to any other route must wait for it. A
+    // limit per route (axum applies a router's layers to each route) would answer at once.
+    let server = TestServer::start_with(Options {
+        extra_args: vec![
+            "--max-in-flight".into(),
+            "1".into(),
+            "--request-timeout".into(),
+            "5s".into(),
+        ],
+        ..Default::default()
+    });
+    let addr = server.addr;
+    let holder = std::thread::spawn(move || raw_get(addr, "/delay/3s"));
+    // Nothing on the service port can show the slot is taken without itself waiting for it;
+    // a connection on loopback is served well within this.
+    std::thread::sleep(Duration::from_millis(800));
+    let t = Instant::now();
+    assert!(raw_get(addr, "/version").starts_with("HTTP/1.1 200"));
+    assert!(
+        t.elapsed() >= Duration::from_millis(1000),
+        "/version was answered in {:?} while the only in-flight slot was held",
+        t.elapsed()
+    );
+    assert!(holder.join().unwrap().starts_with("HTTP/1.1 200"));
+}
