@@ -81,7 +81,7 @@ impl DelayLimits {
 }
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/", get(index))
         .route("/visits", get(visits))
         .route("/config", get(config))
@@ -95,30 +95,27 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/status/{code}", get(status))
         .route("/delay/{duration}", get(delay))
         .fallback(not_found)
-        .layer(
-            ServiceBuilder::new()
-                .layer(middleware::from_fn_with_state(state.clone(), track))
-                .layer(CatchPanicLayer::new())
-                .layer(TimeoutLayer::with_status_code(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    limits.request_timeout,
-                ))
-                .layer(RequestBodyLimitLayer::new(limits.max_body_bytes))
-                // Global, not `concurrency_limit`: axum applies a router's layers to each
-                // route, and a plain limit would then allow `max_in_flight` per route.
-                .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight)),
-        )
-        .with_state(state)
+        // Global, not `concurrency_limit`: axum applies a router's layers to each route, and a
+        // plain limit would then allow `max_in_flight` per route. Innermost, as before.
+        .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight));
+    with_request_layers(routes, state, limits)
 }
 
 /// The admin port: probes and metrics only. No concurrency limit of its own (its connection
 /// cap bounds it) and none shared with the service port, whose limits it exists to bypass.
 pub fn admin_router(state: AppState, limits: &Limits) -> Router {
-    Router::new()
+    let routes = Router::new()
         .route("/metrics", get(metrics))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
-        .fallback(not_found)
+        .fallback(not_found);
+    with_request_layers(routes, state, limits)
+}
+
+/// What every request on either port goes through: metrics and access log, panic to 500,
+/// the request timeout and the body bound.
+fn with_request_layers(routes: Router<AppState>, state: AppState, limits: &Limits) -> Router {
+    routes
         .layer(
             ServiceBuilder::new()
                 .layer(middleware::from_fn_with_state(state.clone(), track))
