@@ -396,4 +396,19 @@ mod tests {
         assert!(FetchJob::new("not a url", "x", None).is_err());
         assert!(FetchJob::new("https://h/x", "x", None).is_ok());
     }
+
+    #[test]
+    fn url_schemes_are_case_insensitive() {
+        // RFC 3986 §3.1; the parsed URL carries the scheme lowercased, so TLS is chosen by it.
+        for (url, scheme) in [
+            ("HTTP://h/x", "http"),
+            ("Http://h/x", "http"),
+            ("HTTPS://h/x", "https"),
+            ("hTtPs://h/x", "https"),
+        ] {
+            let job = FetchJob::new(url, "x", None).unwrap();
+            assert_eq!(job.url.scheme(), scheme, "{url}");
+        }
+        assert!(FetchJob::new("FTP://h/x", "x", None).is_err());
+    }
 }

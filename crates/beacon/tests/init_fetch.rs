@@ -660,3 +660,18 @@ fn a_fifo_named_like_a_temp_file_does_not_hang_the_sweep() {
     assert_eq!(std::fs::read(dir.path().join("index.html")).unwrap(), b"x");
     assert!(fifo.exists(), "not ours: left alone");
 }
+
+#[test]
+fn an_uppercase_url_scheme_is_accepted() {
+    // RFC 3986 §3.1: schemes are case-insensitive.
+    let server = FixtureHttp::start(vec![("/x", Route::ok("x"))]);
+    let rest = server.url("/x").strip_prefix("http://").unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    fetch(&format!("HTTP://{rest}"), &a, &[]).expect_code(0);
+    let pair = format!("Http://{rest}={}", b.display());
+    run(&["init", "fetch", &pair]).expect_code(0);
+    assert_eq!(std::fs::read(&a).unwrap(), b"x");
+    assert_eq!(std::fs::read(&b).unwrap(), b"x");
+    assert_eq!(server.hits("/x"), 2);
+}
