@@ -52,6 +52,19 @@ pub enum Error {
         expected: String,
         actual: String,
     },
+    /// A target path that can only name a directory (`dir/`, `dir/.`) or is empty.
+    #[error("invalid target path {path:?}: {reason}")]
+    InvalidPath { path: String, reason: String },
+    /// A fetch target that is a directory: the body cannot be renamed over it.
+    #[error("{} is {kind}; give the file's path, e.g. {}", path.display(), example.display())]
+    IsDirectory {
+        path: PathBuf,
+        kind: &'static str,
+        example: PathBuf,
+    },
+    /// Something other than a directory where the target's directory (or one above) must be.
+    #[error("cannot create {}: {} is not a directory", path.display(), blocker.display())]
+    ParentNotDirectory { path: PathBuf, blocker: PathBuf },
     #[error("invalid sha256 {0:?}: expected 64 hex digits")]
     InvalidChecksum(String),
     #[error("invalid step id {0:?}: use 1-128 characters from A-Z a-z 0-9 . _ : -")]

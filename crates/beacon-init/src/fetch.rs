@@ -84,13 +84,96 @@ impl FetchJob {
                 reason: "port 0 cannot be connected to".into(),
             });
         }
+        let dest = dest.into();
+        check_dest_syntax(&dest, &parsed)?;
         let sha256 = sha256.map(parse_sha256).transpose()?;
         Ok(Self {
             url: parsed,
-            dest: dest.into(),
+            dest,
             sha256,
         })
     }
+}
+
+/// `dir/`, `dir/.`, `..`: a path whose last component is not a name can only be a directory,
+/// whatever the file system holds, so it is a usage error.
+fn check_dest_syntax(dest: &Path, url: &reqwest::Url) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let bytes = dest.as_os_str().as_bytes();
+    let reason = if bytes.is_empty() {
+        "it is empty".to_owned()
+    } else {
+        let last = bytes.rsplit(|&b| b == b'/').next().unwrap_or_default();
+        if !matches!(last, b"" | b"." | b"..") {
+            return Ok(());
+        }
+        format!(
+            "it names a directory; give the file's path, e.g. {}",
+            dest.join(example_name(url)).display()
+        )
+    };
+    Err(Error::InvalidPath {
+        path: dest.display().to_string(),
+        reason,
+    })
+}
+
+/// A file name for the examples in messages: the URL's last path segment, else `index.html`.
+fn example_name(url: &reqwest::Url) -> &str {
+    url.path_segments()
+        .and_then(|mut segments| segments.next_back())
+        .filter(|name| !name.is_empty())
+        .unwrap_or("index.html")
+}
+
+/// Before any request: a target that can never be written fails now, not after the download.
+/// Changes nothing on disk (a missing directory is still created only by the first attempt).
+fn check_destination(job: &FetchJob) -> Result<()> {
+    use std::fs;
+    let path = &job.dest;
+    let kind = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => Some("a directory"),
+        // The rename would replace the link itself, not put the file in its directory.
+        Ok(m) if m.is_symlink() && fs::metadata(path).is_ok_and(|t| t.is_dir()) => {
+            Some("a symlink to a directory")
+        }
+        _ => None,
+    };
+    if let Some(kind) = kind {
+        return Err(Error::IsDirectory {
+            path: path.clone(),
+            kind,
+            example: path.join(example_name(&job.url)),
+        });
+    }
+    // The nearest existing ancestor of the target's directory must be a directory; missing
+    // ones are created later.
+    for dir in fsutil::parent_dir(path).ancestors() {
+        if dir.as_os_str().is_empty() {
+            break;
+        }
+        match fs::metadata(dir) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) => {
+                return Err(Error::ParentNotDirectory {
+                    path: path.clone(),
+                    blocker: dir.to_path_buf(),
+                });
+            }
+            // Missing, or beneath a non-directory that a step further up finds.
+            Err(_) => continue,
+        }
+    }
+    Ok(())
+}
+
+/// [`check_destination`] for every job, off the runtime's workers (a stat can block on a
+/// hung mount, and SIGTERM must still end the step).
+async fn check_destinations(jobs: &[FetchJob]) -> Result<()> {
+    let jobs = jobs.to_vec();
+    tokio::task::spawn_blocking(move || jobs.iter().try_for_each(check_destination))
+        .await
+        .unwrap_or_else(|e| std::panic::resume_unwind(e.into_panic()))
 }
 
 /// `url` as logs and error messages show it: a password in it masked (`http://user:***@host/`).
@@ -146,8 +229,21 @@ impl Fetcher {
     }
 
     /// Downloads one job, within what is left of the deadline. On expiry the attempt in flight
-    /// is dropped, which deletes its temp file.
+    /// is dropped, which deletes its temp file. A target that is a directory, or one with a
+    /// file where its directory must be, fails before any request.
     pub async fn fetch(&self, job: &FetchJob) -> Result<Fetched> {
+        check_destinations(std::slice::from_ref(job)).await?;
+        self.fetch_checked(job).await
+    }
+
+    /// Fetches all jobs concurrently; the first failure cancels (and cleans up) the rest. Every
+    /// target is checked first, so one that is a directory fails the step before any request.
+    pub async fn fetch_all(&self, jobs: &[FetchJob]) -> Result<Vec<Fetched>> {
+        check_destinations(jobs).await?;
+        futures_util::future::try_join_all(jobs.iter().map(|job| self.fetch_checked(job))).await
+    }
+
+    async fn fetch_checked(&self, job: &FetchJob) -> Result<Fetched> {
         let (Some(at), Some(deadline)) = (self.deadline_at, self.opts.deadline) else {
             return self.fetch_unbounded(job).await;
         };
@@ -187,11 +283,6 @@ impl Fetcher {
             "fetched {} to {}", progress::human_bytes(fetched.bytes), job.dest.display(),
         );
         Ok(fetched)
-    }
-
-    /// Fetches all jobs concurrently; the first failure cancels (and cleans up) the rest.
-    pub async fn fetch_all(&self, jobs: &[FetchJob]) -> Result<Vec<Fetched>> {
-        futures_util::future::try_join_all(jobs.iter().map(|job| self.fetch(job))).await
     }
 
     async fn attempt(&self, job: &FetchJob) -> Result<Fetched, Failure> {
@@ -395,5 +486,43 @@ mod tests {
         assert!(FetchJob::new("ftp://h/x", "x", None).is_err());
         assert!(FetchJob::new("not a url", "x", None).is_err());
         assert!(FetchJob::new("https://h/x", "x", None).is_ok());
+    }
+
+    #[test]
+    fn a_path_that_can_only_be_a_directory_is_refused() {
+        for dest in ["d/", "/", ".", "d/.", "..", "d/..", ""] {
+            assert!(
+                matches!(
+                    FetchJob::new("http://h/a/x.json", dest, None),
+                    Err(Error::InvalidPath { .. })
+                ),
+                "{dest:?}"
+            );
+        }
+        for dest in ["x", "d/x", "/d/.x", "d/..x", "./x"] {
+            assert!(FetchJob::new("http://h/", dest, None).is_ok(), "{dest:?}");
+        }
+        let e = FetchJob::new("http://h/a/x.json?v=1", "d/", None).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            r#"invalid target path "d/": it names a directory; give the file's path, e.g. d/x.json"#
+        );
+        let e = FetchJob::new("http://h", "d/", None).unwrap_err();
+        assert!(e.to_string().ends_with("e.g. d/index.html"), "{e}");
+    }
+
+    #[test]
+    fn url_schemes_are_case_insensitive() {
+        // RFC 3986 §3.1; the parsed URL carries the scheme lowercased, so TLS is chosen by it.
+        for (url, scheme) in [
+            ("HTTP://h/x", "http"),
+            ("Http://h/x", "http"),
+            ("HTTPS://h/x", "https"),
+            ("hTtPs://h/x", "https"),
+        ] {
+            let job = FetchJob::new(url, "x", None).unwrap();
+            assert_eq!(job.url.scheme(), scheme, "{url}");
+        }
+        assert!(FetchJob::new("FTP://h/x", "x", None).is_err());
     }
 }

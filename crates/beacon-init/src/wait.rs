@@ -36,34 +36,42 @@ impl FromStr for Target {
             target: s.to_owned(),
             reason: reason.to_owned(),
         };
-        if let Some(name) = s.strip_prefix("dns:") {
-            if name.is_empty() {
-                return Err(invalid("expected dns:NAME"));
+        const EXPECTED: &str = "expected dns:NAME, tcp:HOST:PORT or an http(s):// URL";
+        // The kind before the first `:` is case-insensitive, like a URL scheme (RFC 3986
+        // §3.1): `HTTP://…` and `TCP:db:5432` are what they look like.
+        let (kind, rest) = s.split_once(':').ok_or_else(|| invalid(EXPECTED))?;
+        match kind.to_ascii_lowercase().as_str() {
+            "dns" => {
+                if rest.is_empty() {
+                    return Err(invalid("expected dns:NAME"));
+                }
+                check_host_name(rest).map_err(|r| invalid(&r))?;
+                Ok(Target::Dns(rest.to_owned()))
             }
-            check_host_name(name).map_err(|r| invalid(&r))?;
-            Ok(Target::Dns(name.to_owned()))
-        } else if let Some(rest) = s.strip_prefix("tcp:") {
-            let (host, port) = rest
-                .rsplit_once(':')
-                .ok_or_else(|| invalid("expected tcp:HOST:PORT"))?;
-            // Port 0 cannot be connected to: every attempt would be refused until the timeout.
-            let port = port
-                .parse()
-                .ok()
-                .filter(|&p: &u16| p != 0)
-                .ok_or_else(|| invalid("the port must be a number from 1 to 65535"))?;
-            let host = parse_tcp_host(host).map_err(|r| invalid(&r))?;
-            Ok(Target::Tcp { host, port })
-        } else if s.starts_with("http://") || s.starts_with("https://") {
-            let url = reqwest::Url::parse(s).map_err(|e| invalid(&e.to_string()))?;
-            if url.port() == Some(0) {
-                return Err(invalid("the port must be a number from 1 to 65535"));
+            "tcp" => {
+                let (host, port) = rest
+                    .rsplit_once(':')
+                    .ok_or_else(|| invalid("expected tcp:HOST:PORT"))?;
+                // Port 0 cannot be connected to: every attempt would be refused until the
+                // timeout.
+                let port = port
+                    .parse()
+                    .ok()
+                    .filter(|&p: &u16| p != 0)
+                    .ok_or_else(|| invalid("the port must be a number from 1 to 65535"))?;
+                let host = parse_tcp_host(host).map_err(|r| invalid(&r))?;
+                Ok(Target::Tcp { host, port })
             }
-            Ok(Target::Http(url))
-        } else {
-            Err(invalid(
-                "expected dns:NAME, tcp:HOST:PORT or an http(s):// URL",
-            ))
+            // `http:db` would parse (as http://db/); a target says what it means in full.
+            "http" | "https" if rest.starts_with("//") => {
+                // The parsed URL's scheme is lowercase, and it alone chooses TLS.
+                let url = reqwest::Url::parse(s).map_err(|e| invalid(&e.to_string()))?;
+                if url.port() == Some(0) {
+                    return Err(invalid("the port must be a number from 1 to 65535"));
+                }
+                Ok(Target::Http(url))
+            }
+            _ => Err(invalid(EXPECTED)),
         }
     }
 }
@@ -350,8 +358,42 @@ mod tests {
             "tcp::80",
             "db:5432",
             "ftp://x",
+            "http:db",
+            "dnsx:db",
         ] {
             assert!(bad.parse::<Target>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn prefixes_and_schemes_are_case_insensitive() {
+        for (target, scheme) in [
+            ("HTTP://db/healthz", "http"),
+            ("Http://db/healthz", "http"),
+            ("HTTPS://db/healthz", "https"),
+        ] {
+            match target.parse::<Target>() {
+                Ok(Target::Http(url)) => assert_eq!(url.scheme(), scheme, "{target}"),
+                other => panic!("{target}: {other:?}"),
+            }
+        }
+        assert_eq!(
+            "DNS:db.default.svc".parse::<Target>().unwrap(),
+            Target::Dns("db.default.svc".into())
+        );
+        let tcp = "Tcp:db:5432".parse::<Target>().unwrap();
+        assert_eq!(
+            tcp,
+            Target::Tcp {
+                host: "db".into(),
+                port: 5432
+            }
+        );
+        // Shown in the canonical spelling.
+        assert_eq!(tcp.to_string(), "tcp:db:5432");
+        assert_eq!(
+            "HTTPS://db/x".parse::<Target>().unwrap().to_string(),
+            "https://db/x"
+        );
     }
 }

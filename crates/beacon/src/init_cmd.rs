@@ -40,7 +40,8 @@ pub struct FetchArgs {
     /// A URL (with --to), or one or more URL=PATH pairs. A pair splits at its last `=`.
     #[arg(required = true, value_name = "URL | URL=PATH")]
     sources: Vec<String>,
-    /// Where to store the single URL.
+    /// The file to store the single URL in (its own path, not a directory; missing
+    /// directories above it are created).
     #[arg(long, value_name = "PATH")]
     to: Option<PathBuf>,
     /// Expected SHA-256 (hex) of the single URL's body. A mismatch fails without retrying;
@@ -318,6 +319,9 @@ The body goes to a hidden temp file beside the target (.NAME.XXXXXX.part), is fs
 then renamed over the target: a failed, interrupted or killed download never leaves a partial
 or empty file at PATH. http and https are supported; TLS trusts the system CA bundle
 (/etc/ssl/certs/ca-certificates.crt, as distroless ships it) or built-in Mozilla roots.
+
+PATH is the file's own path; missing directories above it are created. A PATH that is a
+directory (or a symlink to one) fails before any request is made.
 
 Connect errors, timeouts, resets, truncated bodies and HTTP 5xx/408/429 are retried with
 exponential backoff and jitter, honouring Retry-After. Other 4xx, untrusted certificates,

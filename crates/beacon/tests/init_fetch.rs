@@ -660,3 +660,164 @@ fn a_fifo_named_like_a_temp_file_does_not_hang_the_sweep() {
     assert_eq!(std::fs::read(dir.path().join("index.html")).unwrap(), b"x");
     assert!(fifo.exists(), "not ours: left alone");
 }
+
+#[test]
+fn an_uppercase_url_scheme_is_accepted() {
+    // RFC 3986 §3.1: schemes are case-insensitive.
+    let server = FixtureHttp::start(vec![("/x", Route::ok("x"))]);
+    let rest = server.url("/x").strip_prefix("http://").unwrap().to_owned();
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    fetch(&format!("HTTP://{rest}"), &a, &[]).expect_code(0);
+    let pair = format!("Http://{rest}={}", b.display());
+    run(&["init", "fetch", &pair]).expect_code(0);
+    assert_eq!(std::fs::read(&a).unwrap(), b"x");
+    assert_eq!(std::fs::read(&b).unwrap(), b"x");
+    assert_eq!(server.hits("/x"), 2);
+}
+
+/// Everything in `dir`, recursively, as sorted relative paths: what a refused fetch must not
+/// have changed.
+fn tree(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        for entry in std::fs::read_dir(&d).unwrap().flatten() {
+            let path = entry.path();
+            out.push(path.strip_prefix(dir).unwrap().display().to_string());
+            if entry.file_type().unwrap().is_dir() {
+                todo.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+#[test]
+fn a_directory_at_the_target_is_refused_before_any_request() {
+    // It used to download the whole body and fail only at the rename.
+    let server = FixtureHttp::start(vec![("/x.json", Route::ok("{}"))]);
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("init_data");
+    std::fs::create_dir(&data).unwrap();
+    let out = fetch(&server.url("/x.json"), &data, &[]);
+    out.expect_code(1);
+    let shown = data.display();
+    assert_eq!(
+        out.last_line(),
+        format!("beacon: error: {shown} is a directory; give the file's path, e.g. {shown}/x.json"),
+        "stderr:\n{}",
+        out.stderr
+    );
+    assert_eq!(server.hits("/x.json"), 0, "a request reached the server");
+    assert_eq!(tree(dir.path()), ["init_data"]);
+}
+
+#[test]
+fn a_symlink_to_a_directory_at_the_target_is_refused_before_any_request() {
+    // The rename replaced the link itself with the file (a ConfigMap-style `..data` link, say).
+    let server = FixtureHttp::start(vec![("/", Route::ok("x"))]);
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("real")).unwrap();
+    let link = dir.path().join("link");
+    std::os::unix::fs::symlink("real", &link).unwrap();
+    let out = fetch(&server.url("/"), &link, &[]);
+    out.expect_code(1);
+    let shown = link.display();
+    assert_eq!(
+        out.last_line(),
+        format!(
+            "beacon: error: {shown} is a symlink to a directory; give the file's path, e.g. {shown}/index.html"
+        ),
+        "stderr:\n{}",
+        out.stderr
+    );
+    assert_eq!(server.hits("/"), 0, "a request reached the server");
+    assert!(link.symlink_metadata().unwrap().file_type().is_symlink());
+    assert_eq!(tree(dir.path()), ["link", "real"]);
+}
+
+#[test]
+fn a_path_that_names_a_directory_is_a_usage_error() {
+    // `dir/new/` (a directory that does not exist yet) failed at the rename after the download.
+    let server = FixtureHttp::start(vec![("/x", Route::ok("x"))]);
+    let dir = tempfile::tempdir().unwrap();
+    let base = dir.path().display().to_string();
+    for to in [
+        format!("{base}/new/"),
+        format!("{base}/."),
+        format!("{base}/.."),
+    ] {
+        let out = fetch(&server.url("/x"), Path::new(&to), &[]);
+        out.expect_code(2);
+        let example = Path::new(&to).join("x");
+        assert_eq!(
+            out.last_line(),
+            format!(
+                "beacon: error: invalid target path {to:?}: it names a directory; give the file's path, e.g. {}",
+                example.display()
+            ),
+            "stderr:\n{}",
+            out.stderr
+        );
+    }
+    let pair = format!("{}={base}/new/", server.url("/x"));
+    run(&["init", "fetch", &pair])
+        .expect_code(2)
+        .expect_last_line("it names a directory");
+    // clap refuses an empty --to itself (and a pair with nothing after its `=` is no pair).
+    run(&["init", "fetch", &server.url("/x"), "--to", ""]).expect_code(2);
+    assert_eq!(server.hits("/x"), 0, "a request reached the server");
+    assert!(tree(dir.path()).is_empty(), "{:?}", tree(dir.path()));
+}
+
+#[test]
+fn missing_parent_directories_are_created() {
+    let server = FixtureHttp::start(vec![("/x", Route::ok("x"))]);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("a/b/x");
+    fetch(&server.url("/x"), &target, &[]).expect_code(0);
+    assert_eq!(std::fs::read(&target).unwrap(), b"x");
+}
+
+#[test]
+fn a_file_in_place_of_a_parent_directory_is_refused_before_any_request() {
+    // It failed after the download with `cannot create directory …/f/sub: File exists`.
+    let server = FixtureHttp::start(vec![("/x", Route::ok("x"))]);
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("f");
+    std::fs::write(&file, "a file").unwrap();
+    let target = file.join("sub/x");
+    let out = fetch(&server.url("/x"), &target, &[]);
+    out.expect_code(1);
+    assert_eq!(
+        out.last_line(),
+        format!(
+            "beacon: error: cannot create {}: {} is not a directory",
+            target.display(),
+            file.display()
+        ),
+        "stderr:\n{}",
+        out.stderr
+    );
+    assert_eq!(server.hits("/x"), 0, "a request reached the server");
+    assert_eq!(tree(dir.path()), ["f"]);
+}
+
+#[test]
+fn one_unusable_target_among_pairs_stops_every_download_before_it_starts() {
+    let server = FixtureHttp::start(vec![("/a", Route::ok("a")), ("/b", Route::ok("b"))]);
+    let dir = tempfile::tempdir().unwrap();
+    let taken = dir.path().join("taken");
+    std::fs::create_dir(&taken).unwrap();
+    let pairs = [
+        format!("{}={}", server.url("/a"), dir.path().join("a").display()),
+        format!("{}={}", server.url("/b"), taken.display()),
+    ];
+    run(&["init", "fetch", &pairs[0], &pairs[1]])
+        .expect_code(1)
+        .expect_last_line("is a directory; give the file's path");
+    assert_eq!((server.hits("/a"), server.hits("/b")), (0, 0));
+    assert_eq!(tree(dir.path()), ["taken"]);
+}

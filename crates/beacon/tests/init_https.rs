@@ -192,3 +192,39 @@ fn wait_on_an_https_url_is_ready_once_the_certificate_is_trusted() {
         untrusted.stderr
     );
 }
+
+#[test]
+fn an_uppercase_https_scheme_goes_over_tls() {
+    // RFC 3986 §3.1: `HTTPS://` is `https://`, with TLS and certificate checks, not plain http.
+    let server = TlsServer::start(LOOPBACK_NAMES);
+    let url = server
+        .url("localhost", "/index.html")
+        .replacen("https", "HTTPS", 1);
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("index.html");
+    let fetched = run_trusting(
+        Some(&server.ca()),
+        &format!("init fetch {url} --to {} --timeout 10s", target.display()),
+    );
+    fetched.expect_code(0);
+    assert_eq!(std::fs::read_to_string(&target).unwrap(), PAGE);
+    run_trusting(
+        Some(&server.ca()),
+        &format!("init wait {url} --timeout 10s --interval 100ms"),
+    )
+    .expect_code(0);
+    // Untrusted, it fails on the certificate: the TLS path was taken.
+    let untrusted = run_trusting(
+        None,
+        &format!("init wait {url} --timeout 1s --interval 200ms"),
+    );
+    untrusted.expect_code(1);
+    assert!(
+        untrusted
+            .last_line()
+            .to_ascii_lowercase()
+            .contains("certificate"),
+        "stderr:\n{}",
+        untrusted.stderr
+    );
+}

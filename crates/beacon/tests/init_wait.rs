@@ -189,3 +189,32 @@ fn port_zero_is_a_usage_error_not_polled() {
         );
     }
 }
+
+#[test]
+fn target_prefixes_and_url_schemes_are_case_insensitive() {
+    // RFC 3986 §3.1: a scheme is case-insensitive, and `HTTP://…` was a usage error.
+    let server = FixtureHttp::start(vec![("/healthz", Route::ok("ok"))]);
+    let url = server.url("/healthz");
+    let rest = url.strip_prefix("http://").unwrap();
+    let host_port = rest.split('/').next().unwrap();
+    let out = run(&[
+        "init",
+        "wait",
+        &format!("HTTP://{rest}"),
+        &format!("Http://{rest}"),
+        &format!("TCP:{host_port}"),
+        "DNS:localhost",
+        "--interval",
+        "50ms",
+        "--timeout",
+        "10s",
+    ]);
+    out.expect_code(0);
+    assert_eq!(server.hits("/healthz"), 2);
+    // Shown as parsed: the scheme lowercased.
+    assert!(
+        out.stderr.contains(&format!("\"target\":\"{url}\"")),
+        "{}",
+        out.stderr
+    );
+}
