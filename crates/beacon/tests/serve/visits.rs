@@ -49,6 +49,104 @@ async fn sixty_four_clients_times_two_hundred_visits_count_exactly() {
     );
 }
 
+/// The durability metrics account for every visit: each answered visit observed its commit
+/// wait once, the syncs' batches add up to the visits, and (group commit) one sync may cover
+/// several visits but never fewer than one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn durability_metrics_account_for_every_visit() {
+    const CLIENTS: u64 = 16;
+    const EACH: u64 = 25;
+    const N: u64 = CLIENTS * EACH;
+    let server = TestServer::start();
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let http = client();
+            let url = server.url("/");
+            tokio::spawn(async move {
+                for _ in 0..EACH {
+                    let resp = http.get(&url).send().await.unwrap();
+                    assert_eq!(resp.status(), 200);
+                    resp.bytes().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let http = client();
+    let text = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| {
+        metric_value(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    };
+    for (name, kind) in [
+        ("beacon_visits_sync_duration_seconds", "histogram"),
+        ("beacon_visits_commit_wait_seconds", "histogram"),
+        ("beacon_visits_sync_batch_size", "histogram"),
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {name} {kind}\n")),
+            "{name} is not a {kind}:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "{name} has no help"
+        );
+        assert_eq!(
+            value(&format!("{name}_bucket{{le=\"+Inf\"}}")),
+            value(&format!("{name}_count")),
+            "{name}: +Inf bucket and count differ"
+        );
+    }
+    let n = N as f64;
+    let waits = value("beacon_visits_commit_wait_seconds_count");
+    let wait_sum = value("beacon_visits_commit_wait_seconds_sum");
+    let syncs = value("beacon_visits_sync_duration_seconds_count");
+    let sync_sum = value("beacon_visits_sync_duration_seconds_sum");
+    assert_eq!(waits, n, "one commit wait per visit");
+    assert!((1.0..=n).contains(&syncs), "{syncs} syncs for {N} visits");
+    assert_eq!(
+        value("beacon_visits_sync_batch_size_count"),
+        syncs,
+        "one batch size per sync (no sync failed)"
+    );
+    assert_eq!(
+        value("beacon_visits_sync_batch_size_sum"),
+        n,
+        "the batches add up to the visits"
+    );
+    // The syncs run one after another on the writer thread, during the load.
+    assert!(
+        sync_sum > 0.0 && sync_sum <= elapsed,
+        "syncs took {sync_sum} s in all, in {elapsed} s of load"
+    );
+    // A visit's wait contains the whole write + sync that covers it (the writer reads the
+    // tickets to commit only after the visit took its own), and every sync covers one or
+    // more visits: so the waits add up to at least the syncs.
+    assert!(
+        wait_sum >= sync_sum && wait_sum <= n * elapsed,
+        "commit waits {wait_sum} s in all, syncs {sync_sum} s, {elapsed} s of load"
+    );
+    // The smallest buckets are there for fast disks (µs-scale syncs).
+    assert!(
+        text.contains("beacon_visits_sync_duration_seconds_bucket{le=\"0.00005\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("beacon_visits_sync_batch_size_bucket{le=\"1024.0\"}"),
+        "{text}"
+    );
+}
+
 /// Every visit whose response arrived must survive a kill -9 at an arbitrary moment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_minus_nine_under_load_loses_no_acknowledged_visit() {
