@@ -311,6 +311,20 @@ fn shutdown_with_a_failing_store_exits_non_zero_naming_what_was_lost() {
     run("chattr", &["+i", store_arg]);
     let resp = http.get(server.url("/")).send().unwrap();
     let status = resp.status();
+    // The failed syncs are timed, but neither counted as a batch nor as a visit's commit wait.
+    let metrics = server.metrics();
+    let value = |series: &str| metric_value(&metrics, series).unwrap_or_else(|| panic!("{series}"));
+    assert!(
+        value("beacon_visits_store_errors_total") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        value("beacon_visits_sync_duration_seconds_count")
+            > value("beacon_visits_sync_batch_size_count"),
+        "{metrics}"
+    );
+    assert_eq!(value("beacon_visits_sync_batch_size_sum"), 3.0);
+    assert_eq!(value("beacon_visits_commit_wait_seconds_count"), 3.0);
     server.signal(libc::SIGTERM);
     let exit = server.wait_exit(Duration::from_secs(20));
     run("chattr", &["-i", store_arg]);
