@@ -25,6 +25,13 @@
 //! the writer thread and waits until a commit covers the ticket. The writer commits
 //! whatever has been requested since its previous `fdatasync`, so one sync
 //! acknowledges every visit that arrived while the previous one ran.
+//!
+//! # Metrics
+//!
+//! The writer times each write + `fdatasync` and counts the visits it covers; each
+//! acknowledged visit times its own wait from [`VisitsStore::record_visit`] to durable. A
+//! visit whose request is dropped before its commit (client gone, request timeout) is made
+//! durable and counted, but its wait is not observed.
 
 use std::{
     fs::{File, OpenOptions, TryLockError},
@@ -36,9 +43,10 @@ use std::{
         atomic::{AtomicBool, AtomicU64, Ordering},
     },
     thread,
+    time::Instant,
 };
 
-use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::{counter::Counter, histogram::Histogram};
 use tokio::sync::watch;
 
 pub const FILE_NAME: &str = "visits.db";
@@ -123,6 +131,7 @@ struct Shared {
     healthy: AtomicBool,
     closing: AtomicBool,
     commits: watch::Receiver<Commit>,
+    commit_wait: Histogram,
 }
 
 /// The writer thread, taken by the first `close`; it ends with whether the last commit held.
@@ -137,11 +146,29 @@ pub struct VisitsStore {
     path: Arc<PathBuf>,
 }
 
-/// Counters the store updates; registered by [`crate::metrics::Metrics`].
-#[derive(Clone, Default)]
+/// Metrics the store updates; registered by [`crate::metrics::Metrics`].
+#[derive(Clone)]
 pub struct StoreMetrics {
     pub visits: Counter,
     pub errors: Counter,
+    /// Seconds of each write + `fdatasync` by the writer thread, failed ones included.
+    pub sync_duration: Histogram,
+    /// Seconds from a visit handed to the store to its being durable, per acknowledged visit.
+    pub commit_wait: Histogram,
+    /// Visits made durable by each successful sync.
+    pub sync_batch_size: Histogram,
+}
+
+impl Default for StoreMetrics {
+    fn default() -> Self {
+        Self {
+            visits: Counter::default(),
+            errors: Counter::default(),
+            sync_duration: Histogram::new(crate::metrics::disk_sync_buckets()),
+            commit_wait: Histogram::new(crate::metrics::disk_sync_buckets()),
+            sync_batch_size: Histogram::new(crate::metrics::batch_size_buckets()),
+        }
+    }
 }
 
 impl VisitsStore {
@@ -182,6 +209,7 @@ impl VisitsStore {
             healthy: AtomicBool::new(true),
             closing: AtomicBool::new(false),
             commits: rx,
+            commit_wait: metrics.commit_wait.clone(),
         });
         let writer = Writer {
             file,
@@ -208,6 +236,7 @@ impl VisitsStore {
         if self.shared.closing.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
+        let handed = Instant::now();
         let ticket = self.shared.requested.fetch_add(1, Ordering::AcqRel) + 1;
         self.writer_thread.unpark();
         let mut rx = self.shared.commits.clone();
@@ -220,6 +249,8 @@ impl VisitsStore {
             .await
             .map_err(|_| StoreError::Closed)?;
         if commit.durable >= ticket {
+            let waited = handed.elapsed().as_secs_f64();
+            self.shared.commit_wait.observe(waited);
             Ok(ticket)
         } else if commit.closed {
             Err(StoreError::Closed)
@@ -287,13 +318,19 @@ impl Writer {
                 generation: self.last.generation + 1,
                 count: target,
             };
+            let started = Instant::now();
             let result = self
                 .file
                 .write_all_at(&next.encode(), next.offset())
                 .and_then(|()| self.file.sync_data());
+            // A failed sync is timed too: a disk that takes seconds to fail is worth seeing.
+            let synced = started.elapsed().as_secs_f64();
+            self.metrics.sync_duration.observe(synced);
             match result {
                 Ok(()) => {
-                    self.metrics.visits.inc_by(target - self.last.count);
+                    let batch = target - self.last.count;
+                    self.metrics.visits.inc_by(batch);
+                    self.metrics.sync_batch_size.observe(batch as f64);
                     self.last = next;
                     failed = None;
                     last_error = None;
@@ -435,6 +472,42 @@ mod tests {
         store.close().unwrap();
         let reopened = open(dir.path());
         assert_eq!(reopened.count(), 1600);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn durability_metrics_cover_every_visit_and_sync() {
+        let dir = tempfile::tempdir().unwrap();
+        let metrics = StoreMetrics::default();
+        let store = VisitsStore::open(dir.path(), metrics.clone()).unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|_| {
+                let s = store.clone();
+                tokio::spawn(async move {
+                    for _ in 0..25 {
+                        s.record_visit().await.unwrap();
+                    }
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.unwrap();
+        }
+        store.close().unwrap();
+        let syncs = metrics.sync_duration.count();
+        assert_eq!(metrics.commit_wait.count(), 200);
+        assert!((1..=200).contains(&syncs), "{syncs} syncs");
+        assert_eq!(metrics.sync_batch_size.count(), syncs);
+        assert_eq!(metrics.sync_batch_size.sum(), 200.0);
+        assert!(metrics.sync_duration.sum() > 0.0);
+        assert!(metrics.commit_wait.sum() >= metrics.sync_duration.sum());
+        // Opening counts what is already durable as visits, but neither a wait nor a sync.
+        let metrics = StoreMetrics::default();
+        let reopened = VisitsStore::open(dir.path(), metrics.clone()).unwrap();
+        assert_eq!(reopened.count(), 200);
+        reopened.close().unwrap();
+        assert_eq!(metrics.visits.get(), 200);
+        assert_eq!(metrics.commit_wait.count(), 0);
+        assert_eq!(metrics.sync_duration.count(), 0);
     }
 
     #[test]

@@ -114,30 +114,34 @@ fn sources() -> Vec<Source> {
     out
 }
 
-/// The value form Prometheus 3 gives `le` and `quantile` (`1.0`, `0.005`, `+Inf`, `1e-05`).
+/// Whether `v` is exactly the value form Prometheus 3 gives `le` and `quantile` (`1.0`, `0.005`,
+/// `+Inf`, `5e-05`): Go's `strconv.FormatFloat(f, 'g', -1, 64)`, with `.0` appended when that has
+/// neither `.` nor `e` (`FormatOpenMetricsFloat` in prometheus/model/labels). Any other spelling
+/// of the same number (`0.00005`, `5e-5`, `1000000.0`) is rewritten by a v3 scrape.
 fn normalised_float(v: &str) -> bool {
     if ["+Inf", "-Inf", "NaN"].contains(&v) {
         return true;
     }
-    let digits = v.strip_prefix('-').unwrap_or(v);
-    let (mantissa, exponent) = match digits.split_once('e') {
-        Some((m, e)) => (m, Some(e)),
-        None => (digits, None),
+    v.parse::<f64>()
+        .is_ok_and(|f| f.is_finite() && prometheus3_float(f) == v)
+}
+
+/// `FormatOpenMetricsFloat` of a finite float. Go's shortest `%g` uses the exponent form when
+/// the decimal exponent is below -4 or at least 6, with a sign and at least two digits.
+fn prometheus3_float(f: f64) -> String {
+    if f == 0.0 {
+        return "0.0".into();
+    }
+    let sci = format!("{f:e}");
+    let (mantissa, exponent) = sci.split_once('e').unwrap();
+    let exponent: i32 = exponent.parse().unwrap();
+    let s = if (-4..6).contains(&exponent) {
+        f.to_string()
+    } else {
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.abs())
     };
-    let exponent_ok = exponent.is_none_or(|e| {
-        let e = e.strip_prefix(['+', '-']).unwrap_or(e);
-        !e.is_empty() && e.bytes().all(|b| b.is_ascii_digit())
-    });
-    let mantissa_ok = match mantissa.split_once('.') {
-        Some((i, f)) => {
-            !i.is_empty()
-                && !f.is_empty()
-                && (i.bytes().chain(f.bytes())).all(|b| b.is_ascii_digit())
-        }
-        // Exponent form needs no point (Go formats 1e-05 so).
-        None => exponent.is_some() && mantissa.bytes().all(|b| b.is_ascii_digit()),
-    };
-    exponent_ok && mantissa_ok
+    if s.contains(['.', 'e']) { s } else { s + ".0" }
 }
 
 /// Problems of one text, each a line naming the construct and why.
@@ -223,12 +227,20 @@ fn the_check_finds_each_construct() {
     assert_eq!(flagged(r#"x{quantile="1"}"#, false), 1);
     assert_eq!(flagged(r#"x_bucket{le=~"0.5|1"}"#, false), 1);
     assert_eq!(flagged(r#""expr": "x_bucket{le=\"2\"}""#, false), 1);
+    // The same numbers, spelt otherwise than Go's shortest %g (v3 writes 5e-05 and 1e+06).
+    assert_eq!(flagged(r#"x_bucket{le="0.00005"}"#, false), 1);
+    assert_eq!(flagged(r#"x_bucket{le="5e-5"}"#, false), 1);
+    assert_eq!(flagged(r#"x_bucket{le="1000000.0"}"#, false), 1);
     // The forms Prometheus 3 stores, and names that merely end in "le".
     for ok in [
         r#"x_bucket{le="1.0"}"#,
         r#"x_bucket{le="+Inf"}"#,
         r#"x_bucket{le="0.005"}"#,
         r#"x_bucket{le="1e-05"}"#,
+        r#"x_bucket{le="0.0001"}"#,
+        r#"x_bucket{le="3.2768"}"#,
+        r#"x_bucket{le="123456.0"}"#,
+        r#"x_bucket{le="1e+06"}"#,
         r#"x{quantile="0.99"}"#,
         r#"x{handle="1"}"#,
         r#"sum by (le) (rate(x_bucket[5m]))"#,

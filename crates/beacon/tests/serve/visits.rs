@@ -49,6 +49,105 @@ async fn sixty_four_clients_times_two_hundred_visits_count_exactly() {
     );
 }
 
+/// The durability metrics account for every visit: each answered visit observed its commit
+/// wait once, the syncs' batches add up to the visits, and (group commit) one sync may cover
+/// several visits but never fewer than one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn durability_metrics_account_for_every_visit() {
+    const CLIENTS: u64 = 16;
+    const EACH: u64 = 25;
+    const N: u64 = CLIENTS * EACH;
+    let server = TestServer::start();
+    let started = std::time::Instant::now();
+    let tasks: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            let http = client();
+            let url = server.url("/");
+            tokio::spawn(async move {
+                for _ in 0..EACH {
+                    let resp = http.get(&url).send().await.unwrap();
+                    assert_eq!(resp.status(), 200);
+                    resp.bytes().await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    let http = client();
+    let text = http
+        .get(server.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let value = |series: &str| {
+        metric_value(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    };
+    for (name, kind) in [
+        ("beacon_visits_sync_duration_seconds", "histogram"),
+        ("beacon_visits_commit_wait_seconds", "histogram"),
+        ("beacon_visits_sync_batch_size", "histogram"),
+    ] {
+        assert!(
+            text.contains(&format!("# TYPE {name} {kind}\n")),
+            "{name} is not a {kind}:\n{text}"
+        );
+        assert!(
+            text.contains(&format!("# HELP {name} ")),
+            "{name} has no help"
+        );
+        assert_eq!(
+            value(&format!("{name}_bucket{{le=\"+Inf\"}}")),
+            value(&format!("{name}_count")),
+            "{name}: +Inf bucket and count differ"
+        );
+    }
+    let n = N as f64;
+    let waits = value("beacon_visits_commit_wait_seconds_count");
+    let wait_sum = value("beacon_visits_commit_wait_seconds_sum");
+    let syncs = value("beacon_visits_sync_duration_seconds_count");
+    let sync_sum = value("beacon_visits_sync_duration_seconds_sum");
+    assert_eq!(waits, n, "one commit wait per visit");
+    assert!((1.0..=n).contains(&syncs), "{syncs} syncs for {N} visits");
+    assert_eq!(
+        value("beacon_visits_sync_batch_size_count"),
+        syncs,
+        "one batch size per sync (no sync failed)"
+    );
+    assert_eq!(
+        value("beacon_visits_sync_batch_size_sum"),
+        n,
+        "the batches add up to the visits"
+    );
+    // The syncs run one after another on the writer thread, during the load.
+    assert!(
+        sync_sum > 0.0 && sync_sum <= elapsed,
+        "syncs took {sync_sum} s in all, in {elapsed} s of load"
+    );
+    // A visit's wait contains the whole write + sync that covers it (the writer reads the
+    // tickets to commit only after the visit took its own), and every sync covers one or
+    // more visits: so the waits add up to at least the syncs.
+    assert!(
+        wait_sum >= sync_sum && wait_sum <= n * elapsed,
+        "commit waits {wait_sum} s in all, syncs {sync_sum} s, {elapsed} s of load"
+    );
+    // Buckets from 100 µs (fast disks) to seconds (a throttled volume).
+    assert!(
+        text.contains("beacon_visits_sync_duration_seconds_bucket{le=\"0.0001\"}")
+            && text.contains("beacon_visits_sync_duration_seconds_bucket{le=\"6.5536\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("beacon_visits_sync_batch_size_bucket{le=\"1024.0\"}"),
+        "{text}"
+    );
+}
+
 /// Every visit whose response arrived must survive a kill -9 at an arbitrary moment.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn kill_minus_nine_under_load_loses_no_acknowledged_visit() {
@@ -212,6 +311,20 @@ fn shutdown_with_a_failing_store_exits_non_zero_naming_what_was_lost() {
     run("chattr", &["+i", store_arg]);
     let resp = http.get(server.url("/")).send().unwrap();
     let status = resp.status();
+    // The failed syncs are timed, but neither counted as a batch nor as a visit's commit wait.
+    let metrics = server.metrics();
+    let value = |series: &str| metric_value(&metrics, series).unwrap_or_else(|| panic!("{series}"));
+    assert!(
+        value("beacon_visits_store_errors_total") >= 1.0,
+        "{metrics}"
+    );
+    assert!(
+        value("beacon_visits_sync_duration_seconds_count")
+            > value("beacon_visits_sync_batch_size_count"),
+        "{metrics}"
+    );
+    assert_eq!(value("beacon_visits_sync_batch_size_sum"), 3.0);
+    assert_eq!(value("beacon_visits_commit_wait_seconds_count"), 3.0);
     server.signal(libc::SIGTERM);
     let exit = server.wait_exit(Duration::from_secs(20));
     run("chattr", &["-i", store_arg]);
