@@ -71,6 +71,35 @@ def visits_count(port, path):
         return int(json.load(r)["visits"])
 
 
+def histograms(port, path, names):
+    """Cumulative buckets {name: [(le, count), ...]} of the target's own Prometheus histograms."""
+    import urllib.request
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as r:
+        text = r.read().decode()
+    out = {n: [] for n in names}
+    for m in re.finditer(r'^(\w+)_bucket\{le="([^"]+)"\} (\S+)$', text, re.M):
+        if m.group(1) in out:
+            out[m.group(1)].append((float(m.group(2)), float(m.group(3))))
+    return out
+
+
+def bucket_quantile(q, before, after):
+    """The q-quantile of the observations made between two scrapes of one histogram, interpolated
+    linearly inside a bucket as PromQL's histogram_quantile does; None without observations."""
+    buckets = [(le, a - b) for (le, a), (_, b) in zip(after, before)]
+    total = buckets[-1][1] if buckets else 0
+    if not total:
+        return None
+    rank, lower, below = q * total, 0.0, 0.0
+    for le, cum in buckets:
+        if cum >= rank:
+            if math.isinf(le):
+                return lower  # beyond the last finite bucket: its bound is all that is known
+            return lower + (le - lower) * (rank - below) / max(cum - below, 1e-12)
+        lower, below = le, cum
+    return lower
+
+
 tree_pids = targets.tree_pids
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
@@ -307,9 +336,16 @@ def measure(target, args):
         sampler.start()
         rows = []
         visits = None
+        durability = getattr(target, "durability_histograms", None)
         for path in target.paths:
             for conns in args.connections:
+                # The server's own account of a visit's wait (beacon exports it): the commit wait is
+                # the part of `/`'s latency that durability costs, the rest being the queue for the core.
+                before = histograms(srv.port, "/metrics", durability) if durability and path == "/" else None
                 r = run_wrk(srv.port, path, conns, args.seconds, not args.no_pin)
+                if before:
+                    after = histograms(srv.port, "/metrics", durability)
+                    r["server"] = {n: bucket_quantile(0.99, before[n], after[n]) for n in durability}
                 rows.append({"path": path, "conns": conns, **r})
                 print(f"  {target.name:<16} {path:<9} c={conns:<3} {r['rps']:>10.0f} req/s  p50 {r['p50']:.3f} ms  p99 {r['p99']:.3f} ms",
                       file=sys.stderr)
@@ -433,14 +469,27 @@ def report(results, limited, probes, args):
                      "and its own:")
         lines.append("")
         lines.append("| target | fdatasync p50 / p99 ms (probe before its runs) | conns | `/` p50 ms | `/` p99 ms | "
-                     "p99 × fdatasync p50 | p99 × fdatasync p99 |")
-        lines.append("|---|---|---:|---:|---:|---:|---:|")
+                     "p99 × fdatasync p50 | p99 × fdatasync p99 | queue floor ms (conns ÷ req/s) | "
+                     "server: sync p99 ms | server: commit wait p99 ms | commit wait p99 × fdatasync p99 |")
+        lines.append("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
         for res in durable:
             pr = res["disk"]
             for r in res["rows"]:
                 if r["path"] == "/":
+                    srv = r.get("server") or {}
+                    sync = srv.get("beacon_visits_sync_duration_seconds")
+                    wait = srv.get("beacon_visits_commit_wait_seconds")
+                    ms = (lambda v: f"{v * 1e3:.3f}" if v is not None else "-")
+                    ratio = f"{wait * 1e3 / pr['p99']:.2f}×" if wait is not None else "-"
+                    floor = r["conns"] / r["rps"] * 1e3 if r["rps"] else 0
                     lines.append(f"| {res['name']} | {pr['p50']:.3f} / {pr['p99']:.3f} | {r['conns']} | {r['p50']:.3f} | "
-                                 f"{r['p99']:.3f} | {r['p99'] / pr['p50']:.2f}× | {r['p99'] / pr['p99']:.2f}× |")
+                                 f"{r['p99']:.3f} | {r['p99'] / pr['p50']:.2f}× | {r['p99'] / pr['p99']:.2f}× | {floor:.3f} | "
+                                 f"{ms(sync)} | {ms(wait)} | {ratio} |")
+        ceiling = next((res for res in results if res["name"] == "nginx"), None)
+        if ceiling:
+            lines.append("")
+            lines.append("For scale, the p99 of nginx's fixed 200 (no disk, no count) in the same run: " + ", ".join(
+                f"{r['p99']:.3f} ms at {r['conns']}" for r in ceiling["rows"] if r["path"] == "/") + " connections.")
     if limited:
         lines.append("")
         lines.append("Under a CPU quota (cgroup CFS bandwidth, period 100 ms; the server sees both cores, wrk on CPU 1). "

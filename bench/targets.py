@@ -64,6 +64,8 @@ class Beacon:
     paths = ["/", "/healthz", "/metrics"]
     ready_path = "/readyz"
     visits_path = "/visits"
+    # Its own histograms of the durable-visit path, read before and after each `/` run.
+    durability_histograms = ("beacon_visits_sync_duration_seconds", "beacon_visits_commit_wait_seconds")
     # The binary the container image ships (static-pie, packed relocations), not a dev build.
     binary = ROOT / "target" / "static" / "x86_64-unknown-linux-gnu" / "release" / "beacon"
 
