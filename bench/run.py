@@ -362,6 +362,29 @@ def measure(target, args):
                 "disk": disk}
 
 
+def median_round(runs):
+    """One target's rounds folded into one result: per endpoint and connection count, the round with
+    the median req/s (its p50/p99 and server figures with it, so a row is one real run), and the
+    req/s of every round for the spread; the idle figures and the disk probe of the median round by
+    idle RSS; peaks (RSS and threads under load) over all rounds."""
+    if len(runs) == 1:
+        return runs[0]
+    by_rss = sorted(runs, key=lambda r: r["idle_kib"])
+    res = dict(by_rss[(len(runs) - 1) // 2])
+    rows = []
+    for i, row in enumerate(runs[0]["rows"]):
+        candidates = sorted((run["rows"][i] for run in runs), key=lambda r: r["rps"])
+        rows.append({**candidates[(len(candidates) - 1) // 2], "rounds": [r["rps"] for r in candidates]})
+    res["rows"] = rows
+    res["load_kib"] = max(r["load_kib"] for r in runs)
+    res["threads"] = (res["threads"][0], max(r["threads"][1] for r in runs))
+    res["load"] = "/".join(r["load"] for r in runs)
+    visits = [r["visits"] for r in runs if r["visits"]]
+    if visits:  # LOST in any round must show
+        res["visits"] = min(visits, key=lambda v: v["counted"] - v["answered"])
+    return res
+
+
 def measure_limited(target, cpus, args):
     """The target in a cgroup with a CPU quota of `cpus`: `/` and `/healthz`, CPU time and throttling per run."""
     cgroup = CpuLimit(target.name, cpus)
@@ -428,12 +451,18 @@ def report(results, limited, probes, args):
         for label, pr in probes[:1] + disk_rows + probes[1:]:
             lines.append(fmt_probe(label, pr))
     lines.append("")
-    lines.append("| target | durability | endpoint | conns | req/s | p50 ms | p99 ms | errors |")
-    lines.append("|---|---|---|---:|---:|---:|---:|---|")
+    spread = args.rounds > 1
+    if spread:
+        lines.append(f"Each target measured {args.rounds} times, round-robin; each row is the round with the median "
+                     "req/s, the last column the req/s of every round (sorted):")
+        lines.append("")
+    lines.append("| target | durability | endpoint | conns | req/s | p50 ms | p99 ms | errors |" + (" req/s of the rounds |" if spread else ""))
+    lines.append("|---|---|---|---:|---:|---:|---:|---|" + ("---|" if spread else ""))
     for res in results:
         for r in res["rows"]:
             errs = ", ".join(x for x in (f"{r['non2xx']} non-2xx" if r["non2xx"] else "", r["socket_errors"]) if x) or "-"
-            lines.append(f"| {res['name']} | {res['durability']} | `{r['path']}` | {r['conns']} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {errs} |")
+            every = (" " + " / ".join(f"{x:.0f}" for x in r["rounds"]) + " |") if spread else ""
+            lines.append(f"| {res['name']} | {res['durability']} | `{r['path']}` | {r['conns']} | {r['rps']:.0f} | {r['p50']:.3f} | {r['p99']:.3f} | {errs} |" + every)
     lines.append("")
     lines.append("| target | durability | start-to-ready ms | RSS idle (anon) | RSS under load | threads idle / under load | runtime sizing | binary/image size | visits answered / counted | load avg at start |")
     lines.append("|---|---|---:|---:|---:|---:|---|---:|---|---:|")
@@ -535,6 +564,9 @@ def main():
     ap.add_argument("--probe-seconds", type=float, help="duration of the fdatasync probes before and after all targets (default 5, quick 2); 0 to skip")
     ap.add_argument("--target-probe-seconds", type=float, default=1.0,
                     help="duration of the fdatasync probe right before each target's runs (default 1); 0 to skip")
+    ap.add_argument("--rounds", type=int, default=1,
+                    help="measure every target this many times, round-robin, and report each row's median round "
+                         "with the req/s of all rounds (default 1)")
     ap.add_argument("--out", help="also write the report to this Markdown file")
     args = ap.parse_args()
     args.seconds = args.seconds or (2 if args.quick else 10)
@@ -557,12 +589,16 @@ def main():
     if args.probe_seconds:
         probes.append(("before the targets", fdatasync_probe(args.probe_seconds)))
         print(f"  fdatasync probe: p50 {probes[-1][1]['p50']:.3f} ms  p99 {probes[-1][1]['p99']:.3f} ms", file=sys.stderr)
-    results = []
-    for target in chosen:
-        print(f"measuring {target.name}", file=sys.stderr)
-        t0 = time.perf_counter()
-        results.append(measure(target, args))
-        print(f"  {target.name} measured in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    rounds = {target.name: [] for target in chosen}
+    for n in range(1, args.rounds + 1):
+        # Round-robin, so a burst of load from elsewhere on the host falls on one round of every
+        # target rather than on all rounds of one.
+        for target in chosen:
+            print(f"measuring {target.name}" + (f" (round {n} of {args.rounds})" if args.rounds > 1 else ""), file=sys.stderr)
+            t0 = time.perf_counter()
+            rounds[target.name].append(measure(target, args))
+            print(f"  {target.name} measured in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    results = [median_round(rounds[target.name]) for target in chosen]
     limited = []
     for cpus in args.cpu_limits:
         for target in chosen:
