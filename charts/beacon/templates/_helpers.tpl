@@ -24,6 +24,11 @@ Truncated so that StatefulSet pod names (plus "-NN" and the controller-revision 
 {{- printf "%s-headless" (include "beacon.fullname" .) }}
 {{- end }}
 
+{{/* The ClusterIP Service of the admin port (probes, metrics) that the ServiceMonitor scrapes. */}}
+{{- define "beacon.metricsName" -}}
+{{- printf "%s-metrics" (include "beacon.fullname" .) }}
+{{- end }}
+
 {{- define "beacon.chart" -}}
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -59,12 +64,15 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- end }}
 {{- end }}
 
-{{/* The job label Prometheus gives beacon's targets (see serviceMonitor.jobLabel). */}}
+{{/*
+The job label Prometheus gives beacon's targets (see serviceMonitor.jobLabel): the scraped
+Service's app.kubernetes.io/name label, else (prometheus-operator's default) that Service's name.
+*/}}
 {{- define "beacon.jobName" -}}
 {{- if eq .Values.serviceMonitor.jobLabel "app.kubernetes.io/name" }}
 {{- include "beacon.name" . }}
 {{- else }}
-{{- include "beacon.fullname" . }}
+{{- include "beacon.metricsName" . }}
 {{- end }}
 {{- end }}
 

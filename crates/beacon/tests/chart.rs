@@ -89,6 +89,143 @@ fn matches(selector: &Value, labels: &Value) -> bool {
     !selector.is_empty() && selector.iter().all(|(k, v)| labels.get(k) == Some(v))
 }
 
+/// Kubernetes `LabelSelector` semantics, as prometheus-operator applies a ServiceMonitor's
+/// `selector` to Services: every `matchLabels` pair and every `matchExpressions` requirement
+/// (`In`, `NotIn`, `Exists`, `DoesNotExist`) must hold. An empty selector selects everything.
+fn selects(selector: &Value, labels: &Value) -> bool {
+    let match_labels = selector["matchLabels"].as_object();
+    let expressions = selector["matchExpressions"].as_array();
+    match_labels
+        .into_iter()
+        .flatten()
+        .all(|(k, v)| labels.get(k) == Some(v))
+        && expressions.into_iter().flatten().all(|e| {
+            let value = labels.get(str_of(&e["key"], "key"));
+            let among = |v: &Value| e["values"].as_array().is_some_and(|vs| vs.contains(v));
+            match str_of(&e["operator"], "operator") {
+                "In" => value.is_some_and(among),
+                "NotIn" => !value.is_some_and(among),
+                "Exists" => value.is_some(),
+                "DoesNotExist" => value.is_none(),
+                op => panic!("not a label selector operator: {op}"),
+            }
+        })
+}
+
+#[test]
+fn label_selector_evaluator() {
+    let labels = json!({"app": "beacon", "beacon.dev/headless": "true"});
+    for (selector, expected) in [
+        (json!({}), true),
+        (json!({"matchLabels": {"app": "beacon"}}), true),
+        (json!({"matchLabels": {"app": "other"}}), false),
+        (
+            json!({"matchLabels": {"app": "beacon", "tier": "x"}}),
+            false,
+        ),
+        (
+            json!({"matchExpressions": [{"key": "beacon.dev/headless", "operator": "DoesNotExist"}]}),
+            false,
+        ),
+        (
+            json!({"matchExpressions": [{"key": "beacon.dev/metrics", "operator": "DoesNotExist"}]}),
+            true,
+        ),
+        (
+            json!({"matchExpressions": [{"key": "beacon.dev/headless", "operator": "Exists"}]}),
+            true,
+        ),
+        (
+            json!({"matchExpressions": [{"key": "app", "operator": "In", "values": ["a", "beacon"]}]}),
+            true,
+        ),
+        (
+            json!({"matchExpressions": [{"key": "tier", "operator": "In", "values": ["x"]}]}),
+            false,
+        ),
+        (
+            json!({"matchExpressions": [{"key": "app", "operator": "NotIn", "values": ["beacon"]}]}),
+            false,
+        ),
+        (
+            json!({"matchExpressions": [{"key": "tier", "operator": "NotIn", "values": ["x"]}]}),
+            true,
+        ),
+        (
+            json!({"matchLabels": {"app": "beacon"}, "matchExpressions": [{"key": "beacon.dev/headless", "operator": "DoesNotExist"}]}),
+            false,
+        ),
+    ] {
+        assert_eq!(selects(&selector, &labels), expected, "{selector}");
+    }
+}
+
+/// The names of the rendered Services `selector` selects.
+fn selected_services<'a>(objs: &'a [Value], selector: &Value) -> Vec<&'a str> {
+    of_kind(objs, "Service")
+        .into_iter()
+        .filter(|svc| selects(selector, &svc["metadata"]["labels"]))
+        .map(|svc| str_of(&svc["metadata"]["name"], "name"))
+        .collect()
+}
+
+/// The client-facing Service exposes only `http`; the admin port (probes and metrics, outside
+/// the service port's connection and in-flight limits) is only on the ClusterIP metrics
+/// Service, which is the one Service the ServiceMonitor selects.
+fn assert_admin_port_only_on_the_metrics_service(objs: &[Value], admin_port: u16, what: &str) {
+    let client = find(objs, "Service", "beacon");
+    let client_ports = arr_of(&client["spec"]["ports"], "ports");
+    assert_eq!(client_ports.len(), 1, "{what}: {client_ports:?}");
+    assert_eq!(
+        (
+            &client_ports[0]["name"],
+            &client_ports[0]["port"],
+            &client_ports[0]["targetPort"]
+        ),
+        (&json!("http"), &json!(8000), &json!("http")),
+        "{what}: the client Service exposes http only"
+    );
+    let metrics = find(objs, "Service", "beacon-metrics");
+    assert_eq!(metrics["spec"]["type"], "ClusterIP", "{what}");
+    assert!(
+        metrics["spec"]["clusterIP"].is_null(),
+        "{what}: not headless"
+    );
+    for field in [
+        "externalTrafficPolicy",
+        "loadBalancerSourceRanges",
+        "externalIPs",
+    ] {
+        assert!(metrics["spec"][field].is_null(), "{what}: metrics {field}");
+    }
+    assert!(
+        metrics["metadata"]["annotations"].is_null(),
+        "{what}: service.annotations (load balancer settings) stay on the client Service"
+    );
+    assert_eq!(
+        metrics["spec"]["ports"],
+        json!([{"name": "admin", "port": admin_port, "targetPort": "admin", "protocol": "TCP"}]),
+        "{what}: the metrics Service exposes admin only"
+    );
+    assert_eq!(metrics["metadata"]["labels"]["beacon.dev/metrics"], "true");
+    for svc in of_kind(objs, "Service") {
+        let ports = arr_of(&svc["spec"]["ports"], "ports");
+        assert!(
+            svc["metadata"]["name"] == "beacon-metrics"
+                || ports.iter().all(|p| p["name"] != "admin"),
+            "{what}: {} exposes the admin port",
+            svc["metadata"]["name"]
+        );
+    }
+    if let Some(sm) = of_kind(objs, "ServiceMonitor").first() {
+        assert_eq!(
+            selected_services(objs, &sm["spec"]["selector"]),
+            ["beacon-metrics"],
+            "{what}: the ServiceMonitor selects the metrics Service and no other"
+        );
+    }
+}
+
 /// Validates rendered files with `kubernetes-validate --strict` (Kubernetes OpenAPI schemas).
 fn kubernetes_validate(files: &[std::path::PathBuf]) {
     let tool = require("kubernetes-validate", "PyPI package `kubernetes-validate`");
@@ -178,7 +315,7 @@ fn every_toggle_combination_lints_renders_and_validates() {
         assert_eq!(dashboards, if dash { 2 } else { 0 }, "{sets:?}");
         assert_eq!(count("Pod"), tests as usize, "{sets:?}");
         assert_eq!(count("StatefulSet"), 1);
-        assert_eq!(count("Service"), 2);
+        assert_eq!(count("Service"), 3);
         assert_eq!(count("PodDisruptionBudget"), 1);
         let sts = statefulset(&objs);
         assert_eq!(
@@ -385,68 +522,81 @@ fn services_and_service_monitor_select_the_pods() {
     let service = find(&objs, "Service", "beacon");
     let headless = find(&objs, "Service", "beacon-headless");
     assert_eq!(service["spec"]["type"], "LoadBalancer");
-    assert_eq!(service["spec"]["ports"][0]["port"], 8000);
-    assert_eq!(service["spec"]["ports"][0]["name"], "http");
+    // The client-facing Service (a public load balancer by default) exposes exactly one port,
+    // `http`: the admin port is exempt from the request limits and carries the metrics.
+    assert_eq!(
+        service["spec"]["ports"],
+        json!([{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}])
+    );
     assert_eq!(headless["spec"]["clusterIP"], "None");
+    assert_eq!(
+        headless["spec"]["ports"],
+        json!([{"name": "http", "port": 8000, "targetPort": "http", "protocol": "TCP"}])
+    );
     assert_eq!(sts["spec"]["serviceName"], "beacon-headless");
-    for svc in [service, headless] {
+    let metrics = find(&objs, "Service", "beacon-metrics");
+    assert_eq!(of_kind(&objs, "Service").len(), 3, "{:?}", names(&objs));
+    for svc in [service, headless, metrics] {
         assert!(
             matches(&svc["spec"]["selector"], pod_labels),
             "{} selects the pods",
             svc["metadata"]["name"]
         );
-        assert_eq!(svc["spec"]["ports"][0]["targetPort"], "http");
     }
     let server = container(&sts["spec"]["template"]["spec"], "beacon");
     assert_eq!(server["ports"][0]["name"], "http");
     assert_eq!(server["ports"][0]["containerPort"], 8000);
+    // The metrics Service: ClusterIP (inside the cluster only), exactly the admin port, which
+    // leads to the container's admin port (outside the service port's connection limit).
+    assert_eq!(metrics["spec"]["type"], "ClusterIP");
+    assert_eq!(
+        metrics["spec"]["ports"],
+        json!([{"name": "admin", "port": 8081, "targetPort": "admin", "protocol": "TCP"}])
+    );
+    assert_eq!(server["ports"][1]["name"], "admin");
+    assert_eq!(server["ports"][1]["containerPort"], 8081);
 
-    // The ServiceMonitor selects the client Service only (not the headless one: no double scrape).
+    // The ServiceMonitor selects the metrics Service only: not the client one (no admin port
+    // there) nor the headless one (same pods: a double scrape).
     let sm = find(&objs, "ServiceMonitor", "beacon");
     assert_eq!(sm["metadata"]["labels"]["release"], "kube-prometheus-stack");
     assert_eq!(
         sm["spec"]["namespaceSelector"]["matchNames"],
         json!([NAMESPACE])
     );
-    let selector = &sm["spec"]["selector"];
-    let selects = |svc: &Value| {
-        let labels = &svc["metadata"]["labels"];
-        matches(&selector["matchLabels"], labels)
-            && arr_of(&selector["matchExpressions"], "matchExpressions")
-                .iter()
-                .all(|e| {
-                    let key = str_of(&e["key"], "key");
-                    match str_of(&e["operator"], "operator") {
-                        "DoesNotExist" => labels.get(key).is_none(),
-                        "Exists" => labels.get(key).is_some(),
-                        op => panic!("unexpected operator {op}"),
-                    }
-                })
-    };
-    assert!(
-        selects(service),
-        "ServiceMonitor selects the client Service"
-    );
-    assert!(
-        !selects(headless),
-        "ServiceMonitor must not select the headless Service"
+    assert_eq!(
+        selected_services(&objs, &sm["spec"]["selector"]),
+        ["beacon-metrics"]
     );
     let endpoint = &sm["spec"]["endpoints"][0];
-    // Scraped on the admin port, which the Service exposes under that name and which leads
-    // to the container's admin port (outside the service port's connection limit).
     assert_eq!(endpoint["port"], "admin");
     assert_eq!(endpoint["path"], "/metrics");
-    let admin_port = arr_of(&service["spec"]["ports"], "ports")
-        .iter()
-        .find(|p| p["name"] == "admin")
-        .expect("the client Service has an admin port");
-    assert_eq!(admin_port["port"], 8081);
-    assert_eq!(admin_port["targetPort"], "admin");
-    assert_eq!(server["ports"][1]["name"], "admin");
-    assert_eq!(server["ports"][1]["containerPort"], 8081);
-    // job label = the Service's app.kubernetes.io/name = "beacon", what the alert rules select.
+    assert_eq!(endpoint["interval"], "30s");
+    assert_eq!(endpoint["scrapeTimeout"], "10s");
+    // job label = the scraped Service's app.kubernetes.io/name = "beacon", what the alert rules
+    // select.
     let job_label = str_of(&sm["spec"]["jobLabel"], "jobLabel");
-    assert_eq!(service["metadata"]["labels"][job_label], "beacon");
+    assert_eq!(metrics["metadata"]["labels"][job_label], "beacon");
+    assert_admin_port_only_on_the_metrics_service(&objs, 8081, "defaults");
+
+    // Whatever the client Service looks like, the metrics Service stays ClusterIP with admin only.
+    for args in [
+        &["--set=service.type=ClusterIP"][..],
+        &[
+            "--set=service.type=NodePort",
+            "--set=service.nodePort=30080",
+            "--set=service.externalTrafficPolicy=Local",
+        ],
+        &[
+            "--set-json=service.loadBalancerSourceRanges=[\"10.0.0.0/8\"]",
+            "--set=service.annotations.example\\.com/lb=internal",
+        ],
+        &["--set=serviceMonitor.enabled=false"],
+    ] {
+        assert_admin_port_only_on_the_metrics_service(&render(args), 8081, &format!("{args:?}"));
+    }
+    let objs = render(&["--set=service.adminPort=9091"]);
+    assert_admin_port_only_on_the_metrics_service(&objs, 9091, "service.adminPort=9091");
 
     // PDB covers the same pods; dropped for a single replica.
     let pdb = find(&objs, "PodDisruptionBudget", "beacon");
@@ -708,12 +858,29 @@ fn prometheus_rule_embeds_the_rule_file() {
         }
     }
     assert_eq!(alerts, 8);
-    // ... and the ServiceMonitor's job label matches: the Service's app.kubernetes.io/name.
-    let service = find(&objs, "Service", "beacon-lighthouse");
+    // ... and the ServiceMonitor's job label matches: the scraped Service's app.kubernetes.io/name.
+    let sm = find(&objs, "ServiceMonitor", "beacon-lighthouse");
+    assert_eq!(
+        selected_services(&objs, &sm["spec"]["selector"]),
+        ["beacon-lighthouse-metrics"]
+    );
+    let service = find(&objs, "Service", "beacon-lighthouse-metrics");
     assert_eq!(
         service["metadata"]["labels"]["app.kubernetes.io/name"],
         "lighthouse"
     );
+
+    // Without a jobLabel, prometheus-operator names the job after the scraped Service: the
+    // metrics Service, and the rules follow.
+    let objs = render(&["--set=serviceMonitor.jobLabel="]);
+    assert!(find(&objs, "ServiceMonitor", "beacon")["spec"]["jobLabel"].is_null());
+    let rule = find(&objs, "PrometheusRule", "beacon");
+    for group in arr_of(&rule["spec"]["groups"], "groups") {
+        for r in arr_of(&group["rules"], "rules") {
+            let expr = str_of(&r["expr"], "expr");
+            assert!(expr.contains("job=\"beacon-metrics\""), "{expr}");
+        }
+    }
 }
 
 /// `for:` and the request alerts' rate window are values, so a rehearsal renders the chart's own
@@ -875,6 +1042,7 @@ fn notes_tell_how_to_reach_the_app_grafana_and_alertmanager() {
     let notes = &out[out.find("NOTES:").expect("NOTES rendered")..];
     for expected in [
         "kubectl port-forward --namespace web svc/beacon 8000:8000",
+        "kubectl port-forward --namespace web svc/beacon-metrics 8081:8081",
         "/init-data/index.html",
         "svc/kube-prometheus-stack-grafana 3000:80",
         "svc/kube-prometheus-stack-alertmanager 9093",
