@@ -288,7 +288,10 @@ fn local_stack_demo_answers_all_six_questions_and_round_trips_the_alerts() {
         .iter()
         .map(|v| v["name"].as_str().unwrap())
         .collect();
-    assert_eq!(services, BTreeSet::from(["beacon", "beacon-headless"]));
+    assert_eq!(
+        services,
+        BTreeSet::from(["beacon", "beacon-headless", "beacon-metrics"])
+    );
     let pvcs = inv["persistentvolumeclaims"].as_array().unwrap();
     assert_eq!(pvcs.len(), 3, "{pvcs:?}");
     for (i, pvc) in pvcs.iter().enumerate() {
@@ -330,7 +333,7 @@ fn local_stack_demo_answers_all_six_questions_and_round_trips_the_alerts() {
     // ServiceMonitor's, init steps from the chart, every rule healthy.
     let build = query(
         &demo,
-        r#"beacon_build_info{job="beacon",namespace="default",service="beacon",container="beacon",endpoint="admin"}"#,
+        r#"beacon_build_info{job="beacon",namespace="default",service="beacon-metrics",container="beacon",endpoint="admin"}"#,
         None,
     );
     assert_eq!(build.len(), 3, "{build:?}");
