@@ -216,7 +216,9 @@ fn free_port() -> u16 {
 
 /// The beacon scrape job of deploy/monitoring/additional-scrape-config.yaml, with kubernetes_sd
 /// (not compiled into Debian's Prometheus) replaced by static targets carrying the same
-/// `__meta_kubernetes_*` labels Kubernetes discovery would give the client and headless Services.
+/// `__meta_kubernetes_*` labels Kubernetes discovery would give the endpoints of the chart's three
+/// Services: the client one (port `http`), the headless one (port `http`) and the ClusterIP
+/// metrics one (port `admin`, label `beacon.dev/metrics: "true"`). An empty value is an absent label.
 fn scrape_config_with_static_targets() -> Value {
     let values = yaml_file(&repo_root().join("deploy/monitoring/additional-scrape-config.yaml"));
     let mut job = values["prometheus"]["prometheusSpec"]["additionalScrapeConfigs"][0].clone();
@@ -226,7 +228,7 @@ fn scrape_config_with_static_targets() -> Value {
     // Scrape at once rather than within the 30s interval.
     job["scrape_interval"] = "1s".into();
     job["scrape_timeout"] = "1s".into();
-    let target = |service: &str, headless: &str, port: u16| {
+    let target = |service: &str, headless: &str, metrics: &str, port_name: &str, port: u16| {
         serde_json::json!({
             "targets": [format!("127.0.0.1:{port}")],
             "labels": {
@@ -235,14 +237,16 @@ fn scrape_config_with_static_targets() -> Value {
                 "__meta_kubernetes_service_name": service,
                 "__meta_kubernetes_service_label_app_kubernetes_io_name": "beacon",
                 "__meta_kubernetes_service_label_beacon_dev_headless": headless,
+                "__meta_kubernetes_service_label_beacon_dev_metrics": metrics,
                 "__meta_kubernetes_pod_container_name": "beacon",
-                "__meta_kubernetes_endpoint_port_name": "http",
+                "__meta_kubernetes_endpoint_port_name": port_name,
             }
         })
     };
     job["static_configs"] = serde_json::json!([
-        target("beacon", "", 9),
-        target("beacon-headless", "true", 10)
+        target("beacon", "", "", "http", 9),
+        target("beacon-headless", "true", "", "http", 10),
+        target("beacon-metrics", "", "true", "admin", 11)
     ]);
     job
 }
@@ -393,8 +397,9 @@ fn rules_and_dashboard_queries_run_on_a_real_prometheus() {
         assert!(Instant::now() < deadline, "rules not healthy: {rules}");
         std::thread::sleep(Duration::from_millis(500));
     }
-    // The additional scrape config keeps only the client Service and labels targets as the
-    // ServiceMonitor does, so the rules' job="beacon" selector matches.
+    // The additional scrape config keeps only the metrics Service's admin port (as the
+    // ServiceMonitor does) and labels targets as the ServiceMonitor does, so the rules'
+    // job="beacon" selector matches.
     // (Target discovery updates every 5s, so wait for the first one.)
     let deadline = Instant::now() + Duration::from_secs(30);
     let targets = loop {
@@ -405,7 +410,7 @@ fn rules_and_dashboard_queries_run_on_a_real_prometheus() {
             + targets["data"]["droppedTargets"]
                 .as_array()
                 .map_or(0, Vec::len);
-        if seen == 2 {
+        if seen == 3 {
             break targets;
         }
         assert!(
@@ -421,16 +426,16 @@ fn rules_and_dashboard_queries_run_on_a_real_prometheus() {
         ("job", "beacon"),
         ("namespace", "web"),
         ("pod", "beacon-0"),
-        ("service", "beacon"),
+        ("service", "beacon-metrics"),
         ("container", "beacon"),
-        ("endpoint", "http"),
+        ("endpoint", "admin"),
     ] {
         assert_eq!(labels[k], v, "target label {k}: {labels}");
     }
     assert_eq!(
         arr_of(&targets["data"]["droppedTargets"], "droppedTargets").len(),
-        1,
-        "headless Service dropped"
+        2,
+        "client and headless Services dropped"
     );
     // With that (unreachable) target, BeaconDown's expression selects it: up == 0.
     let deadline = Instant::now() + Duration::from_secs(20);
