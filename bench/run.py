@@ -437,6 +437,11 @@ def fmt_probe(label, pr):
             f"{pr['load']} |")
 
 
+def same_row(rows, row):
+    """The row of `rows` for the same endpoint and connection count as `row`, if any."""
+    return next((x for x in rows if x["path"] == row["path"] and x["conns"] == row["conns"]), None)
+
+
 def report(results, limited, probes, args):
     lines = []
     now = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
@@ -487,7 +492,7 @@ def report(results, limited, probes, args):
         lines.append("|---|---|---:|---:|---:|")
         for peer in others:
             for r in peer["rows"]:
-                b = next((x for x in base["rows"] if x["path"] == r["path"] and x["conns"] == r["conns"]), None)
+                b = same_row(base["rows"], r)
                 if b and r["rps"]:
                     p99 = f"{b['p99'] / r['p99']:.2f}×" if b["p99"] and r["p99"] else "-"
                     lines.append(f"| {peer['name']} | `{r['path']}` | {r['conns']} | {b['rps'] / r['rps']:.2f}× | {p99} |")
@@ -547,7 +552,7 @@ def report(results, limited, probes, args):
             lines.append("|---|---:|---|---:|---:|---:|---:|")
             for peer in lpeers:
                 for r in peer["rows"]:
-                    b = next((x for x in lbase[peer["cpus"]]["rows"] if x["path"] == r["path"] and x["conns"] == r["conns"]), None)
+                    b = same_row(lbase[peer["cpus"]]["rows"], r)
                     if b and r["rps"]:
                         per = f"{b['per_cpu_s'] / r['per_cpu_s']:.2f}×" if b["per_cpu_s"] and r["per_cpu_s"] else "-"
                         p99 = f"{b['p99'] / r['p99']:.2f}×" if b["p99"] and r["p99"] else "-"

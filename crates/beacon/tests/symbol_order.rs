@@ -11,18 +11,13 @@ mod chart_tools;
 use std::collections::HashMap;
 use std::process::Command;
 
-use chart_tools::repo_root;
-
-fn read(rel: &str) -> String {
-    let path = repo_root().join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
+use chart_tools::{read_repo_file, repo_root};
 
 const REGENERATE: &str = "run scripts/profile-symbol-order to regenerate scripts/symbol-order.txt";
 
 /// The Rust functions listed in the order file (the C library's have no section of their own).
 fn listed_rust_functions() -> Vec<String> {
-    read("scripts/symbol-order.txt")
+    read_repo_file("scripts/symbol-order.txt")
         .lines()
         .filter(|l| l.starts_with("_ZN") || l.starts_with("_R"))
         .map(str::to_owned)
@@ -31,7 +26,7 @@ fn listed_rust_functions() -> Vec<String> {
 
 /// `rustc X.Y.Z` from the order file's header.
 fn profiled_rust() -> String {
-    let text = read("scripts/symbol-order.txt");
+    let text = read_repo_file("scripts/symbol-order.txt");
     let header = text
         .lines()
         .take_while(|l| l.starts_with('#'))
@@ -46,15 +41,15 @@ fn the_shipped_binary_is_built_with_the_rust_the_order_was_profiled_with() {
     let minor: String = full.split('.').take(2).collect::<Vec<_>>().join(".");
     let image = format!("docker.io/library/rust:{minor}-bookworm");
     assert!(
-        read("Containerfile").contains(&format!("FROM {image} AS build")),
+        read_repo_file("Containerfile").contains(&format!("FROM {image} AS build")),
         "the Containerfile's builder stage should be {image}, the Rust scripts/symbol-order.txt \
          was profiled with (or {REGENERATE} with the new one)"
     );
     assert!(
-        read(".github/workflows/ci.yaml").contains(&format!("image: {image}@sha256:")),
+        read_repo_file(".github/workflows/ci.yaml").contains(&format!("image: {image}@sha256:")),
         "ci.yaml should run in {image}"
     );
-    let release = read(".github/workflows/release.yaml");
+    let release = read_repo_file(".github/workflows/release.yaml");
     assert!(
         release.contains(&format!("rustup toolchain install {full} "))
             && !release.contains("toolchain install stable"),
@@ -93,7 +88,7 @@ fn the_shipped_binary_places_the_profiled_functions_together() {
         out.status.success(),
         "scripts/build-static failed:\n{stderr}"
     );
-    let map = read("target/static/x86_64-unknown-linux-gnu/beacon.map");
+    let map = read_repo_file("target/static/x86_64-unknown-linux-gnu/beacon.map");
     let sections = text_sections(&map);
     assert!(
         sections.len() > 1000,

@@ -15,11 +15,6 @@ use std::process::Command;
 use chart_tools::*;
 use serde_json::Value;
 
-fn read(rel: &str) -> String {
-    let path = repo_root().join(rel);
-    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
 /// `version = "..."` of `[workspace.package]` in the root Cargo.toml.
 fn workspace_version(cargo_toml: &str) -> String {
     let mut in_section = false;
@@ -188,7 +183,7 @@ fn changelog_parser_finds_the_latest_versioned_entry() {
 
 #[test]
 fn every_place_names_the_workspace_version() {
-    let version = workspace_version(&read("Cargo.toml"));
+    let version = workspace_version(&read_repo_file("Cargo.toml"));
     assert!(is_semver(&version), "workspace version {version:?}");
 
     // The binary: `beacon X.Y.Z (<revision>)`.
@@ -275,7 +270,11 @@ fn every_place_names_the_workspace_version() {
 
     // The image label's default (scripts/build-image and the release workflow pass it explicitly).
     for file in ["Containerfile", "Containerfile.prebuilt"] {
-        assert_eq!(containerfile_version(&read(file)), version, "{file}");
+        assert_eq!(
+            containerfile_version(&read_repo_file(file)),
+            version,
+            "{file}"
+        );
     }
 
     // Install and verify commands in the documentation name this version.
@@ -287,13 +286,13 @@ fn every_place_names_the_workspace_version() {
         }
     }
     for doc in &docs {
-        for (line, found) in versions_after(&read(doc), &DOC_MARKERS) {
+        for (line, found) in versions_after(&read_repo_file(doc), &DOC_MARKERS) {
             assert_eq!(found, version, "{doc} line {line} names version {found}");
         }
     }
 
     // The CHANGELOG's latest versioned entry.
-    let entry = latest_entry(&read("CHANGELOG.md"));
+    let entry = latest_entry(&read_repo_file("CHANGELOG.md"));
     assert_eq!(
         entry.version, version,
         "CHANGELOG.md latest entry {entry:?}"

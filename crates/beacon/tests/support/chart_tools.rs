@@ -19,6 +19,12 @@ pub fn repo_root() -> PathBuf {
         .unwrap()
 }
 
+/// A file of the repository as text; a missing one fails the test with its path.
+pub fn read_repo_file(rel: &str) -> String {
+    let path = repo_root().join(rel);
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 pub fn chart_dir() -> PathBuf {
     repo_root().join("charts/beacon")
 }
