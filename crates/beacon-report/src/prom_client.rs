@@ -103,7 +103,8 @@ pub struct BuildInfo {
 
 /// Parses a base URL and makes sure relative joins keep its path prefix
 /// (`http://host/prometheus` + `api/v1/query`).
-fn base_url(what: &'static str, url: &str) -> Result<Url> {
+fn base_url(target: Target, url: &str) -> Result<Url> {
+    let what = target.name();
     let mut parsed = Url::parse(url).map_err(|e| Error::BadUrl {
         what,
         url: url.to_owned(),
@@ -113,16 +114,12 @@ fn base_url(what: &'static str, url: &str) -> Result<Url> {
     // error) and sits in shell history; refuse it, without repeating it.
     if parsed.password().is_some() {
         let _ = parsed.set_password(None);
-        let flag = if what == "Alertmanager" {
-            "--alertmanager-basic-auth-user"
-        } else {
-            "--basic-auth-user"
-        };
         return Err(Error::BadUrl {
             what,
             url: parsed.to_string(),
             reason: format!(
-                "it holds a password (removed here); use {flag} with a password file instead"
+                "it holds a password (removed here); use {} with a password file instead",
+                target.flag("basic-auth-user")
             ),
         });
     }
@@ -149,7 +146,7 @@ pub struct PromClient {
 impl PromClient {
     /// A client for the Prometheus at `url`, sending `access`'s credentials to it only.
     pub fn new(url: &str, access: &Access, timeout: Duration) -> Result<Self> {
-        let base = base_url("Prometheus", url)?;
+        let base = base_url(Target::Prometheus, url)?;
         let auth = access.authorize(Target::Prometheus, timeout)?;
         auth.warn_if_plaintext(&base);
         Ok(Self { base, auth })
@@ -275,7 +272,7 @@ pub struct AlertmanagerClient {
 impl AlertmanagerClient {
     /// A client for the Alertmanager at `url`, with its own credentials (never Prometheus').
     pub fn new(url: &str, access: &Access, timeout: Duration) -> Result<Self> {
-        let base = base_url("Alertmanager", url)?;
+        let base = base_url(Target::Alertmanager, url)?;
         let auth = access.authorize(Target::Alertmanager, timeout)?;
         auth.warn_if_plaintext(&base);
         Ok(Self { base, auth })
@@ -368,18 +365,18 @@ mod tests {
 
     #[test]
     fn base_url_keeps_a_path_prefix() {
-        let base = base_url("Prometheus", "http://host:9090/prom").unwrap();
+        let base = base_url(Target::Prometheus, "http://host:9090/prom").unwrap();
         assert_eq!(
             base.join("api/v1/query").unwrap().as_str(),
             "http://host:9090/prom/api/v1/query"
         );
-        assert!(base_url("Prometheus", "ftp://host").is_err());
-        assert!(base_url("Prometheus", "not a url").is_err());
+        assert!(base_url(Target::Prometheus, "ftp://host").is_err());
+        assert!(base_url(Target::Prometheus, "not a url").is_err());
     }
 
     #[test]
     fn a_password_in_the_url_is_refused_without_being_repeated() {
-        let err = base_url("Prometheus", "https://admin:hunter2@host:9090/")
+        let err = base_url(Target::Prometheus, "https://admin:hunter2@host:9090/")
             .unwrap_err()
             .to_string();
         assert!(
@@ -387,7 +384,7 @@ mod tests {
             "{err}"
         );
         // A user name alone is not a secret, and stays allowed.
-        assert!(base_url("Prometheus", "https://admin@host:9090/").is_ok());
+        assert!(base_url(Target::Prometheus, "https://admin@host:9090/").is_ok());
     }
 
     #[test]

@@ -1136,7 +1136,6 @@ fn dashboard_exprs(title: &str) -> Vec<String> {
 /// end: per-container figures on containerd, the pod-level cgroups' on the Docker runtime.
 #[test]
 fn dashboard_cpu_and_memory_panels_answer_on_both_runtimes() {
-    let exprs = dashboard_exprs;
     for (stack, docker) in [(realistic(), false), (legacy(), true)] {
         let c = &stack.cluster;
         let t = c.end;
@@ -1171,7 +1170,7 @@ fn dashboard_cpu_and_memory_panels_answer_on_both_runtimes() {
             ("StatefulSet CPU by pod", &cpu as &dyn Fn(&Pod) -> f64),
             ("StatefulSet memory by pod", &memory),
         ] {
-            let mut rows = query(&exprs(title)[0]);
+            let mut rows = query(&dashboard_exprs(title)[0]);
             rows.sort_by(|a, b| a.0.cmp(&b.0));
             let names: Vec<&str> = rows.iter().map(|r| r.0.as_str()).collect();
             assert_eq!(
@@ -1188,7 +1187,7 @@ fn dashboard_cpu_and_memory_panels_answer_on_both_runtimes() {
                 );
             }
         }
-        let totals = exprs("StatefulSet total");
+        let totals = dashboard_exprs("StatefulSet total");
         let total_cpu: f64 = sts.iter().map(|p| cpu(p)).sum();
         let total_mib: f64 = sts.iter().map(|p| memory(p)).sum::<f64>() / 1024.0 / 1024.0;
         assert_close(&Value::from(query(&totals[0])[0].1), total_cpu, "total cpu");
@@ -1202,7 +1201,7 @@ fn dashboard_cpu_and_memory_panels_answer_on_both_runtimes() {
             ("Top 3 pods by CPU", &ranked[..3]),
             ("Bottom 3 pods by CPU", &ranked[ranked.len() - 3..]),
         ] {
-            let mut rows = query(&exprs(title)[0]);
+            let mut rows = query(&dashboard_exprs(title)[0]);
             rows.sort_by(|a, b| b.1.total_cmp(&a.1));
             assert_eq!(rows.len(), 3, "{what} {title}: {rows:?}");
             for (row, (name, value)) in rows.iter().zip(expected) {

@@ -17,12 +17,12 @@ mod tls_fixture;
 use std::{
     io::Write as _,
     net::TcpStream,
-    path::{Path, PathBuf},
-    process::{Child, Command, Stdio},
+    path::Path,
+    process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use report_stack::{ALERTMANAGER, PROMETHEUS, Workdir, free_port, require};
+use report_stack::{ALERTMANAGER, PROMETHEUS, Process, Workdir, free_port, require, spawn};
 use serde_json::Value;
 use tls_fixture::{LOOPBACK_NAMES, make_ca_and_server_certificate, openssl};
 
@@ -36,56 +36,6 @@ const TENANT: &str = "tenant-a";
 const API_KEY: &str = "key-2c9f61-never-printed";
 /// The proxy's own credentials towards Prometheus.
 const PROXY_PASSWORD: &str = "pw-proxy-0d4e-never-printed";
-
-/// Kills the child on drop.
-struct Guard {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Guard {
-    fn spawn(name: &'static str, cmd: &mut Command, work: &Path) -> Self {
-        let log = work.join(format!("{name}.log"));
-        let file = std::fs::File::create(&log).unwrap();
-        let child = cmd
-            .current_dir(work)
-            .stdin(Stdio::null())
-            .stdout(file.try_clone().unwrap())
-            .stderr(file)
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
-        Self { name, child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Waits until `ready(log)` holds, failing with the log if the process exits or is slow.
-    fn wait(&mut self, what: &str, ready: impl Fn(&str) -> bool) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while !ready(&self.log()) {
-            if let Ok(Some(status)) = self.child.try_wait() {
-                panic!("{} exited ({status}):\n{}", self.name, self.log());
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} not {what} within 60 s:\n{}",
-                self.name,
-                self.log()
-            );
-            std::thread::sleep(Duration::from_millis(100));
-        }
-    }
-}
-
-impl Drop for Guard {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn accepts(port: u16) -> bool {
     TcpStream::connect(("127.0.0.1", port)).is_ok()
@@ -149,7 +99,7 @@ struct Stack {
     proxied_alertmanager: String,
     /// On the proxy: a redirect to another origin (a login page).
     redirecting: String,
-    _processes: Vec<Guard>,
+    _processes: Vec<Process>,
 }
 
 impl Stack {
@@ -186,17 +136,18 @@ impl Stack {
         )
         .unwrap();
         let prom_port = free_port();
-        let mut prom = Guard::spawn(
+        let mut prom = spawn(
             "prometheus",
-            Command::new(PROMETHEUS).args([
+            PROMETHEUS,
+            &[
                 "--config.file=prometheus.yml".to_owned(),
                 "--storage.tsdb.path=tsdb".to_owned(),
                 "--web.config.file=web.yml".to_owned(),
                 format!("--web.listen-address=127.0.0.1:{prom_port}"),
-            ]),
+            ],
             w,
         );
-        prom.wait("ready", |log| {
+        prom.wait_until("ready", |log| {
             log.contains("Server is ready to receive web requests")
         });
         processes.push(prom);
@@ -208,17 +159,18 @@ impl Stack {
             "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
         )
         .unwrap();
-        let mut am = Guard::spawn(
+        let mut am = spawn(
             "alertmanager",
-            Command::new(ALERTMANAGER).args([
+            ALERTMANAGER,
+            &[
                 "--config.file=alertmanager.yml".to_owned(),
                 "--storage.path=am-data".to_owned(),
                 format!("--web.listen-address=127.0.0.1:{am_port}"),
                 "--cluster.listen-address=".to_owned(),
-            ]),
+            ],
             w,
         );
-        am.wait("listening", |_| accepts(am_port));
+        am.wait_until("listening", |_| accepts(am_port));
         processes.push(am);
         let posted = reqwest::blocking::Client::new()
             .post(format!("http://127.0.0.1:{am_port}/api/v2/alerts"))
@@ -278,16 +230,18 @@ impl Stack {
             proxy_basic = base64(&format!("proxy:{PROXY_PASSWORD}")),
         );
         std::fs::write(w.join("nginx.conf"), conf).unwrap();
-        let mut nginx = Guard::spawn(
+        let mut nginx = spawn(
             "nginx",
-            Command::new("/usr/sbin/nginx")
-                .arg("-p")
-                .arg(w)
-                .arg("-c")
-                .arg(w.join("nginx.conf")),
+            "/usr/sbin/nginx",
+            &[
+                "-p".to_owned(),
+                w.display().to_string(),
+                "-c".to_owned(),
+                w.join("nginx.conf").display().to_string(),
+            ],
             w,
         );
-        nginx.wait("listening", |_| accepts(proxy_port) && accepts(other_port));
+        nginx.wait_until("listening", |_| accepts(proxy_port) && accepts(other_port));
         processes.push(nginx);
 
         for (name, secret) in [

@@ -29,10 +29,12 @@ fn lint(files: &[&Path]) -> (bool, String) {
     (out.status.success(), text)
 }
 
-fn workflow(dir: &Path, name: &str, text: &str) -> std::path::PathBuf {
-    let path = dir.join(name);
+/// Lints one workflow, written as `name` in a fresh temp dir.
+fn lint_workflow(name: &str, text: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join(name);
     std::fs::write(&path, text).unwrap();
-    path
+    lint(&[&path])
 }
 
 const CHECKOUT: &str = "actions/checkout@11bd71901bbe5b1630ceea73d27597364c9af683 # v4.2.2";
@@ -51,9 +53,7 @@ fn the_repository_workflows_are_clean() {
 
 #[test]
 fn a_clean_workflow_passes() {
-    let dir = tempfile::tempdir().unwrap();
-    let good = workflow(
-        dir.path(),
+    let (ok, text) = lint_workflow(
         "good.yaml",
         &format!(
             "name: good\non: push\npermissions: {{}}\njobs:\n  build:\n    name: build\n    \
@@ -63,21 +63,17 @@ fn a_clean_workflow_passes() {
              TITLE: ${{{{ github.event.head_commit.message }}}}\n"
         ),
     );
-    let (ok, text) = lint(&[&good]);
     assert!(ok, "{text}");
 }
 
 #[test]
 fn unpinned_actions_persisted_credentials_and_injection_fail() {
-    let dir = tempfile::tempdir().unwrap();
-    let bad = workflow(
-        dir.path(),
+    let (ok, text) = lint_workflow(
         "bad.yaml",
         "name: bad\non: pull_request\npermissions: {}\njobs:\n  build:\n    name: build\n    \
          runs-on: ubuntu-24.04\n    permissions:\n      contents: read\n    steps:\n      \
          - uses: actions/checkout@v4\n      - run: echo \"${{ github.event.pull_request.title }}\"\n",
     );
-    let (ok, text) = lint(&[&bad]);
     assert!(!ok, "lint passed a bad workflow:\n{text}");
     for expected in [
         "unpinned-uses",                                                // zizmor
@@ -91,9 +87,7 @@ fn unpinned_actions_persisted_credentials_and_injection_fail() {
 
 #[test]
 fn only_the_listed_runner_labels_and_permission_scopes_are_forgiven() {
-    let dir = tempfile::tempdir().unwrap();
-    let bad = workflow(
-        dir.path(),
+    let (ok, text) = lint_workflow(
         "labels.yaml",
         &format!(
             "name: labels\non: push\npermissions: {{}}\njobs:\n  build:\n    name: build\n    \
@@ -102,7 +96,6 @@ fn only_the_listed_runner_labels_and_permission_scopes_are_forgiven() {
              persist-credentials: false\n"
         ),
     );
-    let (ok, text) = lint(&[&bad]);
     assert!(!ok, "{text}");
     assert!(
         text.contains("label \"ubuntu-99.04-arm\" is unknown"),

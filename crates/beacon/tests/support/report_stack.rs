@@ -129,6 +129,23 @@ impl Process {
     pub fn log(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
+
+    /// Waits until `ready(log)` holds, failing with the log if the process exits or is slow.
+    pub fn wait_until(&mut self, what: &str, ready: impl Fn(&str) -> bool) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !ready(&self.log()) {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{} exited ({status}):\n{}", self.name, self.log());
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{} not {what} within 60 s:\n{}",
+                self.name,
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
 }
 
 impl Drop for Process {
@@ -176,30 +193,18 @@ exec "$0" "$@""#;
     Process { name, child, log }
 }
 
-fn spawn(name: &'static str, program: &str, args: &[String], work: &Path) -> Process {
+pub fn spawn(name: &'static str, program: &str, args: &[String], work: &Path) -> Process {
     spawn_tied(name, program, args, work, None)
 }
 
 fn wait_ready(process: &mut Process, url: &str) {
-    let deadline = Instant::now() + Duration::from_secs(60);
     let client = reqwest::blocking::Client::new();
-    loop {
-        if let Ok(r) = client.get(url).send()
-            && r.status().is_success()
-        {
-            return;
-        }
-        if let Ok(Some(status)) = process.child.try_wait() {
-            panic!("{} exited ({status}):\n{}", process.name, process.log());
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{} not ready at {url} within 60 s:\n{}",
-            process.name,
-            process.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    process.wait_until(&format!("ready at {url}"), |_| {
+        client
+            .get(url)
+            .send()
+            .is_ok_and(|r| r.status().is_success())
+    });
 }
 
 pub struct Prometheus {
