@@ -86,10 +86,7 @@ impl LiveConfig {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == ErrorKind::NotFound => {
                 if last_seen.take().is_some() {
-                    self.current.store(Arc::new(Config::default()));
-                    self.from_file.store(false, Ordering::Release);
-                    metrics.config_reloaded(true);
-                    metrics.set_config_source(false);
+                    self.apply(Config::default(), false, metrics);
                     tracing::warn!(path = %self.path.display(), "configuration file removed; using the embedded defaults, as a restarted pod would");
                 }
                 return;
@@ -105,10 +102,7 @@ impl LiveConfig {
         }
         match Config::parse(&self.path, &bytes) {
             Ok(config) => {
-                self.current.store(Arc::new(config));
-                self.from_file.store(true, Ordering::Release);
-                metrics.config_reloaded(true);
-                metrics.set_config_source(true);
+                self.apply(config, true, metrics);
                 tracing::info!(path = %self.path.display(), "configuration reloaded");
             }
             Err(e) => {
@@ -117,6 +111,14 @@ impl LiveConfig {
             }
         }
         *last_seen = Some(bytes);
+    }
+
+    /// Puts `config` in effect, read from the file or (`from_file` false) the defaults.
+    fn apply(&self, config: Config, from_file: bool, metrics: &Metrics) {
+        self.current.store(Arc::new(config));
+        self.from_file.store(from_file, Ordering::Release);
+        metrics.config_reloaded(true);
+        metrics.set_config_source(from_file);
     }
 
     /// The file's bytes, bounded and never blocking on a FIFO (see [`config::read_file`]).

@@ -163,14 +163,17 @@ mod tests {
                 revision: "abc",
             },
         );
-        let html = render(&PageData {
-            config: &config,
-            identity: &identity,
-            identity_rows: &rows,
-            visits: 42,
-            now,
-            faults: None,
-        });
+        let page = |faults| {
+            render(&PageData {
+                config: &config,
+                identity: &identity,
+                identity_rows: &rows,
+                visits: 42,
+                now,
+                faults,
+            })
+        };
+        let html = page(None);
         assert!(
             html.contains("2026-11-25 13:00:00 MSK (UTC+03:00)"),
             "{html}"
@@ -184,14 +187,7 @@ mod tests {
         assert!(html.contains("<td>beacon-1</td>") && html.contains("<td>default</td>"));
         assert!(html.contains("&lt;script&gt;") && !html.contains("<script>"));
         assert!(!html.contains("id=\"faults\""));
-        let html = render(&PageData {
-            config: &config,
-            identity: &identity,
-            identity_rows: &rows,
-            visits: 42,
-            now,
-            faults: Some("latency 1s & more"),
-        });
+        let html = page(Some("latency 1s & more"));
         assert!(
             html.contains("Fault injection is on for this pod: latency 1s &amp; more</p>"),
             "{html}"

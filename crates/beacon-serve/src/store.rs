@@ -451,15 +451,13 @@ mod tests {
         VisitsStore::open(dir, StoreMetrics::default()).unwrap()
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn concurrent_visits_are_all_counted_and_survive_reopen() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = open(dir.path());
-        let tasks: Vec<_> = (0..32)
+    /// `tasks` concurrent tasks each record `each` visits, all of them acknowledged.
+    async fn record_concurrently(store: &VisitsStore, tasks: usize, each: usize) {
+        let tasks: Vec<_> = (0..tasks)
             .map(|_| {
                 let s = store.clone();
                 tokio::spawn(async move {
-                    for _ in 0..50 {
+                    for _ in 0..each {
                         s.record_visit().await.unwrap();
                     }
                 })
@@ -468,6 +466,13 @@ mod tests {
         for t in tasks {
             t.await.unwrap();
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn concurrent_visits_are_all_counted_and_survive_reopen() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = open(dir.path());
+        record_concurrently(&store, 32, 50).await;
         assert_eq!(store.count(), 1600);
         store.close().unwrap();
         let reopened = open(dir.path());
@@ -479,19 +484,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let metrics = StoreMetrics::default();
         let store = VisitsStore::open(dir.path(), metrics.clone()).unwrap();
-        let tasks: Vec<_> = (0..8)
-            .map(|_| {
-                let s = store.clone();
-                tokio::spawn(async move {
-                    for _ in 0..25 {
-                        s.record_visit().await.unwrap();
-                    }
-                })
-            })
-            .collect();
-        for t in tasks {
-            t.await.unwrap();
-        }
+        record_concurrently(&store, 8, 25).await;
         store.close().unwrap();
         let syncs = metrics.sync_duration.count();
         assert_eq!(metrics.commit_wait.count(), 200);

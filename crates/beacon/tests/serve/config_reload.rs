@@ -5,6 +5,14 @@ use std::{os::unix::fs::symlink, path::Path, time::Duration};
 
 use crate::helpers::*;
 
+/// Options polling the config file every `interval` (`1h`: only the directory watch reloads).
+fn polling_every(interval: &str) -> Options {
+    Options {
+        extra_args: vec!["--config-poll-interval".into(), interval.into()],
+        ..Options::default()
+    }
+}
+
 fn title(server: &TestServer) -> String {
     let v = get_json_blocking(&server.url("/config"));
     v["title"].as_str().unwrap().to_owned()
@@ -14,11 +22,7 @@ fn title(server: &TestServer) -> String {
 fn configmap_symlink_swap_reloads_and_a_bad_update_keeps_the_last_good_config() {
     let (tmp, config_dir) = root_with_config(r#"{"title": "first"}"#);
     // A long poll interval proves the reload comes from the directory watch, not the timer.
-    let opts = Options {
-        extra_args: vec!["--config-poll-interval".into(), "1h".into()],
-        ..Options::default()
-    };
-    let server = TestServer::start_in(tmp.path(), opts).unwrap();
+    let server = TestServer::start_in(tmp.path(), polling_every("1h")).unwrap();
     assert_eq!(title(&server), "first");
 
     kubelet_publish(
@@ -79,11 +83,7 @@ fn plain_file_edits_reload_too() {
     let config = tmp.path().join("config/config.json");
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(&config, r#"{"title": "before"}"#).unwrap();
-    let opts = Options {
-        extra_args: vec!["--config-poll-interval".into(), "1h".into()],
-        ..Options::default()
-    };
-    let server = TestServer::start_in(tmp.path(), opts).unwrap();
+    let server = TestServer::start_in(tmp.path(), polling_every("1h")).unwrap();
     assert_eq!(title(&server), "before");
     std::fs::write(&config, r#"{"title": "after"}"#).unwrap();
     eventually(Duration::from_secs(10), "title becomes 'after'", || {
@@ -96,9 +96,8 @@ fn a_config_created_after_start_is_picked_up_by_polling() {
     let tmp = tempfile::tempdir().unwrap();
     // No config directory at all at start: the watch cannot be set, polling must cover it.
     let opts = Options {
-        extra_args: vec!["--config-poll-interval".into(), "200ms".into()],
         config: Some(tmp.path().join("later/config.json")),
-        ..Options::default()
+        ..polling_every("200ms")
     };
     let server = TestServer::start_in(tmp.path(), opts).unwrap();
     assert_eq!(title(&server), "beacon");
@@ -125,11 +124,7 @@ fn kubelet_remove_key(dir: &Path, generation: u32) {
 #[test]
 fn removing_the_config_key_reverts_to_defaults_visibly() {
     let (tmp, config_dir) = root_with_config(r#"{"title": "custom", "timezone": "UTC"}"#);
-    let opts = Options {
-        extra_args: vec!["--config-poll-interval".into(), "1h".into()],
-        ..Options::default()
-    };
-    let server = TestServer::start_in(tmp.path(), opts).unwrap();
+    let server = TestServer::start_in(tmp.path(), polling_every("1h")).unwrap();
     assert_eq!(title(&server), "custom");
     let source =
         |m: &str, s: &str| metric_value(m, &format!("beacon_config_source{{source=\"{s}\"}}"));
@@ -172,14 +167,7 @@ fn removing_the_config_key_reverts_to_defaults_visibly() {
     assert_eq!(source(&m, "defaults"), Some(1.0), "{m}");
     drop(restarted);
 
-    let server = TestServer::start_in(
-        tmp.path(),
-        Options {
-            extra_args: vec!["--config-poll-interval".into(), "1h".into()],
-            ..Options::default()
-        },
-    )
-    .unwrap();
+    let server = TestServer::start_in(tmp.path(), polling_every("1h")).unwrap();
     kubelet_publish(&config_dir, 3, r#"{"title": "back"}"#);
     eventually(Duration::from_secs(10), "title becomes 'back'", || {
         title(&server) == "back"
@@ -214,11 +202,7 @@ fn a_huge_file_or_a_fifo_is_refused_and_reloading_goes_on() {
     let config = tmp.path().join("config/config.json");
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(&config, r#"{"title": "before"}"#).unwrap();
-    let opts = Options {
-        extra_args: vec!["--config-poll-interval".into(), "200ms".into()],
-        ..Options::default()
-    };
-    let server = TestServer::start_in(tmp.path(), opts).unwrap();
+    let server = TestServer::start_in(tmp.path(), polling_every("200ms")).unwrap();
     let huge = format!(
         r#"{{"title": "huge", "message": "{}"}}"#,
         "x".repeat(2 << 20)

@@ -93,14 +93,7 @@ async fn config_endpoint_redacts_secret_like_keys() {
     )
     .unwrap();
     let server = TestServer::start_in(tmp.path(), Options::default()).unwrap();
-    let body = client()
-        .get(server.url("/config"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let body = get_text(&client(), &server.url("/config")).await;
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["title"], "shop front");
     assert_eq!(json["timezone"], "UTC");
@@ -115,14 +108,7 @@ async fn config_endpoint_redacts_secret_like_keys() {
     for secret in ["hunter2", "t0k", "hunter3", "hunter4"] {
         assert!(!body.contains(secret), "{secret} leaked: {body}");
     }
-    let page = client()
-        .get(server.url("/"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = get_text(&client(), &server.url("/")).await;
     assert!(
         page.contains("<h1>shop front</h1>") && page.contains(" UTC (UTC+00:00)"),
         "{page}"

@@ -224,6 +224,11 @@ pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
     resp.json().await.unwrap()
 }
 
+/// The body of `GET url`, whatever its status.
+pub async fn get_text(http: &reqwest::Client, url: &str) -> String {
+    http.get(url).send().await.unwrap().text().await.unwrap()
+}
+
 pub fn get_json_blocking(url: &str) -> serde_json::Value {
     let resp = blocking_client().get(url).send().unwrap();
     assert!(resp.status().is_success(), "GET {url}: {}", resp.status());

@@ -14,15 +14,14 @@ async fn visits(http: &reqwest::Client, server: &TestServer) -> u64 {
         .unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn sixty_four_clients_times_two_hundred_visits_count_exactly() {
-    let server = TestServer::start();
-    let tasks: Vec<_> = (0..64)
+/// `clients` concurrent clients each visit `/` `each` times, every visit answered 200.
+async fn visit_concurrently(server: &TestServer, clients: u64, each: u64) {
+    let tasks: Vec<_> = (0..clients)
         .map(|_| {
             let http = client();
             let url = server.url("/");
             tokio::spawn(async move {
-                for _ in 0..200 {
+                for _ in 0..each {
                     let resp = http.get(&url).send().await.unwrap();
                     assert_eq!(resp.status(), 200);
                     resp.bytes().await.unwrap();
@@ -33,16 +32,15 @@ async fn sixty_four_clients_times_two_hundred_visits_count_exactly() {
     for t in tasks {
         t.await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn sixty_four_clients_times_two_hundred_visits_count_exactly() {
+    let server = TestServer::start();
+    visit_concurrently(&server, 64, 200).await;
     let http = client();
     assert_eq!(visits(&http, &server).await, 12_800);
-    let metrics = http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&http, &server.url("/metrics")).await;
     assert_eq!(
         metric_value(&metrics, "beacon_visits_total"),
         Some(12_800.0)
@@ -59,32 +57,10 @@ async fn durability_metrics_account_for_every_visit() {
     const N: u64 = CLIENTS * EACH;
     let server = TestServer::start();
     let started = std::time::Instant::now();
-    let tasks: Vec<_> = (0..CLIENTS)
-        .map(|_| {
-            let http = client();
-            let url = server.url("/");
-            tokio::spawn(async move {
-                for _ in 0..EACH {
-                    let resp = http.get(&url).send().await.unwrap();
-                    assert_eq!(resp.status(), 200);
-                    resp.bytes().await.unwrap();
-                }
-            })
-        })
-        .collect();
-    for t in tasks {
-        t.await.unwrap();
-    }
+    visit_concurrently(&server, CLIENTS, EACH).await;
     let elapsed = started.elapsed().as_secs_f64();
     let http = client();
-    let text = http
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = get_text(&http, &server.url("/metrics")).await;
     let value = |series: &str| {
         metric_value(&text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
     };
