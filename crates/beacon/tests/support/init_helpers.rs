@@ -78,6 +78,26 @@ impl Run {
         );
         self
     }
+
+    /// Somewhere in the log, not only on the last line.
+    pub fn expect_stderr(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}; stderr:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    pub fn expect_within(&self, limit: Duration) -> &Self {
+        assert!(
+            self.elapsed < limit,
+            "exited after {:?}, limit {limit:?}; stderr:\n{}",
+            self.elapsed,
+            self.stderr
+        );
+        self
+    }
 }
 
 /// A port nothing listens on (yet): bound, noted, released.
@@ -160,6 +180,11 @@ pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
         .map(|e| e.path())
         .filter(|p| p.file_name().unwrap().to_string_lossy().ends_with(".part"))
         .collect()
+}
+
+pub fn assert_no_leftovers(dir: &Path) {
+    let left = leftovers(dir);
+    assert!(left.is_empty(), "temp file left: {left:?}");
 }
 
 /// Deterministic, non-repeating-looking bytes, so a prefix never equals the whole.
