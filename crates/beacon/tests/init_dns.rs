@@ -343,9 +343,7 @@ fn sigterm_is_honoured_while_a_blocking_task_hangs() {
     // pool in open(2) forever; SIGTERM must not wait for it.
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("fifo");
-    let c_path = std::ffi::CString::new(target.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+    init_helpers::mkfifo(&target);
     let sum = "ab".repeat(32);
     let started = Instant::now();
     let mut child = init_helpers::beacon(&[

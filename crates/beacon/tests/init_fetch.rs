@@ -13,7 +13,7 @@ use std::{
 };
 
 use fixture_http::{FixtureHttp, Route};
-use init_helpers::{Watcher, assert_no_leftovers, leftovers, payload, run, sha256_hex};
+use init_helpers::{Watcher, assert_no_leftovers, leftovers, mkfifo, payload, run, sha256_hex};
 
 /// Fast retries so fault tests take well under a second each.
 const FAST: &[&str] = &["--retry-delay", "20ms", "--retry-max-delay", "100ms"];
@@ -599,13 +599,6 @@ fn port_zero_is_a_usage_error() {
     fetch("http://127.0.0.1:0/x", &dir.path().join("x"), &[])
         .expect_code(2)
         .expect_last_line("port 0 cannot be connected to");
-}
-
-/// Makes a FIFO at `path` (mkfifo(3)).
-fn mkfifo(path: &Path) {
-    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
 }
 
 #[test]
