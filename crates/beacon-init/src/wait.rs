@@ -37,6 +37,8 @@ impl FromStr for Target {
             reason: reason.to_owned(),
         };
         const EXPECTED: &str = "expected dns:NAME, tcp:HOST:PORT or an http(s):// URL";
+        // Port 0 cannot be connected to: every attempt would be refused until the timeout.
+        const PORT: &str = "the port must be a number from 1 to 65535";
         // The kind before the first `:` is case-insensitive, like a URL scheme (RFC 3986
         // §3.1): `HTTP://…` and `TCP:db:5432` are what they look like.
         let (kind, rest) = s.split_once(':').ok_or_else(|| invalid(EXPECTED))?;
@@ -52,13 +54,11 @@ impl FromStr for Target {
                 let (host, port) = rest
                     .rsplit_once(':')
                     .ok_or_else(|| invalid("expected tcp:HOST:PORT"))?;
-                // Port 0 cannot be connected to: every attempt would be refused until the
-                // timeout.
                 let port = port
                     .parse()
                     .ok()
                     .filter(|&p: &u16| p != 0)
-                    .ok_or_else(|| invalid("the port must be a number from 1 to 65535"))?;
+                    .ok_or_else(|| invalid(PORT))?;
                 let host = parse_tcp_host(host).map_err(|r| invalid(&r))?;
                 Ok(Target::Tcp { host, port })
             }
@@ -67,7 +67,7 @@ impl FromStr for Target {
                 // The parsed URL's scheme is lowercase, and it alone chooses TLS.
                 let url = reqwest::Url::parse(s).map_err(|e| invalid(&e.to_string()))?;
                 if url.port() == Some(0) {
-                    return Err(invalid("the port must be a number from 1 to 65535"));
+                    return Err(invalid(PORT));
                 }
                 Ok(Target::Http(url))
             }

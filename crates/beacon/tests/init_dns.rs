@@ -11,13 +11,12 @@ mod init_helpers;
 
 use std::{
     net::{Ipv4Addr, TcpListener, UdpSocket},
-    path::Path,
     process::Command,
     sync::atomic::{AtomicU8, Ordering},
     time::{Duration, Instant},
 };
 
-use init_helpers::{Run, finish, leftovers};
+use init_helpers::{Run, assert_no_leftovers, finish};
 
 /// Slack over a deadline: a loaded 2-core machine delays process start and exit, but a
 /// process waiting for an abandoned lookup (glibc: 5 s per query, per search domain) does not
@@ -204,15 +203,6 @@ fn dns_reply(query: &[u8], known: &str, answer: Ipv4Addr) -> Option<Vec<u8>> {
     Some(reply)
 }
 
-fn assert_within(out: &Run, limit: Duration) {
-    assert!(
-        out.elapsed < limit,
-        "exited after {:?}, limit {limit:?}; stderr:\n{}",
-        out.elapsed,
-        out.stderr
-    );
-}
-
 /// The run ended as SIGTERM ends it, within [`MARGIN`] of the signal.
 fn assert_ended_by_sigterm_at_once(out: &Run, after_signal: Duration) {
     out.expect_code(143)
@@ -250,7 +240,7 @@ fn wait_times_out_on_time(target: &str) -> Run {
     out.expect_code(1).expect_last_line(&format!(
         "beacon: error: timed out after 3s waiting for {target}: "
     ));
-    assert_within(&out, Duration::from_secs(3) + MARGIN);
+    out.expect_within(Duration::from_secs(3) + MARGIN);
     out
 }
 
@@ -298,9 +288,9 @@ fn fetch_times_out_on_time_and_leaves_nothing() {
         // The phase that hung: it used to say "timed out before a response", blaming the server.
         "beacon: error: {url}: gave up after 1 attempt(s): cannot connect: cannot resolve {NAME}: no answer within 2s"
     ));
-    assert_within(&out, Duration::from_secs(2) + MARGIN);
+    out.expect_within(Duration::from_secs(2) + MARGIN);
     assert!(!target.exists());
-    assert!(leftovers(dir.path()).is_empty());
+    assert_no_leftovers(dir.path());
 }
 
 #[test]
@@ -326,7 +316,7 @@ fn sigterm_mid_lookup_ends_fetch_at_once() {
     );
     assert_ended_by_sigterm_at_once(&out, after_signal);
     assert!(!target.exists());
-    assert!(leftovers(Path::new(dir.path())).is_empty());
+    assert_no_leftovers(dir.path());
 }
 
 #[test]
@@ -344,7 +334,7 @@ fn hosts_file_names_still_resolve() {
         "5s",
     ]);
     out.expect_code(0);
-    assert_within(&out, Duration::from_secs(5));
+    out.expect_within(Duration::from_secs(5));
 }
 
 #[test]
@@ -353,9 +343,7 @@ fn sigterm_is_honoured_while_a_blocking_task_hangs() {
     // pool in open(2) forever; SIGTERM must not wait for it.
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("fifo");
-    let c_path = std::ffi::CString::new(target.to_str().unwrap()).unwrap();
-    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o644) }, 0);
+    init_helpers::mkfifo(&target);
     let sum = "ab".repeat(32);
     let started = Instant::now();
     let mut child = init_helpers::beacon(&[
@@ -405,16 +393,8 @@ fn a_short_name_resolves_through_the_search_list() {
         "10s",
     ]);
     out.expect_code(0);
-    assert!(
-        out.stderr.contains("ready: db resolves to 127.0.0.1"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("ready: connected to 127.0.0.1"),
-        "{}",
-        out.stderr
-    );
+    out.expect_stderr("ready: db resolves to 127.0.0.1");
+    out.expect_stderr("ready: connected to 127.0.0.1");
 }
 
 #[test]
@@ -450,13 +430,8 @@ fn a_name_that_appears_later_is_seen_at_the_next_attempt() {
         "20s",
     ]);
     out.expect_code(0);
-    assert!(
-        out.stderr
-            .contains("not ready: cannot resolve db: no such name"),
-        "{}",
-        out.stderr
-    );
-    assert_within(&out, Duration::from_millis(1500) + MARGIN);
+    out.expect_stderr("not ready: cannot resolve db: no such name");
+    out.expect_within(Duration::from_millis(1500) + MARGIN);
 }
 
 #[test]

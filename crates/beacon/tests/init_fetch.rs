@@ -13,7 +13,7 @@ use std::{
 };
 
 use fixture_http::{FixtureHttp, Route};
-use init_helpers::{Watcher, leftovers, payload, run, sha256_hex};
+use init_helpers::{Watcher, assert_no_leftovers, leftovers, mkfifo, payload, run, sha256_hex};
 
 /// Fast retries so fault tests take well under a second each.
 const FAST: &[&str] = &["--retry-delay", "20ms", "--retry-max-delay", "100ms"];
@@ -92,14 +92,14 @@ fn slow_download_is_atomic_with_progress_and_a_summary() {
         "no progress lines:\n{}",
         out.stderr
     );
-    assert!(out.stderr.contains("\"rate\":"), "{}", out.stderr);
+    out.expect_stderr("\"rate\":");
     assert_eq!(
         out.log_lines_with("\"message\":\"fetched 64.0 KiB to "),
         1,
         "{}",
         out.stderr
     );
-    assert!(leftovers(dir.path()).is_empty());
+    assert_no_leftovers(dir.path());
     // The result is readable by a main container running as another user.
     use std::os::unix::fs::PermissionsExt;
     assert_eq!(
@@ -134,11 +134,7 @@ fn server_errors_then_success_are_retried() {
         "{}",
         out.stderr
     );
-    assert!(
-        out.stderr.contains("HTTP 500 Internal Server Error"),
-        "{}",
-        out.stderr
-    );
+    out.expect_stderr("HTTP 500 Internal Server Error");
 }
 
 #[test]
@@ -218,7 +214,7 @@ fn a_reset_once_then_success_downloads_the_whole_body() {
     watcher.finish();
     out.expect_code(0);
     assert_eq!(std::fs::read(&target).unwrap(), body);
-    assert!(leftovers(dir.path()).is_empty());
+    assert_no_leftovers(dir.path());
 }
 
 #[test]
@@ -237,11 +233,7 @@ fn a_stalled_body_times_out_per_attempt() {
         vec![],
     );
     out.expect_last_line("gave up after 2 attempt(s): timed out waiting for the body");
-    assert!(
-        out.elapsed < Duration::from_secs(10),
-        "stall detection took {:?}",
-        out.elapsed
-    );
+    out.expect_within(Duration::from_secs(10));
     assert_eq!(server.hits("/"), 2);
 }
 
@@ -343,7 +335,7 @@ fn a_failed_refetch_keeps_the_previous_file() {
     fetch(&server.url("/"), &target, &["--retries", "1"]).expect_code(1);
     watcher.finish();
     assert_eq!(std::fs::read(&target).unwrap(), b"previous\n");
-    assert!(leftovers(dir.path()).is_empty());
+    assert_no_leftovers(dir.path());
 }
 
 #[test]
@@ -421,11 +413,7 @@ fn sigterm_mid_download_leaves_nothing_behind() {
     out.expect_code(143)
         .expect_last_line("interrupted by SIGTERM");
     assert!(!target.exists());
-    assert!(
-        leftovers(dir.path()).is_empty(),
-        "temp file left: {:?}",
-        leftovers(dir.path())
-    );
+    assert_no_leftovers(dir.path());
 }
 
 #[test]
@@ -434,7 +422,7 @@ fn a_temp_file_left_by_a_killed_run_is_swept() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join(".index.html.AbC123.part"), "half").unwrap();
     fetch(&server.url("/"), &dir.path().join("index.html"), &[]).expect_code(0);
-    assert!(leftovers(dir.path()).is_empty());
+    assert_no_leftovers(dir.path());
 }
 
 #[test]
@@ -457,11 +445,7 @@ fn two_concurrent_fetches_to_one_target_both_succeed() {
     first.expect_code(0);
     second.expect_code(0);
     assert_eq!(std::fs::read(&target).unwrap(), body);
-    assert!(
-        leftovers(dir.path()).is_empty(),
-        "{:?}",
-        leftovers(dir.path())
-    );
+    assert_no_leftovers(dir.path());
 }
 
 #[test]
@@ -524,11 +508,7 @@ fn a_trickle_is_cut_at_the_deadline() {
         "{}",
         out.stderr
     );
-    assert!(
-        out.elapsed < Duration::from_millis(3500),
-        "cut after {:?}",
-        out.elapsed
-    );
+    out.expect_within(Duration::from_millis(3500));
 }
 
 #[test]
@@ -542,7 +522,7 @@ fn the_deadline_also_bounds_retries() {
     )]);
     let out = failing_fetch(&server, "/", &["--deadline", "1500ms"], vec![]);
     out.expect_last_line("not finished within the --deadline of 1s 500ms");
-    assert!(out.elapsed < Duration::from_secs(3), "{:?}", out.elapsed);
+    out.expect_within(Duration::from_secs(3));
 }
 
 /// `gzip -c -n`: the encoding a real server applies to a pre-compressed file.
@@ -577,7 +557,7 @@ fn a_gzip_encoded_body_is_saved_decoded_and_checked_decoded() {
     assert_eq!(std::fs::read(&target).unwrap(), body);
     let head = server.last_request_head().to_ascii_lowercase();
     assert!(head.contains("accept-encoding: gzip"), "{head}");
-    assert!(leftovers(dir.path()).is_empty());
+    assert_no_leftovers(dir.path());
 }
 
 #[test]
@@ -619,13 +599,6 @@ fn port_zero_is_a_usage_error() {
     fetch("http://127.0.0.1:0/x", &dir.path().join("x"), &[])
         .expect_code(2)
         .expect_last_line("port 0 cannot be connected to");
-}
-
-/// Makes a FIFO at `path` (mkfifo(3)).
-fn mkfifo(path: &Path) {
-    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
 }
 
 #[test]

@@ -92,6 +92,24 @@ fn run_trusting(ca: Option<&Path>, args: &str) -> Run {
     finish(cmd.spawn().expect("spawn beacon"), Instant::now())
 }
 
+/// Without the CA, `wait` times out with the certificate problem as its last reason: the TLS
+/// path was taken and the certificate checked.
+fn wait_untrusted_fails_on_the_certificate(url: &str) {
+    let untrusted = run_trusting(
+        None,
+        &format!("init wait {url} --timeout 1s --interval 200ms"),
+    );
+    untrusted.expect_code(1);
+    assert!(
+        untrusted
+            .last_line()
+            .to_ascii_lowercase()
+            .contains("certificate"),
+        "the timeout should give the certificate problem as the last reason; stderr:\n{}",
+        untrusted.stderr
+    );
+}
+
 #[test]
 fn fetch_over_https_trusts_the_bundle_named_by_ssl_cert_file() {
     let server = TlsServer::start(LOOPBACK_NAMES);
@@ -178,19 +196,7 @@ fn wait_on_an_https_url_is_ready_once_the_certificate_is_trusted() {
     );
     ok.expect_code(0);
 
-    let untrusted = run_trusting(
-        None,
-        &format!("init wait {url} --timeout 1s --interval 200ms"),
-    );
-    untrusted.expect_code(1);
-    assert!(
-        untrusted
-            .last_line()
-            .to_ascii_lowercase()
-            .contains("certificate"),
-        "the timeout should give the certificate problem as the last reason; stderr:\n{}",
-        untrusted.stderr
-    );
+    wait_untrusted_fails_on_the_certificate(&url);
 }
 
 #[test]
@@ -213,18 +219,5 @@ fn an_uppercase_https_scheme_goes_over_tls() {
         &format!("init wait {url} --timeout 10s --interval 100ms"),
     )
     .expect_code(0);
-    // Untrusted, it fails on the certificate: the TLS path was taken.
-    let untrusted = run_trusting(
-        None,
-        &format!("init wait {url} --timeout 1s --interval 200ms"),
-    );
-    untrusted.expect_code(1);
-    assert!(
-        untrusted
-            .last_line()
-            .to_ascii_lowercase()
-            .contains("certificate"),
-        "stderr:\n{}",
-        untrusted.stderr
-    );
+    wait_untrusted_fails_on_the_certificate(&url);
 }

@@ -36,12 +36,7 @@ fn succeeds_when_the_dependency_comes_up_after_a_delay() {
     out.expect_code(0)
         .expect_last_line("ready: connected to 127.0.0.1");
     assert!(out.elapsed >= Duration::from_millis(800));
-    assert!(
-        out.stderr
-            .contains("not ready: cannot connect: Connection refused"),
-        "{}",
-        out.stderr
-    );
+    out.expect_stderr("not ready: cannot connect: Connection refused");
 }
 
 #[test]
@@ -69,17 +64,8 @@ fn http_targets_need_a_2xx() {
     ]);
     out.expect_code(0);
     assert_eq!(server.hits("/healthz"), 4);
-    assert!(
-        out.stderr
-            .contains("not ready: HTTP 503 Service Unavailable"),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains("ready: localhost resolves to"),
-        "{}",
-        out.stderr
-    );
+    out.expect_stderr("not ready: HTTP 503 Service Unavailable");
+    out.expect_stderr("ready: localhost resolves to");
 }
 
 #[test]
@@ -100,11 +86,7 @@ fn times_out_cleanly_with_the_last_reason_and_a_sane_log_rate() {
     out.expect_code(1).expect_last_line(&format!(
         "beacon: error: timed out after 1s 500ms waiting for {target}: cannot connect: Connection refused"
     ));
-    assert!(
-        out.elapsed < Duration::from_secs(5),
-        "took {:?}",
-        out.elapsed
-    );
+    out.expect_within(Duration::from_secs(5));
     // ~50 attempts, but a repeated reason is logged at most once a second.
     let logged = out.log_lines_with("not ready:");
     assert!(
@@ -167,11 +149,7 @@ fn malformed_hosts_are_usage_errors_at_once_not_polled() {
         let out = run(&["init", "wait", target, "--timeout", "10s"]);
         out.expect_code(2);
         assert_eq!(out.last_line(), message, "stderr:\n{}", out.stderr);
-        assert!(
-            out.elapsed < Duration::from_secs(5),
-            "{target}: {:?}",
-            out.elapsed
-        );
+        out.expect_within(Duration::from_secs(5));
     }
 }
 
@@ -182,11 +160,7 @@ fn port_zero_is_a_usage_error_not_polled() {
         let out = run(&["init", "wait", target, "--timeout", "20s"]);
         out.expect_code(2)
             .expect_last_line("the port must be a number from 1 to 65535");
-        assert!(
-            out.elapsed < Duration::from_secs(5),
-            "{target}: {:?}",
-            out.elapsed
-        );
+        out.expect_within(Duration::from_secs(5));
     }
 }
 
@@ -212,9 +186,5 @@ fn target_prefixes_and_url_schemes_are_case_insensitive() {
     out.expect_code(0);
     assert_eq!(server.hits("/healthz"), 2);
     // Shown as parsed: the scheme lowercased.
-    assert!(
-        out.stderr.contains(&format!("\"target\":\"{url}\"")),
-        "{}",
-        out.stderr
-    );
+    out.expect_stderr(&format!("\"target\":\"{url}\""));
 }

@@ -235,9 +235,7 @@ fn a_fifo_named_like_a_temp_file_does_not_hang_the_step() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("example.txt");
     let fifo = dir.path().join(".example.txt.AbC123.part");
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    init_helpers::mkfifo(&fifo);
     write_within_10s(&file).expect_code(0);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "a\n");
 }
@@ -261,9 +259,7 @@ fn a_symlink_or_fifo_in_place_of_the_file_is_refused_not_followed() {
     assert!(std::fs::symlink_metadata(&file).unwrap().is_symlink());
 
     let fifo = dir.path().join("queue.txt");
-    let c = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    // SAFETY: a valid NUL-terminated path.
-    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
+    init_helpers::mkfifo(&fifo);
     write_within_10s(&fifo)
         .expect_code(1)
         .expect_last_line("is a special file, not a regular file");

@@ -78,6 +78,26 @@ impl Run {
         );
         self
     }
+
+    /// Somewhere in the log, not only on the last line.
+    pub fn expect_stderr(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}; stderr:\n{}",
+            self.stderr
+        );
+        self
+    }
+
+    pub fn expect_within(&self, limit: Duration) -> &Self {
+        assert!(
+            self.elapsed < limit,
+            "exited after {:?}, limit {limit:?}; stderr:\n{}",
+            self.elapsed,
+            self.stderr
+        );
+        self
+    }
 }
 
 /// A port nothing listens on (yet): bound, noted, released.
@@ -162,6 +182,11 @@ pub fn leftovers(dir: &Path) -> Vec<PathBuf> {
         .collect()
 }
 
+pub fn assert_no_leftovers(dir: &Path) {
+    let left = leftovers(dir);
+    assert!(left.is_empty(), "temp file left: {left:?}");
+}
+
 /// Deterministic, non-repeating-looking bytes, so a prefix never equals the whole.
 pub fn payload(len: usize) -> Vec<u8> {
     (0..len)
@@ -172,4 +197,11 @@ pub fn payload(len: usize) -> Vec<u8> {
 pub fn sha256_hex(data: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(data))
+}
+
+/// Makes a FIFO at `path` (mkfifo(3)).
+pub fn mkfifo(path: &Path) {
+    let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+    // SAFETY: a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o644) }, 0);
 }
