@@ -65,6 +65,8 @@ fn text_sections(map: &str) -> HashMap<String, (u64, u64)> {
             continue;
         };
         let name = line[at + ":(.text.".len()..].trim_end_matches(')');
+        // ThinLTO's `.llvm.<hash>` suffix is not in the list (scripts/link-ordered).
+        let name = name.rsplit_once(".llvm.").map_or(name, |(base, _)| base);
         let mut cols = line.split_whitespace();
         let (Some(vma), Some(_lma), Some(size)) = (cols.next(), cols.next(), cols.next()) else {
             continue;
