@@ -141,9 +141,37 @@ pub struct Keyed {
     pub points: Vec<(f64, f64)>,
 }
 
+/// Where a per-pod question looks: one namespace, or all of them (`--all-namespaces`).
+#[derive(Debug, Clone)]
+pub struct PodScope {
+    /// Matchers inside a selector's braces: `namespace="x"`, or `namespace!=""`.
+    pub matcher: String,
+    /// Labels to sum by: `pod`, or `namespace, pod` (keys then read `namespace/pod`).
+    pub by: &'static str,
+    /// For notes: `namespace x`, `all namespaces`.
+    pub describe: String,
+}
+
 impl Ctx {
     pub fn ns(&self) -> String {
         quote(&self.namespace)
+    }
+
+    /// The scope of the ranking (question 2) and network (question 5) questions.
+    pub fn pod_scope(&self) -> PodScope {
+        if self.all_namespaces {
+            PodScope {
+                matcher: r#"namespace!="""#.into(),
+                by: "namespace, pod",
+                describe: "any namespace".into(),
+            }
+        } else {
+            PodScope {
+                matcher: format!("namespace={}", self.ns()),
+                by: "pod",
+                describe: format!("namespace {}", self.namespace),
+            }
+        }
     }
 
     /// Runs a range query and keys its series by `label`, sorted by key.
@@ -269,13 +297,22 @@ fn keyed(series: Vec<Series>, label: &str, range: &TimeRange) -> Vec<Keyed> {
     let mut rows: Vec<Keyed> = series
         .into_iter()
         .map(|s| Keyed {
-            key: s.labels.get(label).cloned().unwrap_or_default(),
+            key: key_of(&s.labels, label),
             stats: Stats::of(&s.points, range),
             points: s.points,
         })
         .collect();
     rows.sort_by(|a, b| a.key.cmp(&b.key));
     rows
+}
+
+/// The series' `label`; a pod summed by namespace too (`--all-namespaces`) is `namespace/pod`.
+fn key_of(labels: &crate::prom_client::Labels, label: &str) -> String {
+    let value = labels.get(label).cloned().unwrap_or_default();
+    match labels.get("namespace") {
+        Some(ns) if label == "pod" && !ns.is_empty() => format!("{ns}/{value}"),
+        _ => value,
+    }
 }
 
 /// Rows as chart lines, one per key.
