@@ -6,10 +6,13 @@
 mod report_fixture;
 #[path = "support/report_stack.rs"]
 mod report_stack;
+#[path = "support/report_workloads.rs"]
+mod report_workloads;
 
 use report_fixture::{Cluster, GIB, Pod};
 use report_stack::{
-    Prometheus, PrometheusConfig, Workdir, assert_close, backfill, now, report, report_json,
+    OpenMetrics, Prometheus, PrometheusConfig, Workdir, assert_close, backfill, now, report,
+    report_json, report_logging,
 };
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -27,6 +30,22 @@ struct Stack {
 }
 
 static REALISTIC: OnceLock<Stack> = OnceLock::new();
+static LIMITED: OnceLock<Stack> = OnceLock::new();
+
+/// The realistic cluster on a Prometheus whose `--query.max-samples` the node CPU range query
+/// exceeds (it holds about 6,200 samples at its peak: 8 CPUs × 3 modes over 3 nodes, twice on
+/// node-b, × 241 points) but question 1's queries (under 1,500) do not.
+fn limited() -> &'static Stack {
+    LIMITED.get_or_init(|| {
+        let config = PrometheusConfig {
+            args: vec![format!("--query.max-samples={MAX_SAMPLES}")],
+            ..PrometheusConfig::default()
+        };
+        Stack::start_full(Cluster::realistic(now()), |_| {}, config, |_, _| {})
+    })
+}
+
+const MAX_SAMPLES: u64 = 5000;
 static LEGACY: OnceLock<Stack> = OnceLock::new();
 
 /// The healthy containerd cluster (with an old-kernel node, a node-exporter restart and two
@@ -101,12 +120,25 @@ impl Stack {
         cluster: Cluster,
         more_blocks: impl FnOnce(&std::path::Path, &std::path::Path),
     ) -> Self {
+        Self::start_full(cluster, |_| {}, PrometheusConfig::default(), more_blocks)
+    }
+
+    /// The cluster's series (with its owners and requests), changed by `edit`, in a
+    /// Prometheus run with `config`.
+    fn start_full(
+        cluster: Cluster,
+        edit: impl FnOnce(&mut OpenMetrics),
+        config: PrometheusConfig,
+        more_blocks: impl FnOnce(&std::path::Path, &std::path::Path),
+    ) -> Self {
         let work = Workdir::new().0.keep();
         let tsdb = work.join("tsdb");
-        backfill(&work, &tsdb, &cluster.openmetrics());
+        let mut om = cluster.openmetrics();
+        report_workloads::add(&cluster, &mut om);
+        edit(&mut om);
+        backfill(&work, &tsdb, &om);
         more_blocks(&work, &tsdb);
-        let prom =
-            Prometheus::start_with_cleanup(&work, &tsdb, PrometheusConfig::default(), Some(&work));
+        let prom = Prometheus::start_with_cleanup(&work, &tsdb, config, Some(&work));
         Self {
             start: cluster.start.to_string(),
             end: cluster.end.to_string(),
@@ -1408,4 +1440,313 @@ fn recording_rule_and_raw_paths_count_the_same_containers() {
         let expected = c.pod_cpu(self::pod(c, pod), c.end);
         assert_close(&Value::from(*rule_now), expected, &format!("{pod} now"));
     }
+}
+
+/// Every instant and range query asks for `stats=all`: the JSON's `cost` sums what Prometheus
+/// reported, and `--log debug` shows each query. An instant selector of one sample per series
+/// loads exactly its series: `kube_pod_info{namespace="default"}` is 7 pods × 2 replicas.
+#[test]
+fn cost_of_each_query_is_logged_and_summed_in_the_json() {
+    let stack = realistic();
+    let c = &stack.cluster;
+    let mut args = vec!["--format", "json"];
+    args.extend(stack.args());
+    let run = report_logging(&args, "json", "debug");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let r: Value = serde_json::from_str(&run.stdout).unwrap();
+    let logged: Vec<Value> = run
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "query")
+        .collect();
+    let cost = &r["cost"];
+    assert_eq!(
+        cost["queries"].as_u64().unwrap() as usize,
+        logged.len(),
+        "{cost}"
+    );
+    let samples = |l: &Value| l["samples"].as_u64().unwrap();
+    let total: u64 = logged.iter().map(samples).sum();
+    assert_eq!(cost["total_samples"], total);
+    assert_eq!(
+        cost["largest_samples"],
+        logged.iter().map(samples).max().unwrap()
+    );
+    assert_eq!(cost["failed_queries"], 0);
+    assert_eq!(cost["max_concurrent_queries"], 4);
+    assert_eq!(cost["sample_budget"], 500_000);
+    assert_eq!(r["partial"], false);
+    let pod_info = logged
+        .iter()
+        .find(|l| l["promql"] == r#"kube_pod_info{namespace="default"}"#)
+        .expect("the inventory's pod query is logged");
+    let default_pods = pods_in(c, "default").count() as u64;
+    assert_eq!(samples(pod_info), default_pods * c.ksm_replicas as u64);
+}
+
+/// Prometheus started with a `--query.max-samples` that the node CPU range query exceeds:
+/// that query's failure is a note naming question 3 and what it asked for, the other answers
+/// are complete, and the exit status is 3 (partial report written).
+#[test]
+fn a_failed_query_is_named_and_the_report_exits_3() {
+    let stack = limited();
+    let c = &stack.cluster;
+    let mut args = vec!["--format", "json"];
+    args.extend(stack.args());
+    let run = report(&args);
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    assert!(run.stderr.contains("partial"), "{}", run.stderr);
+    let r: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(r["partial"], true);
+    let notes = notes_of(&r, "nodes");
+    assert!(
+        notes.contains("question 3 (node memory and CPU): asking for")
+            && notes.contains("failed: Prometheus refused it")
+            && notes.contains("too many samples"),
+        "{notes}"
+    );
+    assert!(r["cost"]["failed_queries"].as_u64().unwrap() >= 1);
+    // The rest is whole: question 1 as on an unlimited Prometheus.
+    check_q1_pods(
+        c,
+        &r["workload"]["data"],
+        |p, t| c.pod_cpu(p, t),
+        |p, t| c.at(p.memory, t),
+    );
+    assert_eq!(notes_of(&r, "workload"), "");
+    // The text says it too, where the question is.
+    let text = report(&stack.args());
+    assert_eq!(text.code, Some(3));
+    assert!(
+        text.stdout.contains("question 3 (node memory and CPU)"),
+        "{}",
+        text.stdout
+    );
+}
+
+/// `--workload deployment/web` finds the pods of the Deployment's ReplicaSets through
+/// kube_pod_owner and kube_replicaset_owner (both exported by two kube-state-metrics replicas),
+/// `daemonset/…` through kube_pod_owner; `--statefulset` still works.
+#[test]
+fn q1_covers_deployments_daemonsets_and_statefulsets() {
+    let stack = realistic();
+    let c = &stack.cluster;
+    let q1 = |extra: &[&str]| {
+        let mut args = stack.args();
+        args.extend(extra);
+        report_json(&args)["workload"].clone()
+    };
+    let names = |q: &Value| -> Vec<String> {
+        q["data"]["pods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["pod"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (args, ns) in [
+        (vec!["--workload", "deployment/web"], "default"),
+        (vec!["--workload", "deploy/worker"], "default"),
+        (
+            vec!["-w", "daemonset/node-exporter", "-n", "kube-system"],
+            "kube-system",
+        ),
+        (vec!["--workload", "statefulset/beacon"], "default"),
+        (vec!["--statefulset", "beacon"], "default"),
+    ] {
+        let name = args[1].rsplit('/').next().unwrap();
+        let expected: Vec<&Pod> = pods_in(c, ns)
+            .filter(|p| {
+                let o = report_workloads::owner(p);
+                o.deployment.as_deref() == Some(name) || (o.deployment.is_none() && o.name == name)
+            })
+            .collect();
+        let q = q1(&args);
+        let mut want: Vec<String> = expected.iter().map(|p| p.name.clone()).collect();
+        want.sort();
+        assert_eq!(names(&q), want, "{args:?}");
+        check_stats(
+            &q["data"]["total_cpu"],
+            c.stats(|t| expected.iter().map(|p| c.pod_cpu(p, t)).sum()),
+            &format!("{args:?} total cpu"),
+        );
+    }
+    // The Deployment's other ReplicaSet (scaled down) and a same-named one in kube-system
+    // add nobody.
+    assert!(
+        names(&q1(&[
+            "-n",
+            "kube-system",
+            "--workload",
+            "deployment/worker"
+        ]))
+        .is_empty()
+    );
+    let run = report(&[&stack.args()[..], &["--workload", "cronjob/x"]].concat());
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains("bad workload \"cronjob/x\""),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Question 1 shows each pod's requests and limits (summed over its containers, each counted
+/// once although two kube-state-metrics replicas export it) and flags average use above the
+/// request or under a quarter of it.
+#[test]
+fn q1_shows_requests_and_limits_and_flags_the_extremes() {
+    let stack = realistic();
+    let (c, r) = (&stack.cluster, stack.report());
+    for pod in statefulset_pods(c) {
+        let row = by_key(&r["workload"]["data"]["pods"], "pod", &pod.name);
+        let (cpu_req, cpu_lim, mem_req, mem_lim) = report_workloads::pod_resources(pod).unwrap();
+        let res = &row["resources"];
+        assert_close(&res["cpu_request"], cpu_req, "cpu request");
+        assert_close(&res["cpu_limit"], cpu_lim, "cpu limit");
+        assert_close(&res["memory_request"], mem_req, "memory request");
+        assert_close(&res["memory_limit"], mem_lim, "memory limit");
+        let cpu_avg = c.stats(|t| c.pod_cpu(pod, t)).1;
+        let mem_avg = c.stats(|t| c.at(pod.memory, t)).1;
+        let mut flags = Vec::new();
+        for (what, avg, req) in [("cpu", cpu_avg, cpu_req), ("memory", mem_avg, mem_req)] {
+            if avg > req {
+                flags.push(format!("{what} above request"));
+            } else if avg < req / 4.0 {
+                flags.push(format!("{what} under a quarter of request"));
+            }
+        }
+        assert_eq!(row["flags"], serde_json::json!(flags), "{}", pod.name);
+    }
+    // beacon-2 uses 0.05 of its 0.3 cores; beacon-0 and -1 use more memory than 100 MiB.
+    let flagged = |name: &str| by_key(&r["workload"]["data"]["pods"], "pod", name)["flags"].clone();
+    assert!(
+        flagged("beacon-2")
+            .to_string()
+            .contains("cpu under a quarter")
+    );
+    assert!(
+        flagged("beacon-0")
+            .to_string()
+            .contains("memory above request")
+    );
+}
+
+/// Every query of a namespaced question that joins on (namespace, pod) names the namespace on
+/// both sides of the join, so Prometheus never reads the whole cluster's pods.
+#[test]
+fn every_join_names_the_namespace() {
+    let stack = realistic();
+    let mut args = stack.args();
+    args.extend(["--selector", "app=beacon"]);
+    let with_selector = report_json(&args);
+    let mut args = stack.args();
+    args.extend(["--workload", "deployment/web"]);
+    let with_deployment = report_json(&args);
+    let mut checked = 0;
+    for r in [stack.report(), &with_selector, &with_deployment] {
+        for q in ["workload", "pod_cpu", "network", "inventory"] {
+            for used in r[q]["queries"].as_array().unwrap() {
+                let promql = used["promql"].as_str().unwrap();
+                if !promql.contains(" on (") {
+                    continue;
+                }
+                checked += 1;
+                // Every selector (`metric{…}`) in the query.
+                for selector in promql.split('{').skip(1) {
+                    let body = selector.split('}').next().unwrap();
+                    assert!(body.contains("namespace=\"default\""), "{q}: {promql}");
+                }
+            }
+        }
+    }
+    assert!(checked >= 6, "only {checked} joins checked");
+}
+
+/// `--all-namespaces` ranks every pod of the cluster (question 2) and its network (question
+/// 5), keyed `namespace/pod`; question 1 stays in its namespace.
+#[test]
+fn all_namespaces_ranks_the_whole_cluster() {
+    let stack = realistic();
+    let c = &stack.cluster;
+    let mut args = stack.args();
+    args.push("--all-namespaces");
+    let r = report_json(&args);
+    let mut expected: Vec<(String, f64)> = c
+        .pods
+        .iter()
+        .map(|p| {
+            (
+                format!("{}/{}", p.namespace, p.name),
+                c.stats(|t| c.pod_cpu(p, t)).1,
+            )
+        })
+        .collect();
+    expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let ranking = r["pod_cpu"]["data"]["ranking"].as_array().unwrap();
+    let names: Vec<&str> = ranking.iter().map(|p| p["pod"].as_str().unwrap()).collect();
+    let want: Vec<&str> = expected.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names, want);
+    assert_eq!(
+        r["pod_cpu"]["data"]["most"],
+        "kube-system/node-exporter-8x7f2"
+    );
+    let net = r["network"]["data"].as_array().unwrap();
+    let no_host: Vec<&Pod> = c.pods.iter().filter(|p| !p.host_network).collect();
+    assert_eq!(net.len(), no_host.len(), "{net:?}");
+    for pod in no_host {
+        let key = format!("{}/{}", pod.namespace, pod.name);
+        let row = by_key(&r["network"]["data"], "pod", &key);
+        check_stats(&row["receive"], (pod.rx, pod.rx, pod.rx), &key);
+    }
+    assert_eq!(r["workload"]["data"]["pods"].as_array().unwrap().len(), 3);
+}
+
+static DOCKER_NO_POD_NET: OnceLock<Stack> = OnceLock::new();
+
+/// A Docker-runtime cluster where cAdvisor has network series only for the nodes' root
+/// cgroups (no namespace or pod labels), as cri-dockerd leaves it on some versions.
+fn docker_without_pod_network() -> &'static Stack {
+    DOCKER_NO_POD_NET.get_or_init(|| {
+        let edit = |om: &mut OpenMetrics| {
+            for metric in [
+                "container_network_receive_bytes_total",
+                "container_network_transmit_bytes_total",
+            ] {
+                om.retain(metric, |line| !line.contains("pod=\""));
+            }
+        };
+        Stack::start_full(
+            Cluster::legacy(now()),
+            edit,
+            PrometheusConfig::default(),
+            |_, _| {},
+        )
+    })
+}
+
+/// Question 5 on that cluster says why per-pod network is missing and what would give it,
+/// not just "namespaces with data: none".
+#[test]
+fn q5_explains_network_on_the_root_cgroup_only() {
+    let stack = docker_without_pod_network();
+    let r = stack.report();
+    assert!(r["network"]["data"].as_array().unwrap().is_empty());
+    let notes = notes_of(r, "network");
+    assert!(
+        notes.contains("per-pod network is not available")
+            && notes.contains("Docker runtime")
+            && notes.contains("containerd")
+            && !notes.contains("namespaces with data: none"),
+        "{notes}"
+    );
+    // An empty namespace on the same cluster is still only that.
+    let mut args = stack.args();
+    args.extend(["-n", "empty"]);
+    let notes = notes_of(&report_json(&args), "network");
+    assert!(
+        notes.contains("per-pod network is not available"),
+        "{notes}"
+    );
 }

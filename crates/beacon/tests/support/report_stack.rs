@@ -69,6 +69,17 @@ impl OpenMetrics {
         self.samples += times.len();
     }
 
+    /// Keeps only the lines of family `name` that `keep` accepts (a cluster without some series).
+    pub fn retain(&mut self, name: &str, keep: impl Fn(&str) -> bool) {
+        if let Some(body) = self.families.get_mut(name) {
+            *body = body
+                .lines()
+                .filter(|l| keep(l))
+                .map(|l| format!("{l}\n"))
+                .collect();
+        }
+    }
+
     pub fn text(&self) -> String {
         let mut out = String::new();
         for body in self.families.values() {
@@ -218,6 +229,8 @@ pub struct PrometheusConfig {
     pub scrape_configs: String,
     pub rules: Option<String>,
     pub alertmanager: Option<String>,
+    /// Extra command-line flags, e.g. `--query.max-samples=…`.
+    pub args: Vec<String>,
 }
 
 impl Prometheus {
@@ -262,6 +275,7 @@ impl Prometheus {
             format!("--web.listen-address=127.0.0.1:{port}"),
             "--log.level=warn".into(),
         ];
+        let args = [args, config.args.clone()].concat();
         let mut process = spawn_tied("prometheus", PROMETHEUS, &args, work, cleanup);
         wait_ready(&mut process, &format!("{url}/-/ready"));
         Self { url, process }
