@@ -179,6 +179,36 @@ pub fn note_pod_cgroup_source<T>(answer: &mut Answer<T>, ctx: &Ctx, metric: &str
     ));
 }
 
+/// One row per pod seen in either query, with its requests and what stands out.
+fn pod_rows(
+    cpu: &[Keyed],
+    mem: &[Keyed],
+    resources: &BTreeMap<String, Resources>,
+) -> Vec<PodUsage> {
+    let mut pods: Vec<String> = cpu.iter().chain(mem).map(|r| r.key.clone()).collect();
+    pods.sort();
+    pods.dedup();
+    let stats_of = |rows: &[Keyed], pod: &str| {
+        rows.iter()
+            .find(|r| r.key == pod)
+            .map(|r| r.stats)
+            .unwrap_or_default()
+    };
+    pods.iter()
+        .map(|pod| {
+            let (cpu, memory) = (stats_of(cpu, pod), stats_of(mem, pod));
+            let resources = resources.get(pod).copied().unwrap_or_default();
+            PodUsage {
+                pod: pod.clone(),
+                flags: flags(&cpu, &memory, &resources),
+                cpu,
+                memory,
+                resources,
+            }
+        })
+        .collect()
+}
+
 /// The total is its own query (not a client-side sum) so the PromQL shown is what a Grafana
 /// panel would plot.
 fn total(per_pod: &str) -> String {
@@ -245,30 +275,7 @@ pub async fn answer(ctx: &Ctx, workload: &Workload) -> Answer<WorkloadUsage> {
     answer.data.total_cpu = first(&cpu_total);
     answer.data.total_memory = first(&mem_total);
 
-    let mut pods: Vec<String> = cpu.iter().chain(&mem).map(|r| r.key.clone()).collect();
-    pods.sort();
-    pods.dedup();
-    let stats_of = |rows: &[Keyed], pod: &str| {
-        rows.iter()
-            .find(|r| r.key == pod)
-            .map(|r| r.stats)
-            .unwrap_or_default()
-    };
-    answer.data.pods = pods
-        .iter()
-        .map(|pod| {
-            let (cpu, memory) = (stats_of(&cpu, pod), stats_of(&mem, pod));
-            let resources = resources.get(pod).copied().unwrap_or_default();
-            PodUsage {
-                pod: pod.clone(),
-                flags: flags(&cpu, &memory, &resources),
-                cpu,
-                memory,
-                resources,
-            }
-        })
-        .collect();
-
+    answer.data.pods = pod_rows(&cpu, &mem, &resources);
     if !cpu.is_empty() {
         answer.charts.push(Chart {
             id: "q1-cpu".into(),
