@@ -3,13 +3,10 @@
 //! persisted credentials, untrusted input expanded in a script, unknown runner labels and
 //! permission scopes. Missing tools fail with what to install (scripts/install-test-deps).
 
-#[path = "support/chart_tools.rs"]
-mod chart_tools;
-
 use std::path::Path;
 use std::process::Command;
 
-use chart_tools::*;
+use crate::chart_tools::*;
 
 /// Runs `scripts/lint-workflows` on `files` (all workflows when empty): (success, stdout+stderr).
 fn lint(files: &[&Path]) -> (bool, String) {

@@ -2,11 +2,6 @@
 //! reproduce the original setup's /init_data/index.html and /init_data/example.txt, and
 //! `beacon serve` serves both under /init-data/.
 
-#[path = "support/fixture_http.rs"]
-mod fixture_http;
-#[path = "support/init_helpers.rs"]
-mod init_helpers;
-
 use std::{
     io::{BufRead, BufReader},
     net::SocketAddr,
@@ -15,8 +10,8 @@ use std::{
     time::Duration,
 };
 
-use fixture_http::{FixtureHttp, Route};
-use init_helpers::{beacon, run};
+use crate::helpers::{beacon, run};
+use beacon_testkit::fixture_http::{FixtureHttp, Route};
 
 /// What http://info.cern.ch answers; the fixture stands in for it (tests never leave 127.0.0.1).
 const INFO_CERN_CH: &str = r#"<html><head></head><body><header>

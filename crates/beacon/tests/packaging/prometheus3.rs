@@ -14,16 +14,13 @@
 //! (a content type it negotiates without a fallback, `le` already in float form, names valid
 //! without UTF-8 quoting), so upgrading the stack renames no series.
 
-#[path = "support/chart_tools.rs"]
-mod chart_tools;
-
 use std::{
     path::Path,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
-use chart_tools::*;
+use crate::chart_tools::*;
 use serde_json::Value;
 
 /// The shortest literal range a rule or dashboard may use, in seconds.

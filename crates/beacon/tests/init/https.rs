@@ -2,11 +2,6 @@
 //! on 127.0.0.1, with a certificate from a throwaway CA: trusted through `SSL_CERT_FILE`
 //! the fetch succeeds; untrusted it fails with the reason and leaves nothing behind.
 
-#[path = "support/init_helpers.rs"]
-mod init_helpers;
-#[path = "support/tls_fixture.rs"]
-mod tls_fixture;
-
 use std::{
     io::{BufRead, BufReader},
     path::{Path, PathBuf},
@@ -14,8 +9,8 @@ use std::{
     time::{Duration, Instant},
 };
 
-use init_helpers::{Run, Watcher, beacon, finish, leftovers};
-use tls_fixture::{LOOPBACK_NAMES, make_ca_and_server_certificate};
+use crate::helpers::{Run, Watcher, beacon, finish, leftovers};
+use beacon_testkit::tls_fixture::{LOOPBACK_NAMES, make_ca_and_server_certificate};
 
 const PAGE: &str = "<html><body>served over TLS</body></html>\n";
 

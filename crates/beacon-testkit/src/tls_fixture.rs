@@ -1,8 +1,6 @@
 //! A throwaway CA and a server certificate signed by it, made by `openssl` in a test's
 //! directory: `ca.pem` to trust, `server.pem` and `server.key` for the server.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::{
     path::Path,
     process::{Command, Stdio},

@@ -3,12 +3,9 @@
 //! chart sets and kube-state-metrics (deploy/monitoring/values.yaml) exports in kube_pod_labels.
 //! Each check reads the files as shipped, so editing one document without the others fails here.
 
-#[path = "support/chart_tools.rs"]
-mod chart_tools;
-
 use std::collections::{BTreeMap, BTreeSet};
 
-use chart_tools::*;
+use crate::chart_tools::*;
 use serde_json::Value;
 
 /// A shell command found in a fenced code block: its file and its words.

@@ -13,9 +13,6 @@
 //!
 //! podman missing is a failure, not a skip: `scripts/install-test-deps` installs it.
 
-#[path = "support/fixture_http.rs"]
-mod fixture_http;
-
 use std::{
     collections::HashSet,
     net::{Ipv4Addr, SocketAddr, UdpSocket},
@@ -30,9 +27,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use fixture_http::{FixtureHttp, Route};
-
-const REPO: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../..");
+use beacon_testkit::{
+    fixture_http::{FixtureHttp, Route},
+    repo_root,
+};
 
 /// The chart's securityContext, as podman flags. `--read-only-tmpfs=false`: podman would
 /// otherwise mount writable tmpfs on /tmp, /run and /var/tmp, which Kubernetes does not.
@@ -184,8 +182,8 @@ impl Podman {
 
     /// Runs a repository script with this store; returns its stdout's last line.
     fn script(&self, script: &str, args: &[&str]) -> String {
-        let mut cmd = Command::new(Path::new(REPO).join("scripts").join(script));
-        cmd.args(args).current_dir(REPO);
+        let mut cmd = Command::new(repo_root().join("scripts").join(script));
+        cmd.args(args).current_dir(repo_root());
         self.env(&mut cmd);
         let out = cmd.output().unwrap();
         assert!(
@@ -779,7 +777,7 @@ fn dns_resolution_works_inside_the_image() {
 /// stage must stay the one in Containerfile, or the tests above would test another image.
 #[test]
 fn prebuilt_containerfile_has_the_same_runtime_stage() {
-    let read = |name: &str| std::fs::read_to_string(Path::new(REPO).join(name)).unwrap();
+    let read = |name: &str| std::fs::read_to_string(repo_root().join(name)).unwrap();
     let runtime_stage = |text: &str| -> Vec<String> {
         let start = text
             .find("\nARG BASE=")

@@ -1,15 +1,11 @@
 //! The one-line reasons `beacon init` ends with, asserted exactly: what `kubectl logs -c`
 //! and the pod's termination message show an operator.
 
-#[path = "support/fixture_http.rs"]
-mod fixture_http;
-#[path = "support/init_helpers.rs"]
-mod init_helpers;
-
 use std::{net::TcpListener, path::Path};
 
-use fixture_http::{FixtureHttp, Route};
-use init_helpers::{free_port, run};
+use crate::helpers::run;
+use beacon_testkit::fixture_http::{FixtureHttp, Route};
+use beacon_testkit::free_port;
 
 /// Runs `beacon ARGS`, which must fail (exit 1) with exactly `reason` as its last line.
 fn fails_with(args: &[&str], reason: &str) {

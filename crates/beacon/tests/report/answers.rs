@@ -2,11 +2,7 @@
 //! values: every answer's numbers are checked against values computed here from the
 //! fixture's functions, the CPU ranking in full, and the rendered formats.
 
-#[path = "support/report_fixture.rs"]
-mod report_fixture;
-#[path = "support/report_stack.rs"]
-mod report_stack;
-
+use crate::{fixture as report_fixture, stack as report_stack};
 use report_fixture::{Cluster, GIB, Pod};
 use report_stack::{
     Prometheus, PrometheusConfig, Workdir, assert_close, backfill, now, report, report_json,
@@ -1108,8 +1104,8 @@ fn a_range_in_the_future_is_a_clear_error() {
 /// variables replaced by namespace `default`, StatefulSet `beacon` and a 5m rate window (the
 /// fixture's, as in the report).
 fn dashboard_exprs(title: &str) -> Vec<String> {
-    let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../../charts/beacon/files/dashboards/cluster-questions.json");
+    let file =
+        beacon_testkit::repo_root().join("charts/beacon/files/dashboards/cluster-questions.json");
     let dashboard: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
     let panel = dashboard["panels"]
         .as_array()

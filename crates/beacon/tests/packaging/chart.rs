@@ -4,14 +4,11 @@
 //! @kubernetes-models/prometheus-operator), then assertions on the rendered objects.
 //! Missing tools fail the tests with what to install (scripts/install-test-deps).
 
-#[path = "support/chart_tools.rs"]
-mod chart_tools;
-
 use std::collections::BTreeSet;
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use chart_tools::*;
+use crate::chart_tools::*;
 use serde_json::{Value, json};
 
 const NAMESPACE: &str = "web";
@@ -248,7 +245,7 @@ fn validate_crds(objects: &[Value]) {
         "{} is missing (npm @kubernetes-models/prometheus-operator, the prometheus-operator CRD schemas); {INSTALL_HINT}",
         pkg.display()
     );
-    let script = repo_root().join("crates/beacon/tests/support/validate-crds.mjs");
+    let script = repo_root().join("crates/beacon/tests/packaging/validate-crds.mjs");
     let mut child = Command::new(node)
         .arg(script)
         .env("BEACON_CRD_MODELS", &models)

@@ -1,7 +1,5 @@
 //! Running `beacon init …` as the kubelet would, and watching its target file meanwhile.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::{
     path::{Path, PathBuf},
     process::{Child, Command, ExitStatus, Output, Stdio},
@@ -98,15 +96,6 @@ impl Run {
         );
         self
     }
-}
-
-/// A port nothing listens on (yet): bound, noted, released.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 pub fn run(args: &[&str]) -> Run {

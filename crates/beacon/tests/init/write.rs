@@ -1,9 +1,6 @@
 //! `beacon init write` as a queue of init containers, re-run the way a pod restart does.
 
-#[path = "support/init_helpers.rs"]
-mod init_helpers;
-
-use init_helpers::run;
+use crate::helpers::{self as init_helpers, run};
 
 const LINES: [&str; 3] = ["bla-bla", "whoa", "this is the 14th lab"];
 

@@ -1,19 +1,16 @@
 //! `beacon init fetch` against a misbehaving local server: exit status, the one-line reason,
 //! and that the target never holds anything but the complete body.
 
-#[path = "support/fixture_http.rs"]
-mod fixture_http;
-#[path = "support/init_helpers.rs"]
-mod init_helpers;
-
 use std::{
     path::Path,
     process::Child,
     time::{Duration, Instant},
 };
 
-use fixture_http::{FixtureHttp, Route};
-use init_helpers::{Watcher, assert_no_leftovers, leftovers, mkfifo, payload, run, sha256_hex};
+use crate::helpers::{
+    self as init_helpers, Watcher, assert_no_leftovers, leftovers, mkfifo, payload, run, sha256_hex,
+};
+use beacon_testkit::fixture_http::{FixtureHttp, Route};
 
 /// Fast retries so fault tests take well under a second each.
 const FAST: &[&str] = &["--retry-delay", "20ms", "--retry-max-delay", "100ms"];

@@ -1,17 +1,13 @@
 //! `beacon init wait` for a dependency that comes up late, and one that never does.
 
-#[path = "support/fixture_http.rs"]
-mod fixture_http;
-#[path = "support/init_helpers.rs"]
-mod init_helpers;
-
 use std::{
     net::TcpListener,
     time::{Duration, Instant},
 };
 
-use fixture_http::{FixtureHttp, Route};
-use init_helpers::{free_port, run};
+use crate::helpers::{self as init_helpers, run};
+use beacon_testkit::fixture_http::{FixtureHttp, Route};
+use beacon_testkit::free_port;
 
 #[test]
 fn succeeds_when_the_dependency_comes_up_after_a_delay() {

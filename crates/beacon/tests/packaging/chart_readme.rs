@@ -9,12 +9,9 @@
 //!   a bare word such as `5m` is read as the string "5m") and must equal the value in values.yaml;
 //! - every row names a key that exists (a leaf or a map above leaves), so no row outlives its value.
 
-#[path = "support/chart_tools.rs"]
-mod chart_tools;
-
 use std::collections::BTreeMap;
 
-use chart_tools::*;
+use crate::chart_tools::*;
 use serde_json::Value;
 
 /// Dotted paths of every leaf (see the module docs) with its value.

@@ -3,9 +3,7 @@
 //! (cAdvisor via the kubelet, kube-state-metrics, the kubelet's own gauges, node-exporter).
 //! The expected answers are computed here from those functions, independently of beacon.
 
-#![allow(dead_code)]
-
-use crate::report_stack::{OpenMetrics, grid};
+use crate::stack::{OpenMetrics, grid};
 
 pub const STEP: f64 = 15.0;
 pub const WINDOW: f64 = 300.0;

@@ -3,8 +3,6 @@
 //! openmetrics`, so every value over the last hour is known exactly; plus a fixture exporter
 //! for the live scrape path. Every process is killed when its guard drops.
 
-#![allow(dead_code)]
-
 use std::{
     collections::BTreeMap,
     fmt::Write as _,
@@ -19,21 +17,7 @@ pub const PROMTOOL: &str = "/usr/bin/promtool";
 pub const ALERTMANAGER: &str = "/usr/bin/prometheus-alertmanager";
 pub const CHROMIUM: &str = "/usr/bin/chromium";
 
-/// Fails (never skips) with what to install when a tool is missing.
-pub fn require(tool: &str, package: &str) {
-    assert!(
-        Path::new(tool).exists(),
-        "{tool} is missing: install the Debian package `{package}` (scripts/install-test-deps does)"
-    );
-}
-
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+pub use beacon_testkit::{free_port, require};
 
 pub fn now() -> f64 {
     SystemTime::now()
@@ -209,7 +193,8 @@ fn wait_ready(process: &mut Process, url: &str) {
 
 pub struct Prometheus {
     pub url: String,
-    pub process: Process,
+    /// Held for its `Drop`, which stops the process.
+    _process: Process,
 }
 
 #[derive(Default)]
@@ -264,13 +249,17 @@ impl Prometheus {
         ];
         let mut process = spawn_tied("prometheus", PROMETHEUS, &args, work, cleanup);
         wait_ready(&mut process, &format!("{url}/-/ready"));
-        Self { url, process }
+        Self {
+            url,
+            _process: process,
+        }
     }
 }
 
 pub struct Alertmanager {
     pub url: String,
-    pub process: Process,
+    /// Held for its `Drop`, which stops the process.
+    _process: Process,
 }
 
 impl Alertmanager {
@@ -294,7 +283,10 @@ impl Alertmanager {
         ];
         let mut process = spawn("alertmanager", ALERTMANAGER, &args, work);
         wait_ready(&mut process, &format!("{url}/-/ready"));
-        Self { url, process }
+        Self {
+            url,
+            _process: process,
+        }
     }
 }
 

@@ -7,12 +7,9 @@
 //! With `BEACON_RELEASE_TAG` set (the release workflow sets it to the pushed tag), the tag must be
 //! `v<version>` and the CHANGELOG entry must carry a release date rather than `Unreleased`.
 
-#[path = "support/chart_tools.rs"]
-mod chart_tools;
-
 use std::process::Command;
 
-use chart_tools::*;
+use crate::chart_tools::*;
 use serde_json::Value;
 
 /// `version = "..."` of `[workspace.package]` in the root Cargo.toml.

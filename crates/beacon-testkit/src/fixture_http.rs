@@ -2,8 +2,6 @@
 //! lie about Content-Length, reset mid-body, stall, loop redirects and so on. One request per
 //! connection (`Connection: close`) keeps the fault injection per attempt.
 
-#![allow(dead_code)] // each test binary uses a different subset
-
 use std::{
     collections::HashMap,
     net::SocketAddr,

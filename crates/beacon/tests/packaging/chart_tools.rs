@@ -1,7 +1,6 @@
 //! Helpers shared by `chart.rs` and `monitoring_rules.rs`: locating the external tools (a missing
 //! tool fails the test and says how to install it), running them, and parsing YAML into
 //! `serde_json::Value`s.
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -11,13 +10,7 @@ use serde_json::Value;
 
 pub const INSTALL_HINT: &str = "run `scripts/install-test-deps` (as root) to install it";
 
-/// The repository root (two levels above this crate).
-pub fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
+pub use beacon_testkit::{repo_root, require};
 
 /// A file of the repository as text; a missing one fails the test with its path.
 pub fn read_repo_file(rel: &str) -> String {
@@ -27,18 +20,6 @@ pub fn read_repo_file(rel: &str) -> String {
 
 pub fn chart_dir() -> PathBuf {
     repo_root().join("charts/beacon")
-}
-
-/// Finds `tool` on PATH or panics with what to install. Never skips.
-pub fn require(tool: &str, what: &str) -> PathBuf {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for dir in std::env::split_paths(&path) {
-        let candidate = dir.join(tool);
-        if candidate.is_file() {
-            return candidate;
-        }
-    }
-    panic!("`{tool}` is not installed ({what}); {INSTALL_HINT}");
 }
 
 pub fn helm() -> Command {

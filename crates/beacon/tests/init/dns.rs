@@ -6,9 +6,6 @@
 //! never answers. Every deadline and SIGTERM must end the process soon after, whatever DNS
 //! does. Needs root (bind mounts, port 53); the tests run as root here and in CI.
 
-#[path = "support/init_helpers.rs"]
-mod init_helpers;
-
 use std::{
     net::{Ipv4Addr, TcpListener, UdpSocket},
     process::Command,
@@ -16,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use init_helpers::{Run, assert_no_leftovers, finish};
+use crate::helpers::{self as init_helpers, Run, assert_no_leftovers, finish};
 
 /// Slack over a deadline: a loaded 2-core machine delays process start and exit, but a
 /// process waiting for an abandoned lookup (glibc: 5 s per query, per search domain) does not

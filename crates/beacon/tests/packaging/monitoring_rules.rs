@@ -3,16 +3,13 @@
 //! a real Prometheus (Debian 2.42, on 127.0.0.1) and amtool. Missing tools fail the tests with
 //! what to install (scripts/install-test-deps).
 
-#[path = "support/chart_tools.rs"]
-mod chart_tools;
-
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use chart_tools::*;
+use crate::chart_tools::*;
+use beacon_testkit::free_port;
 use serde_json::Value;
 
 const RUNBOOK_BASE: &str = "https://github.com/beacon-k8s/beacon/blob/main/docs/alerts.md";
@@ -204,14 +201,6 @@ impl Drop for Prometheus {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// The beacon scrape job of deploy/monitoring/additional-scrape-config.yaml, with kubernetes_sd

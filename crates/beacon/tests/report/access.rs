@@ -9,11 +9,6 @@
 //! One stack serves every case (start-up is most of the cost). Every run logs at `trace`, and
 //! no secret may appear in its stdout or stderr, whether it succeeds or fails.
 
-#[path = "support/report_stack.rs"]
-mod report_stack;
-#[path = "support/tls_fixture.rs"]
-mod tls_fixture;
-
 use std::{
     io::Write as _,
     net::TcpStream,
@@ -22,9 +17,9 @@ use std::{
     time::{Duration, Instant},
 };
 
-use report_stack::{ALERTMANAGER, PROMETHEUS, Process, Workdir, free_port, require, spawn};
+use crate::stack::{ALERTMANAGER, PROMETHEUS, Process, Workdir, free_port, require, spawn};
+use beacon_testkit::tls_fixture::{LOOPBACK_NAMES, make_ca_and_server_certificate, openssl};
 use serde_json::Value;
-use tls_fixture::{LOOPBACK_NAMES, make_ca_and_server_certificate, openssl};
 
 const USER: &str = "beacon";
 const PASSWORD: &str = "pw-7c1e0b9d-never-printed";

@@ -2,15 +2,10 @@
 //! `beacon report` over 1 h at 15 s resolution for 50 pods, against a real Prometheus holding
 //! backfilled data. Prints its figures; fails if the median exceeds the 1 s aim.
 
-#[path = "support/report_fixture.rs"]
-mod report_fixture;
-#[path = "support/report_stack.rs"]
-mod report_stack;
-
 use std::time::{Duration, Instant};
 
-use report_fixture::Cluster;
-use report_stack::{Prometheus, PrometheusConfig, Workdir, backfill, now, report};
+use crate::fixture::Cluster;
+use crate::stack::{Prometheus, PrometheusConfig, Workdir, backfill, now, report};
 
 const PODS: usize = 50;
 const RUNS: usize = 10;
