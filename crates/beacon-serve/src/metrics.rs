@@ -68,7 +68,7 @@ struct BuildLabels {
 /// over those five orders of magnitude with few series (etcd's
 /// `etcd_disk_wal_fsync_duration_seconds` doubles too, from 1 ms). Not 50 µs × 2^k: Prometheus 3
 /// stores `le="0.00005"` as `le="5e-05"`, renaming that series on an upgrade
-/// (`tests/prometheus3.rs`), and a disk that syncs in under 100 µs is never the problem. Above a
+/// (`tests/packaging/prometheus3.rs`), and a disk that syncs in under 100 µs is never the problem. Above a
 /// few seconds the pod is failing anyway (requests time out at 15 s by default); `+Inf` and
 /// `_sum` still count such syncs.
 pub(crate) fn disk_sync_buckets() -> impl Iterator<Item = f64> {
