@@ -248,13 +248,8 @@ impl Access {
             header_names.push(header.name.clone());
         }
         let tls = match &self.ca_file {
-            Some(file) => beacon_tls::client_config_trusting(file).map_err(|e| {
-                fail(format!(
-                    "{} {}: {e}",
-                    target.flag("ca-file"),
-                    file.display()
-                ))
-            })?,
+            Some(file) => beacon_tls::client_config_trusting(file)
+                .map_err(|e| fail(format!("{}: {}", target.flag("ca-file"), chain(&e))))?,
             None => beacon_tls::client_config().map_err(|e| Error::Client(e.to_string()))?,
         };
         let http = reqwest::Client::builder()
@@ -293,14 +288,20 @@ fn sensitive(value: &str) -> Option<HeaderValue> {
     Some(v)
 }
 
+/// The most a token or password file may hold (a service account token is ~1 KB).
+const MAX_SECRET_BYTES: u64 = 64 << 10;
+
 /// A token or password file: surrounding whitespace dropped (as Prometheus' own `*_file`
-/// settings do, so `echo secret > file` works); empty is an error.
+/// settings do, so `echo secret > file` works); empty is an error. Bounded, and never waiting
+/// on a FIFO.
 fn read_secret(target: Target, flag: &str, file: &Path) -> Result<Secret> {
     let fail = |reason: String| Error::Credentials {
         what: target.name(),
         reason: format!("{} {}: {reason}", target.flag(flag), file.display()),
     };
-    let text = std::fs::read_to_string(file).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let bytes = beacon_tls::read_regular_file(file, MAX_SECRET_BYTES)
+        .map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| fail("the file is not UTF-8 text".into()))?;
     let secret = text.trim();
     if secret.is_empty() {
         return Err(fail("the file is empty".into()));

@@ -547,3 +547,55 @@ fn credentials_reach_prometheus_and_alertmanager_and_are_never_printed() {
         std::fs::read_to_string(stack.work.path().join("other-origin.log")).unwrap_or_default();
     assert_eq!(reached, "", "the other origin was contacted");
 }
+
+#[test]
+fn a_fifo_or_an_oversized_file_as_a_credential_or_ca_file_is_refused() {
+    let work = report_stack::Workdir::new();
+    let fifo = work.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let fifo = fifo.display().to_string();
+    let huge = work.path().join("huge");
+    std::fs::write(&huge, vec![b'x'; 5 << 20]).unwrap();
+    let huge = huge.display().to_string();
+    // Nothing listens on the discard port: files are read before anything is contacted.
+    let base = ["--prometheus", "http://127.0.0.1:9"];
+    for (flags, file, reason) in [
+        (&["--bearer-token-file"][..], &fifo, "not a regular file"),
+        (
+            &["--basic-auth-user", USER, "--basic-auth-password-file"][..],
+            &fifo,
+            "not a regular file",
+        ),
+        (&["--ca-file"][..], &fifo, "not a regular file"),
+        (&["--bearer-token-file"][..], &huge, "larger than"),
+        (&["--ca-file"][..], &huge, "larger than"),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_beacon"));
+        cmd.arg("report")
+            .args(base)
+            .args(flags)
+            .arg(file)
+            .env_remove("BEACON_PROMETHEUS_BASIC_AUTH_PASSWORD")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        // A bound, not a timing claim: without the fix the report waits on the FIFO forever.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("beacon report {flags:?} {file} hangs");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let line = stderr
+            .lines()
+            .rfind(|l| l.starts_with("beacon: error:"))
+            .unwrap_or_default();
+        assert_mentions(line, &[file.as_str(), flags[flags.len() - 1], reason]);
+    }
+}
