@@ -548,6 +548,118 @@ fn credentials_reach_prometheus_and_alertmanager_and_are_never_printed() {
     assert_eq!(reached, "", "the other origin was contacted");
 }
 
+/// An HTTP server on 127.0.0.1 that puts the request's headers into its answers, as a
+/// debugging gateway or a verbose API error does (`echo authorization=Bearer …`):
+/// - `/prom/api/v1/status/buildinfo` succeeds, so the report goes on to ask its questions, and
+///   every other `/prom/` request fails as the Prometheus API does, with the headers in `error`;
+/// - `/bad/` fails already at buildinfo that way, `/raw/` answers a plain-text 502, and `/am/`
+///   (an Alertmanager) a 500, each with the headers in the body.
+fn echo_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || echo(stream));
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn echo(mut stream: TcpStream) {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let echoed: Vec<String> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| format!("{}={}", k.trim().to_ascii_lowercase(), v.trim()))
+        .collect();
+    let echoed = format!("echo {}", echoed.join(" "));
+    let api_error =
+        serde_json::json!({"status": "error", "errorType": "bad_data", "error": echoed});
+    let (status, body) = if path.starts_with("/prom/api/v1/status/buildinfo") {
+        (
+            "200 OK",
+            r#"{"status":"success","data":{"version":"2.42.0"}}"#.to_owned(),
+        )
+    } else if path.starts_with("/prom/") || path.starts_with("/bad/") {
+        ("400 Bad Request", api_error.to_string())
+    } else if path.starts_with("/raw/") {
+        ("502 Bad Gateway", echoed)
+    } else {
+        ("500 Internal Server Error", echoed)
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+#[test]
+fn credentials_echoed_back_by_a_server_are_never_printed() {
+    let base = echo_server();
+    let work = report_stack::Workdir::new();
+    let file = |name: &str, content: &str| {
+        let path = work.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    };
+    let token = file("token", &format!("{TOKEN}\n"));
+    let password = file("password", &format!("{PASSWORD}\n"));
+    let prometheus = |url: String| {
+        vec![
+            "--prometheus".to_owned(),
+            url,
+            "--bearer-token-file".to_owned(),
+            token.clone(),
+            "--header".to_owned(),
+            format!("X-Api-Key: {API_KEY}"),
+        ]
+    };
+
+    // Every query's error echoes the headers: each note says what Prometheus answered, with
+    // the credentials cut out. Alertmanager's 500 echoes its basic auth and header.
+    let mut args = prometheus(format!("{base}/prom"));
+    args.extend(
+        [
+            "--alertmanager",
+            &format!("{base}/am"),
+            "--alertmanager-basic-auth-user",
+            USER,
+            "--alertmanager-basic-auth-password-file",
+            &password,
+            "--alertmanager-header",
+            &format!("X-Api-Key:{API_KEY}"),
+        ]
+        .map(str::to_owned),
+    );
+    let r = run(&args, &[]).json();
+    let notes = r["alerts"]["notes"].to_string();
+    assert_mentions(&notes, &["bad_data", "HTTP 500", "echo", "<redacted>"]);
+    let workload = r["workload"]["notes"].to_string();
+    assert_mentions(&workload, &["bad_data", "authorization=Bearer <redacted>"]);
+
+    // A failure at the first request is the error line, with the same cut.
+    let line = run(&prometheus(format!("{base}/bad")), &[])
+        .error_line()
+        .to_owned();
+    assert_mentions(&line, &["bad_data", "authorization=Bearer <redacted>"]);
+    let line = run(&prometheus(format!("{base}/raw")), &[])
+        .error_line()
+        .to_owned();
+    assert_mentions(&line, &["HTTP 502", "echo", "<redacted>"]);
+}
+
 #[test]
 fn a_fifo_or_an_oversized_file_as_a_credential_or_ca_file_is_refused() {
     let work = report_stack::Workdir::new();
