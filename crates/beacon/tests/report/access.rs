@@ -542,3 +542,167 @@ fn credentials_reach_prometheus_and_alertmanager_and_are_never_printed() {
         std::fs::read_to_string(stack.work.path().join("other-origin.log")).unwrap_or_default();
     assert_eq!(reached, "", "the other origin was contacted");
 }
+
+/// An HTTP server on 127.0.0.1 that puts the request's headers into its answers, as a
+/// debugging gateway or a verbose API error does (`echo authorization=Bearer …`):
+/// - `/prom/api/v1/status/buildinfo` succeeds, so the report goes on to ask its questions, and
+///   every other `/prom/` request fails as the Prometheus API does, with the headers in `error`;
+/// - `/bad/` fails already at buildinfo that way, `/raw/` answers a plain-text 502, and `/am/`
+///   (an Alertmanager) a 500, each with the headers in the body.
+fn echo_server() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            std::thread::spawn(move || echo(stream));
+        }
+    });
+    format!("http://{addr}")
+}
+
+fn echo(mut stream: TcpStream) {
+    use std::io::Read as _;
+    let mut head = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => head.extend_from_slice(&buf[..n]),
+        }
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    let echoed: Vec<String> = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| format!("{}={}", k.trim().to_ascii_lowercase(), v.trim()))
+        .collect();
+    let echoed = format!("echo {}", echoed.join(" "));
+    let api_error =
+        serde_json::json!({"status": "error", "errorType": "bad_data", "error": echoed});
+    let (status, body) = if path.starts_with("/prom/api/v1/status/buildinfo") {
+        (
+            "200 OK",
+            r#"{"status":"success","data":{"version":"2.42.0"}}"#.to_owned(),
+        )
+    } else if path.starts_with("/prom/") || path.starts_with("/bad/") {
+        ("400 Bad Request", api_error.to_string())
+    } else if path.starts_with("/raw/") {
+        ("502 Bad Gateway", echoed)
+    } else {
+        ("500 Internal Server Error", echoed)
+    };
+    let _ = write!(
+        stream,
+        "HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+}
+
+#[test]
+fn credentials_echoed_back_by_a_server_are_never_printed() {
+    let base = echo_server();
+    let work = report_stack::Workdir::new();
+    let file = |name: &str, content: &str| {
+        let path = work.path().join(name);
+        std::fs::write(&path, content).unwrap();
+        path.display().to_string()
+    };
+    let token = file("token", &format!("{TOKEN}\n"));
+    let password = file("password", &format!("{PASSWORD}\n"));
+    let prometheus = |url: String| {
+        vec![
+            "--prometheus".to_owned(),
+            url,
+            "--bearer-token-file".to_owned(),
+            token.clone(),
+            "--header".to_owned(),
+            format!("X-Api-Key: {API_KEY}"),
+        ]
+    };
+
+    // Every query's error echoes the headers: each note says what Prometheus answered, with
+    // the credentials cut out. Alertmanager's 500 echoes its basic auth and header.
+    let mut args = prometheus(format!("{base}/prom"));
+    args.extend(
+        [
+            "--alertmanager",
+            &format!("{base}/am"),
+            "--alertmanager-basic-auth-user",
+            USER,
+            "--alertmanager-basic-auth-password-file",
+            &password,
+            "--alertmanager-header",
+            &format!("X-Api-Key:{API_KEY}"),
+        ]
+        .map(str::to_owned),
+    );
+    let r = run(&args, &[]).json();
+    let notes = r["alerts"]["notes"].to_string();
+    assert_mentions(&notes, &["bad_data", "HTTP 500", "echo", "<redacted>"]);
+    let workload = r["workload"]["notes"].to_string();
+    assert_mentions(&workload, &["bad_data", "authorization=Bearer <redacted>"]);
+
+    // A failure at the first request is the error line, with the same cut.
+    let line = run(&prometheus(format!("{base}/bad")), &[])
+        .error_line()
+        .to_owned();
+    assert_mentions(&line, &["bad_data", "authorization=Bearer <redacted>"]);
+    let line = run(&prometheus(format!("{base}/raw")), &[])
+        .error_line()
+        .to_owned();
+    assert_mentions(&line, &["HTTP 502", "echo", "<redacted>"]);
+}
+
+#[test]
+fn a_fifo_or_an_oversized_file_as_a_credential_or_ca_file_is_refused() {
+    let work = report_stack::Workdir::new();
+    let fifo = work.path().join("fifo");
+    let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
+    assert!(made.success());
+    let fifo = fifo.display().to_string();
+    let huge = work.path().join("huge");
+    std::fs::write(&huge, vec![b'x'; 5 << 20]).unwrap();
+    let huge = huge.display().to_string();
+    // Nothing listens on the discard port: files are read before anything is contacted.
+    let base = ["--prometheus", "http://127.0.0.1:9"];
+    for (flags, file, reason) in [
+        (&["--bearer-token-file"][..], &fifo, "not a regular file"),
+        (
+            &["--basic-auth-user", USER, "--basic-auth-password-file"][..],
+            &fifo,
+            "not a regular file",
+        ),
+        (&["--ca-file"][..], &fifo, "not a regular file"),
+        (&["--bearer-token-file"][..], &huge, "larger than"),
+        (&["--ca-file"][..], &huge, "larger than"),
+    ] {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_beacon"));
+        cmd.arg("report")
+            .args(base)
+            .args(flags)
+            .arg(file)
+            .env_remove("BEACON_PROMETHEUS_BASIC_AUTH_PASSWORD")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().unwrap();
+        // A bound, not a timing claim: without the fix the report waits on the FIFO forever.
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while child.try_wait().unwrap().is_none() {
+            if Instant::now() > deadline {
+                child.kill().unwrap();
+                panic!("beacon report {flags:?} {file} hangs");
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        let line = stderr
+            .lines()
+            .rfind(|l| l.starts_with("beacon: error:"))
+            .unwrap_or_default();
+        assert_mentions(line, &[file.as_str(), flags[flags.len() - 1], reason]);
+    }
+}
