@@ -277,6 +277,31 @@ mod tests {
         assert!(err.contains("title must not be empty"), "{err}");
     }
 
+    /// serde's derived structs also take a JSON array, field by field in order: `[1.0, 451]`
+    /// for `faults` meant errorRatio 1.0 and errorStatus 451 (issue 20, item 1).
+    #[test]
+    fn arrays_where_objects_belong_are_rejected_with_their_key() {
+        for (json, at) in [
+            ("[]", "line 1, column 1: "),
+            ("[\"UTC\"]", "line 1, column 1: "),
+            ("{\"faults\": []}", "line 1, column 12, at `faults`: "),
+            ("{\"faults\": [1.0, 451]}", "line 1, column 12, at `faults`: "),
+            (
+                "{\"faults\": {\"pods\": {\"1\": [1.0, 451]}}}",
+                "line 1, column 28, at `faults.pods.1`: ",
+            ),
+            ("{\"settings\": []}", "line 1, column 14, at `settings`: "),
+            (
+                "{\"faults\": {\"latency\": [\"1s\", \"2s\"]}}",
+                "line 1, column 25, at `faults.latency`: ",
+            ),
+        ] {
+            let err = parse(json).unwrap_err().to_string();
+            assert!(err.contains(at), "{json}: {err}");
+            assert!(err.contains("invalid type: sequence, expected"), "{json}: {err}");
+        }
+    }
+
     /// Each case: a `settings` object, then the JSON `settings` must redact to.
     #[test]
     fn redaction_table() {

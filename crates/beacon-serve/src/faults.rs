@@ -436,6 +436,10 @@ mod tests {
                 "keys are StatefulSet ordinals",
             ),
             (r#"{"pods": {"1": {"pods": {}}}}"#, "unknown field `pods`"),
+            // A pod is named beacon-1, never beacon-01: "01" is a typo, not ordinal 1.
+            (r#"{"pods": {"01": {}}}"#, "got \"01\""),
+            (r#"{"pods": {"+1": {}}}"#, "got \"+1\""),
+            (r#"{"pods": {"": {}}}"#, "keys are StatefulSet ordinals"),
             (r#"{"errorRate": 0.1}"#, "unknown field `errorRate`"),
         ] {
             let err = faults(json).unwrap_err();

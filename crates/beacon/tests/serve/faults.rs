@@ -128,7 +128,16 @@ fn status_and_delay_endpoints_are_bounded() {
     assert_eq!(get("/status/418").status(), 418);
     assert_eq!(get("/status/503").status(), 503);
     assert_eq!(get("/status/200").status(), 200);
-    for bad in ["/status/42", "/status/600", "/status/abc"] {
+    // Written as a status is written: `+503` and `0503` are not statuses (issue 20, item 7).
+    for bad in [
+        "/status/42",
+        "/status/600",
+        "/status/abc",
+        "/status/+503",
+        "/status/0503",
+        "/status/%2B503",
+        "/status/ 503",
+    ] {
         assert_eq!(get(bad).status(), 400, "{bad}");
     }
     let t = Instant::now();
@@ -170,4 +179,36 @@ fn status_and_delay_endpoints_are_bounded() {
     let waited = codes.iter().filter(|c| **c == 200).count();
     let refused = codes.iter().filter(|c| **c == 429).count();
     assert_eq!((waited, refused), (64, 6), "{codes:?}");
+}
+
+/// Waiting delays have their own bound (64) and never take the `--max-in-flight` slots `/`
+/// needs: with 8 slots, 64 waiting delays all hold a delay slot (a 65th is refused) and `/`
+/// is still answered while every one of them waits.
+#[test]
+fn delays_do_not_take_the_in_flight_slots() {
+    let server = TestServer::start_with(Options {
+        extra_args: vec!["--max-in-flight".into(), "8".into()],
+        ..Default::default()
+    });
+    let finished = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let _waiting: Vec<_> = (0..64)
+        .map(|_| {
+            let (addr, finished) = (server.addr, finished.clone());
+            std::thread::spawn(move || {
+                let response = raw_get(addr, "/delay/9s");
+                finished.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                response
+            })
+        })
+        .collect();
+    // Counted against --max-in-flight, only 8 delays would wait and this would be queued.
+    eventually(Duration::from_secs(8), "a 65th delay is refused", || {
+        raw_get(server.addr, "/delay/9s").starts_with("HTTP/1.1 429")
+    });
+    assert!(raw_get(server.addr, "/").starts_with("HTTP/1.1 200"));
+    assert_eq!(
+        finished.load(std::sync::atomic::Ordering::SeqCst),
+        0,
+        "/ was answered only after delays ended"
+    );
 }
