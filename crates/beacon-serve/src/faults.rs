@@ -21,6 +21,7 @@ use std::{
     time::Duration,
 };
 
+use crate::json_object::only_from_objects;
 use serde::{
     Deserialize, Deserializer, Serialize, Serializer,
     de::{self, MapAccess, Visitor},
@@ -35,7 +36,12 @@ const DEFAULT_ERROR_STATUS: u16 = 500;
 
 /// The `faults` section: defaults for every pod plus per-ordinal overrides.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+#[serde(
+    remote = "Self",
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default
+)]
 pub struct Faults {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_ratio: Option<Ratio>,
@@ -52,7 +58,12 @@ pub struct Faults {
 
 /// One pod's overrides: the same fields as [`Faults`], without nesting.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+#[serde(
+    remote = "Self",
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default
+)]
 pub struct PodFaults {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_ratio: Option<Ratio>,
@@ -63,6 +74,8 @@ pub struct PodFaults {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_per_request: Option<CpuWork>,
 }
+
+only_from_objects!(Faults, PodFaults);
 
 /// What applies to one pod, after its overrides.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -218,10 +231,11 @@ impl Serialize for Ordinal {
 impl<'de> Deserialize<'de> for Ordinal {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let key = String::deserialize(d)?;
+        // Only the number as a pod name writes it: "01" or "+1" is a typo, not pod 1.
         match key.parse::<u32>() {
-            Ok(n) if key.bytes().all(|b| b.is_ascii_digit()) => Ok(Ordinal(n)),
+            Ok(n) if n.to_string() == key => Ok(Ordinal(n)),
             _ => Err(de::Error::custom(format!(
-                "faults.pods keys are StatefulSet ordinals (\"0\", \"1\", …), got {key:?}"
+                "faults.pods keys are StatefulSet ordinals as in the pod's name (\"0\", \"1\", …), got {key:?}"
             ))),
         }
     }

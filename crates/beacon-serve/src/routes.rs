@@ -56,9 +56,9 @@ pub struct Shared {
     pub delays: DelayLimits,
 }
 
-/// `/delay` is podinfo-style and always on, so it is bounded on its own: at most `slots`
-/// requests sleep at once (429 beyond, so they can never take all of `max_in_flight`), each for
-/// at most `max` (400 beyond), which is below the request timeout.
+/// `/delay` is podinfo-style and always on, so it is bounded on its own, not by
+/// `max_in_flight` (whose slots `/` needs): at most `SLOTS` requests sleep at once (429 beyond),
+/// each for at most `max` (400 beyond), which is below the request timeout.
 pub struct DelayLimits {
     pub slots: Arc<tokio::sync::Semaphore>,
     pub max: Duration,
@@ -93,11 +93,13 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/readyz", get(readyz))
         .route("/version", get(version))
         .route("/status/{code}", get(status))
-        .route("/delay/{duration}", get(delay))
         .fallback(not_found)
         // Global, not `concurrency_limit`: axum applies a router's layers to each route, and a
         // plain limit would then allow `max_in_flight` per route. Innermost, as before.
-        .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight));
+        .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
+        // Added after the layer, so outside it: waiting delays have their own bound
+        // ([`DelayLimits`]) and never hold the slots `/` needs.
+        .route("/delay/{duration}", get(delay));
     with_request_layers(routes, state, limits)
 }
 
@@ -288,17 +290,18 @@ async fn inject_faults(state: &Shared, faults: &faults::Effective) -> Option<Res
 }
 
 /// podinfo's `/status/{code}`: answers with that status, to rehearse error alerts and clients.
+/// Only a status as it is written (`503`): `+503` and `0503` are refused, not read as 503.
 async fn status(Path(code): Path<String>) -> Response {
     match code
         .parse::<u16>()
         .ok()
-        .filter(|c| (200..=599).contains(c))
+        .filter(|c| (200..=599).contains(c) && c.to_string() == code)
         .and_then(|c| StatusCode::from_u16(c).ok())
     {
         Some(status) => (status, Json(json!({ "status": status.as_u16() }))).into_response(),
         None => (
             StatusCode::BAD_REQUEST,
-            format!("status must be a number from 200 to 599, got {code:?}\n"),
+            format!("status must be a number from 200 to 599 written without sign or leading zeros, got {code:?}\n"),
         )
             .into_response(),
     }
