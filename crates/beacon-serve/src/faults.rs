@@ -141,13 +141,14 @@ impl Effective {
 /// when ⌊(n+1)·r⌋ > ⌊n·r⌋), and picks latencies spread evenly over the range: a rehearsal
 /// then behaves the same every time, and tests can assert exact counts.
 #[derive(Debug, Default)]
-pub struct Dice {
+pub struct FaultSequence {
     requests: AtomicU64,
 }
 
-impl Dice {
-    /// Draws for one request: (whether it fails, its latency).
-    pub fn roll(&self, faults: &Effective) -> (bool, Option<Duration>) {
+impl FaultSequence {
+    /// The next request's part of the sequence: (whether it fails, its latency). Deterministic:
+    /// request n always gets the same answer.
+    pub fn for_next_request(&self, faults: &Effective) -> (bool, Option<Duration>) {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         let r = faults.error_ratio;
         let fail = r > 0.0 && ((n + 1) as f64 * r).floor() > (n as f64 * r).floor();
@@ -463,7 +464,7 @@ mod tests {
 
     #[test]
     fn error_share_is_exact_and_latencies_stay_in_range() {
-        let dice = Dice::default();
+        let sequence = FaultSequence::default();
         let ms = Duration::from_millis;
         let f = Effective {
             error_ratio: 0.25,
@@ -474,9 +475,9 @@ mod tests {
             }),
             cpu_per_request: None,
         };
-        let rolls: Vec<_> = (0..400).map(|_| dice.roll(&f)).collect();
-        assert_eq!(rolls.iter().filter(|(fail, _)| *fail).count(), 100);
-        let lat: Vec<Duration> = rolls.iter().map(|(_, l)| l.unwrap()).collect();
+        let planned: Vec<_> = (0..400).map(|_| sequence.for_next_request(&f)).collect();
+        assert_eq!(planned.iter().filter(|(fail, _)| *fail).count(), 100);
+        let lat: Vec<Duration> = planned.iter().map(|(_, l)| l.unwrap()).collect();
         assert!(lat.iter().all(|l| (ms(100)..=ms(200)).contains(l)));
         // Spread over the range, not clustered at one end.
         assert!(lat.iter().any(|l| *l < ms(120)) && lat.iter().any(|l| *l > ms(180)));

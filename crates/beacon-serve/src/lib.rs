@@ -21,6 +21,7 @@ mod redaction;
 mod routes;
 mod server;
 pub mod settings;
+mod state;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -1,14 +1,6 @@
 //! The HTTP routes, and the middleware that measures and logs every request.
 
-use std::{
-    borrow::Cow,
-    path::PathBuf,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::{borrow::Cow, sync::atomic::Ordering, time::Instant};
 
 use axum::{
     Router,
@@ -25,60 +17,12 @@ use tower_http::{
 };
 
 use crate::{
-    config_watch::LiveConfig,
-    faults::{self, Dice},
-    identity::Identity,
-    init_data,
-    metrics::{self, Metrics, RequestLabels, RouteLabels},
+    faults, init_data,
+    metrics::{self, RequestLabels, RouteLabels},
     page,
-    readiness::WriteCheck,
     settings::{BuildInfo, Limits},
-    store::VisitsStore,
+    state::{AppContext, AppState, DelayLimits},
 };
-
-pub type AppState = Arc<Shared>;
-
-pub struct Shared {
-    pub config: Arc<LiveConfig>,
-    pub store: VisitsStore,
-    pub metrics: Arc<Metrics>,
-    pub identity: Identity,
-    pub identity_rows: String,
-    pub build: BuildInfo,
-    pub init_data_dir: PathBuf,
-    pub data_dir_check: WriteCheck,
-    /// Bounds the `/init-data/` files being sent at once (see [`init_data::MAX_DOWNLOADS`]).
-    pub downloads: Arc<tokio::sync::Semaphore>,
-    pub shutting_down: AtomicBool,
-    /// Decides which `/` requests an active error fault fails, and their injected latency.
-    pub dice: Dice,
-    /// Bounds `/delay/{duration}`: requests waiting at once, and the longest wait.
-    pub delays: DelayLimits,
-}
-
-/// `/delay` is podinfo-style and always on, so it is bounded on its own, not by
-/// `max_in_flight` (whose slots `/` needs): at most `SLOTS` requests sleep at once (429 beyond),
-/// each for at most `max` (400 beyond), which is below the request timeout.
-pub struct DelayLimits {
-    pub slots: Arc<tokio::sync::Semaphore>,
-    pub max: Duration,
-}
-
-impl DelayLimits {
-    pub const SLOTS: usize = 64;
-
-    pub fn new(limits: &Limits) -> Self {
-        Self {
-            slots: Arc::new(tokio::sync::Semaphore::new(Self::SLOTS)),
-            // A delay must be answered, not cut off by the request timeout.
-            max: faults::MAX_LATENCY.min(
-                limits
-                    .request_timeout
-                    .saturating_sub(Duration::from_secs(1)),
-            ),
-        }
-    }
-}
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
     let routes = Router::new()
@@ -261,8 +205,8 @@ async fn index(State(state): State<AppState>, method: Method) -> Response {
 
 /// Applies this pod's faults to one `/` request: latency, then CPU work, then maybe an error
 /// (answered without counting a visit). `Some` is the error response.
-async fn inject_faults(state: &Shared, faults: &faults::Effective) -> Option<Response> {
-    let (fail, latency) = state.dice.roll(faults);
+async fn inject_faults(state: &AppContext, faults: &faults::Effective) -> Option<Response> {
+    let (fail, latency) = state.fault_sequence.for_next_request(faults);
     if let Some(latency) = latency {
         state.metrics.fault_injected("latency");
         tokio::time::sleep(latency).await;
@@ -315,13 +259,13 @@ async fn delay(State(state): State<AppState>, Path(raw): Path<String>) -> Respon
         Ok(d) => d,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
-    let Ok(_slot) = state.delays.slots.clone().try_acquire_owned() else {
+    let Ok(_waiting) = state.delays.waiting.clone().try_acquire_owned() else {
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, "1")],
             format!(
                 "at most {} /delay requests wait at once\n",
-                DelayLimits::SLOTS
+                DelayLimits::MAX_WAITING
             ),
         )
             .into_response();
