@@ -557,6 +557,28 @@ fn a_gzip_encoded_body_is_saved_decoded_and_checked_decoded() {
     assert_no_leftovers(dir.path());
 }
 
+/// Content codings are case-insensitive (RFC 9110 §8.4.1): `GZIP`, `Gzip` and the old
+/// `x-gzip` alias are gzip, saved decoded like `gzip`.
+#[test]
+fn a_gzip_encoding_in_any_case_is_decoded() {
+    let body = payload(20_000);
+    for encoding in ["GZIP", "Gzip", "x-gzip"] {
+        let server = FixtureHttp::start(vec![(
+            "/",
+            Route::Encoded {
+                body: gzip(&body),
+                encoding,
+            },
+        )]);
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("index.html");
+        let out = fetch(&server.url("/"), &target, &["--sha256", &sha256_hex(&body)]);
+        out.expect_code(0);
+        assert_eq!(std::fs::read(&target).unwrap(), body, "{encoding}");
+        assert_no_leftovers(dir.path());
+    }
+}
+
 #[test]
 fn a_gzip_bomb_is_cut_by_the_decoded_size() {
     let server = FixtureHttp::start(vec![(
