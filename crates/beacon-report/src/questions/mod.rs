@@ -16,7 +16,8 @@ use crate::{
     Result,
     catalogue::{Catalogue, Source},
     model::{Answer, NamedSeries, Stats},
-    prom_client::{PromClient, Sample},
+    prom_client::{PromClient, Sample, Series},
+    step_budget::{self, Stepped},
     target::quote,
     time_range::{TimeRange, promql_duration},
 };
@@ -28,6 +29,10 @@ pub struct Ctx {
     pub namespace: String,
     pub catalogue: Catalogue,
     pub cadvisor: CadvisorShape,
+    /// Series × points one range query may hold ([`Ctx::range`]).
+    pub sample_budget: u64,
+    /// Questions 2 and 5 rank the whole cluster, not `namespace`.
+    pub all_namespaces: bool,
 }
 
 /// cAdvisor also exports a series per pod cgroup (`container=""`, `image=""`), the sandbox
@@ -136,24 +141,76 @@ pub struct Keyed {
     pub points: Vec<(f64, f64)>,
 }
 
+/// Where a per-pod question looks: one namespace, or all of them (`--all-namespaces`).
+#[derive(Debug, Clone)]
+pub struct PodScope {
+    /// Matchers inside a selector's braces: `namespace="x"`, or `namespace!=""`.
+    pub matcher: String,
+    /// Labels to sum by: `pod`, or `namespace, pod` (keys then read `namespace/pod`).
+    pub by: &'static str,
+    /// For notes: `namespace x`, `all namespaces`.
+    pub describe: String,
+}
+
 impl Ctx {
     pub fn ns(&self) -> String {
         quote(&self.namespace)
     }
 
+    /// The scope of the ranking (question 2) and network (question 5) questions.
+    pub fn pod_scope(&self) -> PodScope {
+        if self.all_namespaces {
+            PodScope {
+                matcher: r#"namespace!="""#.into(),
+                by: "namespace, pod",
+                describe: "any namespace".into(),
+            }
+        } else {
+            PodScope {
+                matcher: format!("namespace={}", self.ns()),
+                by: "pod",
+                describe: format!("namespace {}", self.namespace),
+            }
+        }
+    }
+
     /// Runs a range query and keys its series by `label`, sorted by key.
     pub async fn range_by(&self, expr: &str, label: &str) -> Result<Vec<Keyed>> {
         let series = self.prom.query_range(expr, &self.range).await?;
-        let mut rows: Vec<Keyed> = series
-            .into_iter()
-            .map(|s| Keyed {
-                key: s.labels.get(label).cloned().unwrap_or_default(),
-                stats: Stats::of(&s.points, &self.range),
-                points: s.points,
-            })
-            .collect();
-        rows.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(rows)
+        Ok(keyed(series, label, &self.range))
+    }
+
+    /// A range query whose step keeps (series touched × points) within the sample budget.
+    /// `count_expr` is a cheap instant query, run first at the range's end, that counts the
+    /// series `expr` reads before it aggregates, e.g. `count(node_cpu_seconds_total)` for
+    /// `sum by (instance) (rate(node_cpu_seconds_total[5m]))`. When it fails or is empty the
+    /// report's own step is kept. The rows' range says which step was used.
+    pub async fn range(&self, expr: &str, count_expr: &str) -> Result<Stepped<Vec<Series>>> {
+        let series = first_value(&self.instant(count_expr).await).max(0.0) as u64;
+        let (range, coarsened) = step_budget::budgeted(&self.range, series, self.sample_budget);
+        let rows = self.prom.query_range(expr, &range).await?;
+        Ok(Stepped {
+            rows,
+            range: Some(range),
+            coarsened,
+        })
+    }
+
+    /// [`Ctx::range`], its series keyed by `label` and sorted by key, with their statistics
+    /// over the points the query ran at.
+    pub async fn range_keyed(
+        &self,
+        expr: &str,
+        count_expr: &str,
+        label: &str,
+    ) -> Result<Stepped<Vec<Keyed>>> {
+        let stepped = self.range(expr, count_expr).await?;
+        let range = stepped.range.unwrap_or(self.range);
+        Ok(Stepped {
+            rows: keyed(stepped.rows, label, &range),
+            range: stepped.range,
+            coarsened: stepped.coarsened,
+        })
     }
 
     /// Runs an instant query at the range's end.
@@ -232,6 +289,29 @@ impl Ctx {
     /// The whole range as a PromQL duration, for "anything in the range" checks.
     pub fn span_window(&self) -> String {
         crate::time_range::promql_duration((self.range.end - self.range.start).ceil())
+    }
+}
+
+/// Series keyed by `label`, sorted by key.
+fn keyed(series: Vec<Series>, label: &str, range: &TimeRange) -> Vec<Keyed> {
+    let mut rows: Vec<Keyed> = series
+        .into_iter()
+        .map(|s| Keyed {
+            key: key_of(&s.labels, label),
+            stats: Stats::of(&s.points, range),
+            points: s.points,
+        })
+        .collect();
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    rows
+}
+
+/// The series' `label`; a pod summed by namespace too (`--all-namespaces`) is `namespace/pod`.
+fn key_of(labels: &crate::prom_client::Labels, label: &str) -> String {
+    let value = labels.get(label).cloned().unwrap_or_default();
+    match labels.get("namespace") {
+        Some(ns) if label == "pod" && !ns.is_empty() => format!("{ns}/{value}"),
+        _ => value,
     }
 }
 

@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use super::{
     CPU_RAW, Ctx, PodSource,
-    workload::{cpu_per_pod, note_pod_cgroup_source},
+    workload::{cpu_per_pod_in, note_pod_cgroup_source},
 };
 use crate::model::{Answer, Chart, NamedSeries, Stats, Unit};
 
@@ -41,16 +41,19 @@ pub async fn answer(ctx: &Ctx) -> Answer<CpuRanking> {
             ..CpuRanking::default()
         },
     );
-    let query = answer.uses("CPU cores per pod", cpu_per_pod(ctx, "", ""));
+    let scope = ctx.pod_scope();
+    let query = answer.uses("CPU cores per pod", cpu_per_pod_in(ctx, &scope));
     if ctx.cadvisor.cpu == PodSource::PodCgroup {
         note_pod_cgroup_source(&mut answer, ctx, CPU_RAW);
     }
     let rows = ctx.range_by(&query, "pod").await;
     let mut rows = answer.take(rows);
     if rows.is_empty() {
-        let scope = format!("namespace {}", ctx.namespace);
-        ctx.explain_empty_cadvisor(&mut answer, CPU_RAW, &scope)
-            .await;
+        // A failed query is already named; an empty answer is explained.
+        if answer.failed.is_empty() {
+            ctx.explain_empty_cadvisor(&mut answer, CPU_RAW, &scope.describe)
+                .await;
+        }
         return answer;
     }
     let key = |s: &Stats| (s.avg.unwrap_or(0.0), s.current.unwrap_or(0.0));
@@ -81,14 +84,18 @@ pub async fn answer(ctx: &Ctx) -> Answer<CpuRanking> {
     } else {
         rows.iter().collect()
     };
+    let place = if ctx.all_namespaces {
+        "all namespaces"
+    } else {
+        &ctx.namespace
+    };
     let title = if drawn.len() < rows.len() {
         format!(
-            "CPU per pod in {}: the {CHART_TOP} busiest and {CHART_BOTTOM} idlest of {} (cores)",
-            ctx.namespace,
+            "CPU per pod in {place}: the {CHART_TOP} busiest and {CHART_BOTTOM} idlest of {} (cores)",
             rows.len()
         )
     } else {
-        format!("CPU per pod in {} (cores)", ctx.namespace)
+        format!("CPU per pod in {place} (cores)")
     };
     answer.charts.push(Chart {
         id: "q2-pod-cpu".into(),
