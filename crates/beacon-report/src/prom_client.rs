@@ -309,22 +309,22 @@ impl PromClient {
         request: reqwest::RequestBuilder,
     ) -> Result<T> {
         let (status, body) = fetch(&self.auth, &url, request).await?;
-        let envelope: Envelope<T> =
-            serde_json::from_slice(&body).map_err(|_| Error::NotTheApi {
-                url: url.to_string(),
-                status,
-                body: snippet(&body),
-            })?;
+        let envelope: Envelope<T> = serde_json::from_slice(&body)
+            .map_err(|_| self.auth.not_the_api(&url, status, &body))?;
         match (envelope.status.as_str(), envelope.data) {
             ("success", Some(data)) => Ok(data),
             _ => Err(Error::Api {
                 url: url.to_string(),
-                error_type: envelope
-                    .error_type
-                    .unwrap_or_else(|| format!("HTTP {status}")),
-                message: envelope
-                    .error
-                    .unwrap_or_else(|| "no data in the answer".into()),
+                error_type: self.auth.redact(
+                    &envelope
+                        .error_type
+                        .unwrap_or_else(|| format!("HTTP {status}")),
+                ),
+                message: self.auth.redact(
+                    &envelope
+                        .error
+                        .unwrap_or_else(|| "no data in the answer".into()),
+                ),
             }),
         }
     }
@@ -358,17 +358,9 @@ impl AlertmanagerClient {
         })?;
         let (status, body) = fetch(&self.auth, &url, self.auth.http.get(url.clone())).await?;
         if !(200..300).contains(&status) {
-            return Err(Error::NotTheApi {
-                url: url.to_string(),
-                status,
-                body: snippet(&body),
-            });
+            return Err(self.auth.not_the_api(&url, status, &body));
         }
-        serde_json::from_slice(&body).map_err(|_| Error::NotTheApi {
-            url: url.to_string(),
-            status,
-            body: snippet(&body),
-        })
+        serde_json::from_slice(&body).map_err(|_| self.auth.not_the_api(&url, status, &body))
     }
 }
 
@@ -419,6 +411,18 @@ async fn fetch(
     }
     let body = response.bytes().await.map_err(unreachable)?;
     Ok((status, body.to_vec()))
+}
+
+impl Authorized {
+    /// An answer that is not the API's, quoting the start of its body without credentials.
+    fn not_the_api(&self, url: &Url, status: u16, body: &[u8]) -> Error {
+        Error::NotTheApi {
+            url: url.to_string(),
+            status,
+            // Redacted whole, before it is shortened: a cut could leave part of a secret.
+            body: snippet(self.redact(&String::from_utf8_lossy(body)).as_bytes()),
+        }
+    }
 }
 
 /// Prometheus sends sample values as strings so NaN and ±Inf survive JSON.
