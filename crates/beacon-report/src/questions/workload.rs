@@ -146,27 +146,56 @@ pub fn cpu_per_pod_in(ctx: &Ctx, scope: &PodScope) -> String {
 }
 
 fn cpu_in(ctx: &Ctx, scope: &str, by: &str, extra: &str, join: &str) -> String {
-    let source = ctx.cadvisor.cpu;
-    if source == PodSource::Containers
-        && ctx.range.rate_window == 300.0
-        && ctx.catalogue.has(CPU_RULE)
-    {
-        format!("sum by ({by}) ({CPU_RULE}{{{scope}{extra},{RULE_CONTAINERS}}}{join})")
+    let selector = cpu_selector(ctx, scope, extra);
+    if uses_cpu_rule(ctx) {
+        format!("sum by ({by}) ({selector}{join})")
     } else {
         format!(
-            "sum by ({by}) (rate({CPU_RAW}{{{scope}{extra},{}}}[{}]){join})",
-            source.matchers(),
+            "sum by ({by}) (rate({selector}[{}]){join})",
             ctx.range.window()
         )
     }
 }
 
-pub fn memory_per_pod(ctx: &Ctx, filter: &PodFilter) -> String {
+fn uses_cpu_rule(ctx: &Ctx) -> bool {
+    ctx.cadvisor.cpu == PodSource::Containers
+        && ctx.range.rate_window == 300.0
+        && ctx.catalogue.has(CPU_RULE)
+}
+
+/// The series a per-pod CPU query reads: the rule's or cAdvisor's.
+fn cpu_selector(ctx: &Ctx, scope: &str, extra: &str) -> String {
+    if uses_cpu_rule(ctx) {
+        format!("{CPU_RULE}{{{scope}{extra},{RULE_CONTAINERS}}}")
+    } else {
+        format!(
+            "{CPU_RAW}{{{scope}{extra},{}}}",
+            ctx.cadvisor.cpu.matchers()
+        )
+    }
+}
+
+/// Counts the series [`cpu_per_pod`] reads, for its step budget ([`Ctx::range`]).
+pub fn cpu_series_count(ctx: &Ctx, extra: &str) -> String {
     format!(
-        "sum by (pod) ({MEMORY}{{namespace={}{},{}}}{})",
+        "count({})",
+        cpu_selector(ctx, &format!("namespace={}", ctx.ns()), extra)
+    )
+}
+
+fn memory_selector(ctx: &Ctx, filter: &PodFilter) -> String {
+    format!(
+        "{MEMORY}{{namespace={}{},{}}}",
         ctx.ns(),
         filter.matchers,
-        ctx.cadvisor.memory.matchers(),
+        ctx.cadvisor.memory.matchers()
+    )
+}
+
+pub fn memory_per_pod(ctx: &Ctx, filter: &PodFilter) -> String {
+    format!(
+        "sum by (pod) ({}{})",
+        memory_selector(ctx, filter),
         filter.join
     )
 }
@@ -241,16 +270,25 @@ pub async fn answer(ctx: &Ctx, workload: &Workload) -> Answer<WorkloadUsage> {
     );
     let cpu_total_q = answer.uses("CPU cores, total", total(&cpu_q));
     let mem_q = answer.uses("memory working set per pod", memory_per_pod(ctx, &filter));
+    let cpu_count = cpu_series_count(ctx, &filter.matchers);
+    let mem_count = format!("count({})", memory_selector(ctx, &filter));
     let mem_total_q = answer.uses("memory working set, total", total(&mem_q));
 
     let (cpu, cpu_total, mem, mem_total) = tokio::join!(
-        ctx.range_by(&cpu_q, "pod"),
-        ctx.range_by(&cpu_total_q, "pod"),
-        ctx.range_by(&mem_q, "pod"),
-        ctx.range_by(&mem_total_q, "pod"),
+        ctx.range_keyed(&cpu_q, &cpu_count, "pod"),
+        ctx.range_keyed(&cpu_total_q, &cpu_count, "pod"),
+        ctx.range_keyed(&mem_q, &mem_count, "pod"),
+        ctx.range_keyed(&mem_total_q, &mem_count, "pod"),
     );
-    let (cpu, cpu_total) = (answer.take(cpu), answer.take(cpu_total));
-    let (mem, mem_total) = (answer.take(mem), answer.take(mem_total));
+    // The same series, so the same step: the note once per metric.
+    let (cpu, cpu_total) = (
+        answer.take_stepped(cpu),
+        answer.take(cpu_total.map(|s| s.rows)),
+    );
+    let (mem, mem_total) = (
+        answer.take_stepped(mem),
+        answer.take(mem_total.map(|s| s.rows)),
+    );
     let resources = if cpu.is_empty() && mem.is_empty() {
         BTreeMap::new()
     } else {

@@ -1744,3 +1744,49 @@ fn q5_explains_network_on_the_root_cgroup_only() {
         "{notes}"
     );
 }
+
+/// With `--sample-budget 100`, question 1's range queries (3 series each: one container per
+/// StatefulSet pod) get the smallest multiple of the 15 s step whose points fit: their charts
+/// and figures come from that coarser grid, and the answer says so.
+#[test]
+fn a_range_query_over_the_sample_budget_gets_a_coarser_step() {
+    let stack = realistic();
+    let c = &stack.cluster;
+    let mut args = stack.args();
+    args.extend(["--sample-budget", "100"]);
+    let r = report_json(&args);
+    let span = c.end - c.start;
+    let step = (1..)
+        .map(|k| f64::from(k) * 15.0)
+        .find(|s| 3 * ((span / s).floor() as u64 + 1) <= 100)
+        .unwrap();
+    assert_eq!(step, 120.0);
+    let times = report_stack::grid(c.start, c.end, step);
+    let notes = notes_of(&r, "workload");
+    assert!(
+        notes.contains("coarsened from 15s to 2m") && notes.contains("31 points instead of 241"),
+        "{notes}"
+    );
+    let chart = r["workload"]["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|ch| ch["id"] == "q1-cpu")
+        .unwrap();
+    for series in chart["series"].as_array().unwrap() {
+        let at: Vec<f64> = series["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[0].as_f64().unwrap())
+            .collect();
+        assert_eq!(at, times, "{}", series["name"]);
+    }
+    for pod in statefulset_pods(c) {
+        let values: Vec<f64> = times.iter().map(|t| c.pod_cpu(pod, *t)).collect();
+        let avg = values.iter().sum::<f64>() / values.len() as f64;
+        let row = by_key(&r["workload"]["data"]["pods"], "pod", &pod.name);
+        assert_close(&row["cpu"]["avg"], avg, &format!("{} coarse avg", pod.name));
+        assert_close(&row["cpu"]["current"], *values.last().unwrap(), &pod.name);
+    }
+}
