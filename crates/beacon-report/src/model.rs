@@ -85,7 +85,7 @@ impl<T> Answer<T> {
             .and_then(|p| self.queries.iter().find(|q| q.promql == p))
             .map(|q| q.what.clone())
             .or_else(|| promql.map(|p| format!("the query {p}")))
-            .unwrap_or_else(|| "a query".into());
+            .unwrap_or_else(|| "its data".into());
         self.failed.push(FailedQuery {
             what,
             error: in_words(cause),

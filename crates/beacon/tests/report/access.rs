@@ -501,7 +501,10 @@ fn credentials_reach_prometheus_and_alertmanager_and_are_never_printed() {
         stack.proxied_alertmanager.clone(),
     ]);
     args.extend(["--alertmanager-ca-file".to_owned(), ca.clone()]);
-    let r = run(&args, &[]).json();
+    // Every query failed: a partial report, exit status 3.
+    let partial = run(&args, &[]);
+    assert_eq!(partial.code, Some(3), "{}", partial.stderr);
+    let r: Value = serde_json::from_str(&partial.stdout).unwrap();
     let notes = r["alerts"]["notes"].to_string();
     assert_mentions(&notes, &["HTTP 401", "--alertmanager-bearer-token-file"]);
 
@@ -638,7 +641,10 @@ fn credentials_echoed_back_by_a_server_are_never_printed() {
         ]
         .map(str::to_owned),
     );
-    let r = run(&args, &[]).json();
+    // Every query failed: a partial report, exit status 3.
+    let partial = run(&args, &[]);
+    assert_eq!(partial.code, Some(3), "{}", partial.stderr);
+    let r: Value = serde_json::from_str(&partial.stdout).unwrap();
     let notes = r["alerts"]["notes"].to_string();
     assert_mentions(&notes, &["bad_data", "HTTP 500", "echo", "<redacted>"]);
     let workload = r["workload"]["notes"].to_string();
