@@ -458,6 +458,53 @@ mod tests {
         assert!(base_url(Target::Prometheus, "https://admin@host:9090/").is_ok());
     }
 
+    /// A Prometheus stand-in on 127.0.0.1 that holds each query a moment and records how many
+    /// were in flight at once: the client never lets more than its bound through.
+    #[tokio::test]
+    async fn concurrent_queries_are_bounded() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (n, m) = (now.clone(), most.clone());
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let (n, m) = (n.clone(), m.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let _ = stream.read(&mut buf).await;
+                    m.fetch_max(n.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    n.fetch_sub(1, Ordering::SeqCst);
+                    let body = r#"{"status":"success","data":{"resultType":"vector","result":[],"stats":{"timings":{"evalTotalTime":0.5},"samples":{"totalQueryableSamples":7,"peakSamples":3}}}}"#;
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        let client = PromClient::new(&url, &Access::default(), Duration::from_secs(10))
+            .unwrap()
+            .with_max_concurrent_queries(3);
+        let queries = (0..12).map(|i| {
+            let client = client.clone();
+            async move { client.query(&format!("up{i}"), 0.0).await }
+        });
+        for r in futures_util::future::join_all(queries).await {
+            r.unwrap();
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!((1..=3).contains(&most), "{most} queries at once");
+        // Every clone records into the same log, with Prometheus' own figures.
+        let cost = client.costs().summary(3, 100);
+        assert_eq!((cost.queries, cost.total_samples), (12, 84));
+        assert_eq!(cost.largest_peak_samples, 3);
+    }
+
     #[test]
     fn special_values_parse() {
         assert!(parse_value("NaN").is_nan());
