@@ -186,3 +186,32 @@ pub struct Chart {
     pub unit: Unit,
     pub series: Vec<NamedSeries>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failed_query_is_named_by_its_purpose_and_question() {
+        let mut a = Answer::new("q", ());
+        let promql = a.uses("CPU used %", "sum(rate(x[5m]))");
+        let refused = Error::Api {
+            url: "http://p/api/v1/query_range".into(),
+            error_type: "execution".into(),
+            message: "query processing would load too many samples into memory".into(),
+        };
+        let rows: Vec<u8> = a.take(Err(Error::Query {
+            promql,
+            source: Box::new(refused),
+        }));
+        assert!(rows.is_empty());
+        a.note("an earlier explanation");
+        a.announce_failures("question 3 (node memory and CPU)");
+        assert_eq!(
+            a.notes[0],
+            "question 3 (node memory and CPU): asking for CPU used % failed: Prometheus refused it (execution): query processing would load too many samples into memory"
+        );
+        assert_eq!(a.notes.len(), 2);
+        assert_eq!(a.failed[0].what, "CPU used %");
+    }
+}
