@@ -525,6 +525,51 @@ pub fn split_pair(pair: &str) -> Option<(&str, &Path)> {
     (!url.is_empty() && !path.is_empty()).then(|| (url, Path::new(path)))
 }
 
+/// `beacon init fetch --help`: what the step does and guarantees.
+pub const ABOUT: &str = "\
+Download URLs to files, for an init container in an image with no shell and no wget.
+
+The body goes to a hidden temp file beside the target (.NAME.XXXXXX.part), is fsynced and only
+then renamed over the target: a failed, interrupted or killed download never leaves a partial
+or empty file at PATH. http and https are supported; TLS trusts the system CA bundle
+(/etc/ssl/certs/ca-certificates.crt, as distroless ships it) or built-in Mozilla roots.
+
+PATH is the file's own path; missing directories above it are created. A PATH that is a
+directory (or a symlink to one) fails before any request is made.
+
+Connect errors, timeouts, resets, truncated bodies and HTTP 5xx/408/429 are retried with
+exponential backoff and jitter, honouring Retry-After. Other 4xx, untrusted certificates,
+redirect loops, redirects to non-http(s) URLs, --max-bytes and --sha256 mismatches fail at
+once. Progress is logged to stderr every --progress-interval, and one summary line at the end.
+
+Bounded by default: a body over --max-bytes (100MiB) and a step not finished within
+--deadline (10m) fail, so a huge or endless stream cannot fill the volume and a trickle cannot
+hold the pod. Raise them for large files.
+
+gzip: beacon asks for gzip and saves the decoded body (what a browser would show); --sha256
+and --max-bytes apply to the decoded bytes. A body in another encoding is refused. Two runs
+fetching the same PATH at once do not disturb each other.
+
+Exit status: 0 downloaded (or already present with the right --sha256), 1 failed (the reason
+is the last stderr line, so `kubectl logs -c` shows it and the kubelet restarts the init
+container), 2 bad arguments, 143/130 interrupted by SIGTERM/SIGINT.";
+
+/// `beacon init fetch --help`: how an init container uses it.
+pub const EXAMPLE: &str = "\
+Kubernetes:
+  initContainers:
+    - name: fetch-index
+      image: beacon:latest          # the app image: nothing else to pull
+      args: [init, fetch, \"http://info.cern.ch\", --to, /init_data/index.html,
+             --timeout, 20s, --retries, \"5\", --max-bytes, \"10000000\"]
+      volumeMounts:
+        - { name: init-data, mountPath: /init_data }
+  volumes:
+    - { name: init-data, emptyDir: {} }
+
+Several files in one step:
+  beacon init fetch https://a.example/x.json=/init_data/x.json https://b.example/y=/init_data/y";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -285,6 +285,32 @@ fn elapsed(since: Instant) -> String {
     human_duration(since.elapsed())
 }
 
+/// `beacon init wait --help`: what the step does and guarantees.
+pub const ABOUT: &str = "\
+Wait until every TARGET is ready, replacing a shell loop on nslookup in an init container.
+
+  dns:NAME         NAME resolves (e.g. a Service's DNS name exists)
+  tcp:HOST:PORT    a TCP connection is accepted
+  http(s)://…      a GET answers 2xx (redirects followed)
+
+Each failed attempt's reason is logged — a new reason at once, a repeated one at most every
+--log-every — so `kubectl logs -c` shows what is missing without flooding.
+
+Names are resolved in-process: /etc/hosts first, then the nameservers of /etc/resolv.conf with
+its search list and ndots, so --timeout and SIGTERM end the step on time even while DNS hangs.
+
+Exit status: 0 all ready, 1 timed out (the last reason is printed), 2 bad arguments,
+143/130 interrupted.";
+
+/// `beacon init wait --help`: how an init container uses it.
+pub const EXAMPLE: &str = "\
+Kubernetes:
+  initContainers:
+    - name: wait-for-service
+      image: beacon:latest
+      args: [init, wait, \"dns:myservice.default.svc.cluster.local\", \"tcp:db:5432\",
+             --timeout, 5m, --interval, 2s]";
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -103,6 +103,10 @@ pub fn append_lines(path: &Path, step: &Step) -> Result<Outcome> {
     append_lines_unless(path, step, &AtomicBool::new(false))
 }
 
+/// How long a signalled step may take to reach its next safe point before it is abandoned
+/// (it may be waiting for another step's ledger lock, and abandoning is as safe as a crash).
+pub const STOP_GRACE: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// [`append_lines`] that stops at its next safe point once `cancel` is set (SIGTERM), with
 /// [`Error::Interrupted`]: before the file is replaced, the temp file is deleted and the file
 /// keeps its old content; after, the step completes (only the ledger's `done` is left to
@@ -318,6 +322,40 @@ fn parse(text: &str) -> HashMap<String, State> {
     }
     states
 }
+
+/// `beacon init write --help`: what the step does and guarantees.
+pub const ABOUT: &str = "\
+Append lines to a file durably and exactly once per step.
+
+Init containers run again when a pod restarts and an emptyDir keeps their output, so a plain
+append would duplicate lines. Each step has an id (--id, or by default derived from its lines)
+and a hidden ledger beside the file (.NAME.steps) records the applied steps: a step already in
+the ledger does nothing. The new content replaces the file by temp file + fsync + rename, and
+the ledger records `begin` before and `done` after, so a crash at any point is recovered on
+the next run without duplicating or losing the lines; temp files a killed run left are removed.
+Deleting the file, or truncating it to 0 bytes, resets its ledger.
+
+Exit status: 0 appended (or already applied), 1 failed, 2 bad arguments, 143/130 interrupted
+by SIGTERM/SIGINT (the step stops at a safe point; a re-run completes it exactly once).";
+
+/// `beacon init write --help`: how an init container uses it.
+pub const EXAMPLE: &str = "\
+Kubernetes — a queue of init containers, each adding one line, in order:
+  initContainers:
+    - name: line-1
+      image: beacon:latest
+      args: [init, write, /init_data/example.txt, --line, bla-bla]
+      volumeMounts: [{ name: init-data, mountPath: /init_data }]
+    - name: line-2
+      image: beacon:latest
+      args: [init, write, /init_data/example.txt, --line, whoa]
+      volumeMounts: [{ name: init-data, mountPath: /init_data }]
+    - name: line-3
+      image: beacon:latest
+      args: [init, write, /init_data/example.txt, --line, this is the 14th lab]
+      volumeMounts: [{ name: init-data, mountPath: /init_data }]
+
+Result, however often the pod restarts: bla-bla, whoa, this is the 14th lab — one per line.";
 
 #[cfg(test)]
 mod tests {

@@ -3,35 +3,26 @@
 //! Exit codes: 0 done (or already done), 1 the step failed (one-line reason on stderr),
 //! 2 bad arguments, 130/143 interrupted by SIGINT/SIGTERM (no partial file left behind).
 
-use std::{
-    path::PathBuf,
-    process::ExitCode,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::Duration,
-};
+use std::{path::PathBuf, process::ExitCode, sync::atomic::AtomicBool, time::Duration};
 
-use anyhow::Context;
 use beacon_init::{
     fetch::{self, FetchJob, FetchOptions, Fetcher},
     retry::RetryPolicy,
+    signals::{self, Interrupted, Stopped, until_signal},
     wait::{self, Target, WaitOptions},
     write::{self, Outcome, Step},
 };
-use tokio::signal::unix::{Signal, SignalKind, signal};
 
 #[derive(Debug, clap::Subcommand)]
 pub enum InitCommand {
     /// Download URLs to files atomically, with retries (replaces `wget` in an init container).
-    #[command(long_about = FETCH_ABOUT, after_long_help = FETCH_EXAMPLE)]
+    #[command(long_about = fetch::ABOUT, after_long_help = fetch::EXAMPLE)]
     Fetch(FetchArgs),
     /// Append lines to a file exactly once, however often the init container re-runs.
-    #[command(long_about = WRITE_ABOUT, after_long_help = WRITE_EXAMPLE)]
+    #[command(long_about = write::ABOUT, after_long_help = write::EXAMPLE)]
     Write(WriteArgs),
     /// Wait until DNS names resolve, TCP ports accept, or URLs answer 2xx.
-    #[command(long_about = WAIT_ABOUT, after_long_help = WAIT_EXAMPLE)]
+    #[command(long_about = wait::ABOUT, after_long_help = wait::EXAMPLE)]
     Wait(WaitArgs),
 }
 
@@ -137,7 +128,7 @@ async fn fetch(args: FetchArgs) -> anyhow::Result<ExitCode> {
     // Dropping the downloads on a signal drops their temp files, which deletes them.
     match until_signal(fetcher.fetch_all(&jobs)).await {
         Ok(result) => result.map(|_| ExitCode::SUCCESS).map_err(Into::into),
-        Err(signal) => Ok(signal.exit("nothing partial was left behind")),
+        Err(signal) => Ok(interrupted(signal, "nothing partial was left behind")),
     }
 }
 
@@ -166,29 +157,25 @@ async fn write(args: WriteArgs) -> anyhow::Result<ExitCode> {
         Ok(step) => step,
         Err(e) => return Ok(usage_error(&e.to_string())),
     };
-    let signals = Signals::install();
-    let cancel = Arc::new(AtomicBool::new(false));
-    let mut task = tokio::task::spawn_blocking({
-        let (path, step, cancel) = (args.path.clone(), step.clone(), cancel.clone());
-        move || write::append_lines_unless(&path, &step, &cancel)
-    });
-    // Exiting at once on a signal would leave the step's temp file behind: ask it to stop at
-    // its next safe point instead, and wait for that (briefly: a step blocked on another's
-    // ledger lock is abandoned, which is as safe as a crash).
-    let (outcome, interrupted) = match signals.until(&mut task).await {
-        Ok(joined) => (joined, None),
-        Err(signal) => {
-            cancel.store(true, Ordering::SeqCst);
-            match tokio::time::timeout(WRITE_STOP_GRACE, task).await {
-                Ok(joined) => (joined, Some(signal)),
-                Err(_) => {
-                    return Ok(signal.exit("the step was abandoned mid-way; a re-run completes it"));
-                }
-            }
+    // Exiting at once on a signal would leave the step's temp file behind: it stops at its
+    // next safe point instead (briefly: a step blocked on another's ledger lock is abandoned,
+    // which is as safe as a crash).
+    let work = {
+        let (path, step) = (args.path.clone(), step.clone());
+        move |stop: &AtomicBool| write::append_lines_unless(&path, &step, stop)
+    };
+    let (outcome, signalled) = match signals::run_stoppable(work, write::STOP_GRACE).await {
+        Stopped::Finished(outcome) => (outcome, None),
+        Stopped::AtSafePoint(signal, outcome) => (outcome, Some(signal)),
+        Stopped::Abandoned(signal) => {
+            return Ok(interrupted(
+                signal,
+                "the step was abandoned mid-way; a re-run completes it",
+            ));
         }
     };
     let (path, id, lines) = (args.path.display(), &step.id, step.lines.len());
-    let applied = match outcome.context("write task failed")? {
+    let applied = match outcome {
         Ok(Outcome::Appended) => {
             tracing::info!(path = %path, step = %id, lines, "appended {lines} line(s)");
             true
@@ -201,18 +188,18 @@ async fn write(args: WriteArgs) -> anyhow::Result<ExitCode> {
             tracing::info!(path = %path, step = %id, "lines were written by an interrupted run; recorded the step as done");
             true
         }
-        Err(beacon_init::Error::Interrupted) if interrupted.is_some() => false,
+        Err(beacon_init::Error::Interrupted) if signalled.is_some() => false,
         Err(e) => return Err(e.into()),
     };
-    Ok(match interrupted {
+    Ok(match signalled {
         None => ExitCode::SUCCESS,
-        Some(signal) if applied => signal.exit("the step had been applied first"),
-        Some(signal) => signal.exit("the step was not applied; nothing partial was left behind"),
+        Some(signal) if applied => interrupted(signal, "the step had been applied first"),
+        Some(signal) => interrupted(
+            signal,
+            "the step was not applied; nothing partial was left behind",
+        ),
     })
 }
-
-/// How long a signalled `write` waits for its step to reach a safe point.
-const WRITE_STOP_GRACE: Duration = Duration::from_secs(2);
 
 async fn wait(args: WaitArgs) -> anyhow::Result<ExitCode> {
     let targets: Result<Vec<Target>, _> = args.targets.iter().map(|t| t.parse()).collect();
@@ -228,7 +215,7 @@ async fn wait(args: WaitArgs) -> anyhow::Result<ExitCode> {
     };
     match until_signal(wait::wait_all(&targets, &opts)).await {
         Ok(result) => result.map(|()| ExitCode::SUCCESS).map_err(Into::into),
-        Err(signal) => Ok(signal.exit("nothing partial was left behind")),
+        Err(signal) => Ok(interrupted(signal, "nothing partial was left behind")),
     }
 }
 
@@ -264,152 +251,12 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The signal that ended a step: SIGTERM (the kubelet deleting the pod) or SIGINT.
-struct Interrupted {
-    name: &'static str,
-    code: u8,
+/// Says on the last stderr line which signal ended the step and what it left, and exits
+/// with the conventional code, 128 + signal.
+fn interrupted(signal: Interrupted, aftermath: &str) -> ExitCode {
+    eprintln!("beacon: error: interrupted by {}; {aftermath}", signal.name);
+    ExitCode::from(signal.code)
 }
-
-impl Interrupted {
-    /// Says so on the last stderr line and gives the conventional exit code, 128 + signal.
-    fn exit(self, aftermath: &str) -> ExitCode {
-        eprintln!("beacon: error: interrupted by {}; {aftermath}", self.name);
-        ExitCode::from(self.code)
-    }
-}
-
-/// SIGTERM and SIGINT handlers, installed before the work they guard starts: a signal in
-/// between would otherwise end the process the default way, with nothing cleaned up.
-struct Signals(Option<(Signal, Signal)>);
-
-impl Signals {
-    fn install() -> Self {
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(term), Ok(int)) => Self(Some((term, int))),
-            _ => Self(None),
-        }
-    }
-
-    /// Runs `fut` unless a signal arrives first; then `fut` is dropped — cleaning up after
-    /// itself — and the signal is returned.
-    async fn until<T>(mut self, fut: impl Future<Output = T>) -> Result<T, Interrupted> {
-        let Some((term, int)) = &mut self.0 else {
-            return Ok(fut.await);
-        };
-        tokio::select! {
-            out = fut => Ok(out),
-            _ = term.recv() => Err(Interrupted { name: "SIGTERM", code: 143 }),
-            _ = int.recv() => Err(Interrupted { name: "SIGINT", code: 130 }),
-        }
-    }
-}
-
-/// [`Signals::until`] for work that has not started yet (a future does nothing until polled).
-async fn until_signal<T>(fut: impl Future<Output = T>) -> Result<T, Interrupted> {
-    Signals::install().until(fut).await
-}
-
-const FETCH_ABOUT: &str = "\
-Download URLs to files, for an init container in an image with no shell and no wget.
-
-The body goes to a hidden temp file beside the target (.NAME.XXXXXX.part), is fsynced and only
-then renamed over the target: a failed, interrupted or killed download never leaves a partial
-or empty file at PATH. http and https are supported; TLS trusts the system CA bundle
-(/etc/ssl/certs/ca-certificates.crt, as distroless ships it) or built-in Mozilla roots.
-
-PATH is the file's own path; missing directories above it are created. A PATH that is a
-directory (or a symlink to one) fails before any request is made.
-
-Connect errors, timeouts, resets, truncated bodies and HTTP 5xx/408/429 are retried with
-exponential backoff and jitter, honouring Retry-After. Other 4xx, untrusted certificates,
-redirect loops, redirects to non-http(s) URLs, --max-bytes and --sha256 mismatches fail at
-once. Progress is logged to stderr every --progress-interval, and one summary line at the end.
-
-Bounded by default: a body over --max-bytes (100MiB) and a step not finished within
---deadline (10m) fail, so a huge or endless stream cannot fill the volume and a trickle cannot
-hold the pod. Raise them for large files.
-
-gzip: beacon asks for gzip and saves the decoded body (what a browser would show); --sha256
-and --max-bytes apply to the decoded bytes. A body in another encoding is refused. Two runs
-fetching the same PATH at once do not disturb each other.
-
-Exit status: 0 downloaded (or already present with the right --sha256), 1 failed (the reason
-is the last stderr line, so `kubectl logs -c` shows it and the kubelet restarts the init
-container), 2 bad arguments, 143/130 interrupted by SIGTERM/SIGINT.";
-
-const FETCH_EXAMPLE: &str = "\
-Kubernetes:
-  initContainers:
-    - name: fetch-index
-      image: beacon:latest          # the app image: nothing else to pull
-      args: [init, fetch, \"http://info.cern.ch\", --to, /init_data/index.html,
-             --timeout, 20s, --retries, \"5\", --max-bytes, \"10000000\"]
-      volumeMounts:
-        - { name: init-data, mountPath: /init_data }
-  volumes:
-    - { name: init-data, emptyDir: {} }
-
-Several files in one step:
-  beacon init fetch https://a.example/x.json=/init_data/x.json https://b.example/y=/init_data/y";
-
-const WRITE_ABOUT: &str = "\
-Append lines to a file durably and exactly once per step.
-
-Init containers run again when a pod restarts and an emptyDir keeps their output, so a plain
-append would duplicate lines. Each step has an id (--id, or by default derived from its lines)
-and a hidden ledger beside the file (.NAME.steps) records the applied steps: a step already in
-the ledger does nothing. The new content replaces the file by temp file + fsync + rename, and
-the ledger records `begin` before and `done` after, so a crash at any point is recovered on
-the next run without duplicating or losing the lines; temp files a killed run left are removed.
-Deleting the file, or truncating it to 0 bytes, resets its ledger.
-
-Exit status: 0 appended (or already applied), 1 failed, 2 bad arguments, 143/130 interrupted
-by SIGTERM/SIGINT (the step stops at a safe point; a re-run completes it exactly once).";
-
-const WRITE_EXAMPLE: &str = "\
-Kubernetes — a queue of init containers, each adding one line, in order:
-  initContainers:
-    - name: line-1
-      image: beacon:latest
-      args: [init, write, /init_data/example.txt, --line, bla-bla]
-      volumeMounts: [{ name: init-data, mountPath: /init_data }]
-    - name: line-2
-      image: beacon:latest
-      args: [init, write, /init_data/example.txt, --line, whoa]
-      volumeMounts: [{ name: init-data, mountPath: /init_data }]
-    - name: line-3
-      image: beacon:latest
-      args: [init, write, /init_data/example.txt, --line, this is the 14th lab]
-      volumeMounts: [{ name: init-data, mountPath: /init_data }]
-
-Result, however often the pod restarts: bla-bla, whoa, this is the 14th lab — one per line.";
-
-const WAIT_ABOUT: &str = "\
-Wait until every TARGET is ready, replacing a shell loop on nslookup in an init container.
-
-  dns:NAME         NAME resolves (e.g. a Service's DNS name exists)
-  tcp:HOST:PORT    a TCP connection is accepted
-  http(s)://…      a GET answers 2xx (redirects followed)
-
-Each failed attempt's reason is logged — a new reason at once, a repeated one at most every
---log-every — so `kubectl logs -c` shows what is missing without flooding.
-
-Names are resolved in-process: /etc/hosts first, then the nameservers of /etc/resolv.conf with
-its search list and ndots, so --timeout and SIGTERM end the step on time even while DNS hangs.
-
-Exit status: 0 all ready, 1 timed out (the last reason is printed), 2 bad arguments,
-143/130 interrupted.";
-
-const WAIT_EXAMPLE: &str = "\
-Kubernetes:
-  initContainers:
-    - name: wait-for-service
-      image: beacon:latest
-      args: [init, wait, \"dns:myservice.default.svc.cluster.local\", \"tcp:db:5432\",
-             --timeout, 5m, --interval, 2s]";
 
 #[cfg(test)]
 mod tests {

@@ -603,7 +603,7 @@ fn echo(mut stream: TcpStream) {
 #[test]
 fn credentials_echoed_back_by_a_server_are_never_printed() {
     let base = echo_server();
-    let work = Workdir::new();
+    let work = crate::stack::Workdir::new();
     let file = |name: &str, content: &str| {
         let path = work.path().join(name);
         std::fs::write(&path, content).unwrap();
@@ -660,7 +660,7 @@ fn credentials_echoed_back_by_a_server_are_never_printed() {
 
 #[test]
 fn a_fifo_or_an_oversized_file_as_a_credential_or_ca_file_is_refused() {
-    let work = Workdir::new();
+    let work = crate::stack::Workdir::new();
     let fifo = work.path().join("fifo");
     let made = Command::new("mkfifo").arg(&fifo).status().unwrap();
     assert!(made.success());
