@@ -1,5 +1,5 @@
-//! Helpers shared by `chart.rs` and `monitoring_rules.rs`: locating the external tools (a missing
-//! tool fails the test and says how to install it), running them, and parsing YAML into
+//! Helpers of the packaging modules: helm and promtool (through `beacon_testkit::require`: a
+//! missing tool fails the test and says how to install it), running them, and parsing YAML into
 //! `serde_json::Value`s.
 
 use std::path::{Path, PathBuf};

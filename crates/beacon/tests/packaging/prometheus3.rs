@@ -271,11 +271,7 @@ fn legacy_name(name: &str) -> bool {
 #[test]
 fn beacons_metrics_need_no_prometheus_3_normalisation() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = beacon_testkit::free_port();
     let _serve = Serve(
         Command::new(env!("CARGO_BIN_EXE_beacon"))
             .arg("serve")

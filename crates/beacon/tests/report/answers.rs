@@ -247,7 +247,7 @@ fn check_cpu_ranking(c: &Cluster, r: &Value, cpu: impl Fn(&Pod, f64) -> f64) {
 }
 
 #[test]
-fn q1_counts_the_workloads_containers_not_their_sandboxes() {
+fn workload_counts_its_containers_not_their_sandboxes() {
     let stack = realistic();
     let (c, r) = (&stack.cluster, stack.report());
     // Per pod and total: the containers' CPU and memory. The fixture's pause containers
@@ -288,7 +288,7 @@ fn q1_counts_the_workloads_containers_not_their_sandboxes() {
 }
 
 #[test]
-fn q2_ranks_every_pod_of_the_namespace() {
+fn pod_cpu_ranks_every_pod_of_the_namespace() {
     let stack = realistic();
     let (c, r) = (&stack.cluster, stack.report());
     check_cpu_ranking(c, r, |p, t| c.pod_cpu(p, t));
@@ -302,7 +302,7 @@ fn q2_ranks_every_pod_of_the_namespace() {
 /// (MemFree + Buffers + Cached + SReclaimable), node-a's from MemAvailable, and the note says
 /// so for node-b only, without blaming node-exporter (whose targets are up).
 #[test]
-fn q3_node_memory_falls_back_per_node_without_memavailable() {
+fn node_memory_falls_back_per_node_without_memavailable() {
     let stack = realistic();
     let (c, r) = (&stack.cluster, stack.report());
     for (i, node) in c.nodes.iter().enumerate() {
@@ -362,7 +362,7 @@ fn q3_node_memory_falls_back_per_node_without_memavailable() {
 /// node-b's node-exporter pod is replaced 40 minutes in: the host's counters go on under a new
 /// `pod` label. Every evaluation point, before, around and after, shows the true busy share.
 #[test]
-fn q3_node_cpu_is_right_through_a_node_exporter_restart() {
+fn node_cpu_is_right_through_a_node_exporter_restart() {
     let stack = realistic();
     let (c, r) = (&stack.cluster, stack.report());
     assert!(c.nodes[1].exporter_restart.is_some());
@@ -384,7 +384,7 @@ fn q3_node_cpu_is_right_through_a_node_exporter_restart() {
 }
 
 #[test]
-fn q4_kubelet_gauges_per_node() {
+fn kubelets_count_running_pods_and_containers_per_node() {
     let stack = realistic();
     let (c, r) = (&stack.cluster, stack.report());
     assert_eq!(r["kubelets"]["data"]["source"], "kubelet");
@@ -399,7 +399,7 @@ fn q4_kubelet_gauges_per_node() {
 }
 
 #[test]
-fn q5_network_per_pod_without_host_network_pods() {
+fn network_is_per_pod_without_host_network_pods() {
     let stack = realistic();
     let (c, r) = (&stack.cluster, stack.report());
     let net = r["network"]["data"].as_array().unwrap();
