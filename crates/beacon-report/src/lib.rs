@@ -3,7 +3,6 @@
 
 pub mod access;
 pub mod catalogue;
-pub mod charts;
 mod error;
 pub mod inventory;
 pub mod model;
@@ -47,6 +46,8 @@ pub struct Options {
     pub range: TimeRange,
     /// Bounds each HTTP request.
     pub timeout: Duration,
+    /// Rows each ranked table leads with, from each end (`--top`).
+    pub top: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -57,6 +58,8 @@ pub struct Report {
     pub alertmanager: Option<String>,
     pub namespace: String,
     pub range: RangeInfo,
+    /// Rows each ranked table shows from each end; every row is in this JSON.
+    pub top: usize,
     pub workload: Answer<WorkloadUsage>,
     pub pod_cpu: Answer<CpuRanking>,
     pub nodes: Answer<Vec<NodeUsage>>,
@@ -97,6 +100,7 @@ pub async fn build(opts: &Options) -> Result<Report> {
         namespace: opts.namespace.clone(),
         catalogue,
         cadvisor,
+        top: opts.top,
     };
     tracing::debug!(prometheus = %info.version, "asking the questions");
     // Every question's queries run concurrently: the report's time is its slowest query's.
@@ -118,6 +122,7 @@ pub async fn build(opts: &Options) -> Result<Report> {
         prometheus_version: info.version,
         alertmanager: am.map(|a| a.url().to_owned()),
         namespace: opts.namespace.clone(),
+        top: opts.top,
         range: RangeInfo {
             start: time_range::format_time(opts.range.start),
             end: time_range::format_time(opts.range.end),

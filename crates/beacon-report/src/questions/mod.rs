@@ -28,6 +28,8 @@ pub struct Ctx {
     pub namespace: String,
     pub catalogue: Catalogue,
     pub cadvisor: CadvisorShape,
+    /// Rows each table leads with, from each end (`--top`): their series are ranged in full.
+    pub top: usize,
 }
 
 /// cAdvisor also exports a series per pod cgroup (`container=""`, `image=""`), the sandbox
@@ -156,6 +158,25 @@ impl Ctx {
         Ok(rows)
     }
 
+    /// `func` (e.g. `avg_over_time`) of `expr` over the range, at the range's step, as one
+    /// instant value per series: a ranking needs every series' average, not every point.
+    /// Pinned with `@ end()` so it is evaluated once even inside a range query. The window
+    /// has half a step to spare, so that it holds the range's first point whether ranges are
+    /// closed at the start (Prometheus 2) or open (Prometheus 3).
+    pub fn over_range(&self, func: &str, expr: &str) -> String {
+        let step = self.range.step;
+        let pad = if step >= 4.0 {
+            (step / 2.0).ceil()
+        } else {
+            step / 2.0
+        };
+        format!(
+            "{func}(({expr})[{}:{}] @ end())",
+            promql_duration(self.range.end - self.range.start + pad),
+            promql_duration(step)
+        )
+    }
+
     /// Runs an instant query at the range's end.
     pub async fn instant(&self, expr: &str) -> Result<Vec<Sample>> {
         self.prom.query(expr, self.range.end).await
@@ -243,6 +264,17 @@ pub fn to_series(rows: &[Keyed]) -> Vec<NamedSeries> {
             points: r.points.clone(),
         })
         .collect()
+}
+
+/// `expr`'s series whose `label` ranks among the `top` highest or `bottom` lowest of
+/// `measure` (one value per series, e.g. [`Ctx::over_range`]): the chart's and the table's
+/// rows, ranged without ranging every series.
+pub fn ranked(expr: &str, label: &str, measure: &str, top: usize, bottom: usize) -> String {
+    let mut pick = format!("topk({top}, {measure})");
+    if bottom > 0 {
+        pick = format!("{pick} or bottomk({bottom}, {measure})");
+    }
+    format!("{expr} and on ({label}) ({pick})")
 }
 
 /// Instant samples keyed by a label.

@@ -1,33 +1,45 @@
-//! Question 5: network receive and transmit rate per pod in the namespace.
+//! Question 5: network receive and transmit rate per pod in the namespace, largest users
+//! first.
+
+use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Ctx, Keyed, to_series};
-use crate::model::{Answer, Chart, Stats, Unit};
+use super::{Ctx, Keyed, by_label, ranked};
+use crate::model::{Answer, CHART_LINES, Chart, NamedSeries, Remainder, Stats, Unit};
 
 pub const QUESTION: &str = "Network receive/transmit per pod in the namespace";
 
 const RX: &str = "container_network_receive_bytes_total";
 const TX: &str = "container_network_transmit_bytes_total";
-/// A host-network pod reports the node's interfaces; kube-state-metrics tells them apart.
-const NOT_HOST_NETWORK: &str = r#" * on (namespace, pod) group_left () max by (namespace, pod) (kube_pod_info{host_network="false"})"#;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PodNetwork {
     pub pod: String,
-    /// Bytes per second.
+    /// Bytes per second. Every pod has its average and current rate; the maximum and minimum
+    /// only the pods at either end of the ranking, whose range was fetched.
     pub receive: Stats,
     /// Bytes per second.
     pub transmit: Stats,
 }
 
+/// A host-network pod reports the node's interfaces; kube-state-metrics tells them apart. The
+/// namespace narrows the join to this namespace's pods (without it, every pod of the cluster
+/// is loaded to match a handful).
+fn not_host_network(ctx: &Ctx) -> String {
+    format!(
+        r#" * on (namespace, pod) group_left () max by (namespace, pod) (kube_pod_info{{namespace={},host_network="false"}})"#,
+        ctx.ns()
+    )
+}
+
 pub async fn answer(ctx: &Ctx) -> Answer<Vec<PodNetwork>> {
     let mut answer = Answer::new(QUESTION, Vec::new());
     let join = if ctx.catalogue.has("kube_pod_info") {
-        NOT_HOST_NETWORK
+        not_host_network(ctx)
     } else {
         answer.note("kube_pod_info (kube-state-metrics) is absent, so host-network pods are not excluded: their figures are the node's");
-        ""
+        String::new()
     };
     // No container filter: cAdvisor reports a pod's network on its sandbox (pause) container.
     let expr = |metric: &str| {
@@ -37,46 +49,134 @@ pub async fn answer(ctx: &Ctx) -> Answer<Vec<PodNetwork>> {
             ctx.range.window()
         )
     };
-    let rx_q = answer.uses("receive bytes/s per pod", expr(RX));
-    let tx_q = answer.uses("transmit bytes/s per pod", expr(TX));
-    let (rx, tx) = tokio::join!(ctx.range_by(&rx_q, "pod"), ctx.range_by(&tx_q, "pod"));
-    let (rx, tx) = (answer.take(rx), answer.take(tx));
-    if rx.is_empty() && tx.is_empty() {
+    let rx_q = answer.uses("receive bytes/s per pod, now", expr(RX));
+    let tx_q = answer.uses("transmit bytes/s per pod, now", expr(TX));
+    let rx_avg_q = answer.uses(
+        "average receive bytes/s per pod over the range",
+        ctx.over_range("avg_over_time", &rx_q),
+    );
+    let tx_avg_q = answer.uses(
+        "average transmit bytes/s per pod over the range",
+        ctx.over_range("avg_over_time", &tx_q),
+    );
+    let (rx_now, tx_now, rx_avg, tx_avg) = tokio::join!(
+        ctx.instant(&rx_q),
+        ctx.instant(&tx_q),
+        ctx.instant(&rx_avg_q),
+        ctx.instant(&tx_avg_q),
+    );
+    let [rx_now, tx_now, rx_avg, tx_avg] =
+        [rx_now, tx_now, rx_avg, tx_avg].map(|r| by_label(&answer.take(r), "pod"));
+    if rx_avg.is_empty() && tx_avg.is_empty() {
         let scope = format!("namespace {}", ctx.namespace);
         // Network series never name a container (they belong to the pod's sandbox on every
         // runtime), so their labels say nothing about the runtime: only about the scope.
         ctx.explain_no_match(&mut answer, RX, &scope).await;
         return answer;
     }
-    let mut pods: Vec<&String> = rx.iter().chain(&tx).map(|r| &r.key).collect();
-    pods.sort();
-    pods.dedup();
-    let stats = |rows: &[Keyed], pod: &str| {
-        rows.iter()
-            .find(|r| r.key == pod)
-            .map(|r| r.stats)
-            .unwrap_or_default()
+    let instant = |now: &BTreeMap<String, f64>, avg: &BTreeMap<String, f64>, pod: &str| Stats {
+        current: now.get(pod).copied(),
+        avg: avg.get(pod).copied(),
+        ..Stats::default()
     };
-    answer.data = pods
+    let mut pods: Vec<PodNetwork> = rx_avg
+        .keys()
+        .chain(tx_avg.keys())
+        .collect::<std::collections::BTreeSet<_>>()
         .into_iter()
         .map(|pod| PodNetwork {
             pod: pod.clone(),
-            receive: stats(&rx, pod),
-            transmit: stats(&tx, pod),
+            receive: instant(&rx_now, &rx_avg, pod),
+            transmit: instant(&tx_now, &tx_avg, pod),
         })
         .collect();
+    rank(&mut pods);
+
+    let total = format!("({rx_avg_q} + {tx_avg_q})");
+    let (top, bottom) = (CHART_LINES.max(ctx.top), ctx.top);
+    let rx_range_q = answer.uses(
+        "receive bytes/s of the largest and smallest users",
+        ranked(&rx_q, "pod", &total, top, bottom),
+    );
+    let tx_range_q = answer.uses(
+        "transmit bytes/s of the largest and smallest users",
+        ranked(&tx_q, "pod", &total, top, bottom),
+    );
+    let (rx, tx) = tokio::join!(
+        ctx.range_by(&rx_range_q, "pod"),
+        ctx.range_by(&tx_range_q, "pod")
+    );
+    let (rx, tx) = (answer.take(rx), answer.take(tx));
+    for p in &mut pods {
+        if let Some(r) = rx.iter().find(|r| r.key == p.pod) {
+            p.receive = r.stats;
+        }
+        if let Some(t) = tx.iter().find(|r| r.key == p.pod) {
+            p.transmit = t.stats;
+        }
+    }
+    rank(&mut pods);
     for (id, title, rows) in [
         ("q5-receive", "receive", &rx),
         ("q5-transmit", "transmit", &tx),
     ] {
         if !rows.is_empty() {
-            answer.charts.push(Chart {
-                id: id.into(),
-                title: format!("Network {title} per pod in {}", ctx.namespace),
-                unit: Unit::BytesPerSecond,
-                series: to_series(rows),
-            });
+            answer.charts.push(chart(ctx, id, title, &pods, rows));
         }
     }
+    answer.data = pods;
     answer
+}
+
+/// Largest users first: average receive plus transmit, then name.
+fn rank(pods: &mut [PodNetwork]) {
+    let total = |p: &PodNetwork| p.receive.avg.unwrap_or(0.0) + p.transmit.avg.unwrap_or(0.0);
+    pods.sort_by(|a, b| total(b).total_cmp(&total(a)).then(a.pod.cmp(&b.pod)));
+}
+
+/// The largest users' lines, the rest as a count and their median average.
+fn chart(ctx: &Ctx, id: &str, direction: &str, pods: &[PodNetwork], rows: &[Keyed]) -> Chart {
+    let shown: Vec<usize> = (0..pods.len().min(CHART_LINES)).collect();
+    let stat = |p: &PodNetwork| {
+        if direction == "receive" {
+            p.receive
+        } else {
+            p.transmit
+        }
+    };
+    let averages: Vec<f64> = pods.iter().map(|p| stat(p).avg.unwrap_or(0.0)).collect();
+    let series = shown
+        .iter()
+        .filter_map(|&i| rows.iter().find(|r| r.key == pods[i].pod))
+        .map(|r| NamedSeries {
+            name: r.key.clone(),
+            points: r.points.clone(),
+        })
+        .collect();
+    let title = if shown.len() < pods.len() {
+        format!(
+            "Network {direction} in {}: the {} largest users of {}",
+            ctx.namespace,
+            shown.len(),
+            pods.len()
+        )
+    } else {
+        format!("Network {direction} per pod in {}", ctx.namespace)
+    };
+    Chart {
+        id: id.into(),
+        title,
+        unit: Unit::BytesPerSecond,
+        series,
+        remainder: Remainder::of(
+            &averages,
+            &shown,
+            "pods",
+            if direction == "receive" {
+                "average receive"
+            } else {
+                "average transmit"
+            },
+        ),
+    }
 }

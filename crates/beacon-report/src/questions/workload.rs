@@ -164,6 +164,7 @@ pub async fn answer(ctx: &Ctx, workload: &Workload) -> Answer<WorkloadUsage> {
             title: format!("CPU of {} (cores)", workload.describe()),
             unit: Unit::Cores,
             series: to_series(&cpu),
+            remainder: None,
         });
     }
     if !mem.is_empty() {
@@ -172,6 +173,7 @@ pub async fn answer(ctx: &Ctx, workload: &Workload) -> Answer<WorkloadUsage> {
             title: format!("Memory working set of {}", workload.describe()),
             unit: Unit::Bytes,
             series: to_series(&mem),
+            remainder: None,
         });
     }
     answer

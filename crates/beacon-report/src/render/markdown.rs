@@ -2,11 +2,12 @@
 
 use std::fmt::Write;
 
+use super::chart;
 use super::{
     Output,
     sections::{Section, Table},
 };
-use crate::{Report, Result, charts};
+use crate::{Report, Result};
 
 pub fn render(report: &Report, sections: &[Section], chart_prefix: Option<&str>) -> Result<Output> {
     let mut out = String::from("# beacon report\n\n");
@@ -28,6 +29,9 @@ pub fn render(report: &Report, sections: &[Section], chart_prefix: Option<&str>)
                 "{}\n",
                 super::table(&escape_pipes(t), comfy_table::presets::ASCII_MARKDOWN)
             );
+            if let Some(o) = &t.omitted {
+                let _ = writeln!(out, "*{o}*\n");
+            }
         }
         for n in &s.notes {
             let _ = writeln!(out, "> **Note:** {n}\n");
@@ -37,7 +41,10 @@ pub fn render(report: &Report, sections: &[Section], chart_prefix: Option<&str>)
                 Some(prefix) => {
                     let file = format!("{prefix}-{}.svg", chart.id);
                     let _ = writeln!(out, "![{}]({file})\n", chart.title);
-                    attachments.push((file, charts::svg(chart)?));
+                    attachments.push((file, chart::svg(chart)?));
+                    if let Some(r) = &chart.remainder {
+                        let _ = writeln!(out, "*{}*\n", super::format::remainder(r, chart.unit));
+                    }
                 }
                 None => {
                     let _ = writeln!(

@@ -1,6 +1,7 @@
 //! Output formats. Text, Markdown and HTML print the same [`sections`]; JSON is the report's
 //! data as is, every number included.
 
+mod chart;
 pub mod format;
 mod html;
 mod json;
