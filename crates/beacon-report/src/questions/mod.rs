@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::{
     Result,
     catalogue::{Catalogue, Source},
-    model::{Answer, NamedSeries, Stats},
+    model::{Answer, CHART_LINES, NamedSeries, Remainder, Stats},
     prom_client::{PromClient, Sample},
     target::quote,
     time_range::{TimeRange, promql_duration},
@@ -256,14 +256,26 @@ impl Ctx {
     }
 }
 
-/// Rows as chart lines, one per key.
-pub fn to_series(rows: &[Keyed]) -> Vec<NamedSeries> {
-    rows.iter()
+/// The `CHART_LINES` rows of highest average as chart lines (highest first), and the rest as
+/// a count and their median average: a chart of a 1,500-pod workload stays readable.
+pub fn highest(
+    rows: &[Keyed],
+    noun: &'static str,
+    measure: &'static str,
+) -> (Vec<NamedSeries>, Option<Remainder>) {
+    let avg = |k: &Keyed| k.stats.avg.unwrap_or(0.0);
+    let mut order: Vec<&Keyed> = rows.iter().collect();
+    order.sort_by(|a, b| avg(b).total_cmp(&avg(a)).then(a.key.cmp(&b.key)));
+    let shown: Vec<usize> = (0..order.len().min(CHART_LINES)).collect();
+    let averages: Vec<f64> = order.iter().map(|k| avg(k)).collect();
+    let series = order[..shown.len()]
+        .iter()
         .map(|r| NamedSeries {
             name: r.key.clone(),
             points: r.points.clone(),
         })
-        .collect()
+        .collect();
+    (series, Remainder::of(&averages, &shown, noun, measure))
 }
 
 /// `expr`'s series whose `label` ranks among the `top` highest or `bottom` lowest of
@@ -283,4 +295,30 @@ pub fn by_label(samples: &[Sample], label: &str) -> BTreeMap<String, f64> {
         .iter()
         .map(|s| (s.labels.get(label).cloned().unwrap_or_default(), s.value))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn charts_draw_the_highest_averages_and_state_the_rest() {
+        let rows: Vec<Keyed> = (0..25)
+            .map(|i| Keyed {
+                key: format!("pod-{i:02}"),
+                stats: Stats {
+                    avg: Some(f64::from(i)),
+                    ..Stats::default()
+                },
+                points: vec![(0.0, f64::from(i))],
+            })
+            .collect();
+        let (series, rest) = highest(&rows, "pods", "average CPU");
+        let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
+        let expected: Vec<String> = (15..25).rev().map(|i| format!("pod-{i:02}")).collect();
+        assert_eq!(names, expected);
+        // The rest: averages 0..=14, median 7.
+        let rest = rest.unwrap();
+        assert_eq!((rest.count, rest.median), (15, Some(7.0)));
+    }
 }

@@ -4,10 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::{Ctx, Keyed, by_label};
+use super::{Ctx, Keyed, by_label, highest};
 use crate::{
     catalogue::Source,
-    model::{Answer, CHART_LINES, Chart, NamedSeries, Remainder, Stats, Unit, extremes},
+    model::{Answer, CHART_LINES, Chart, Stats, Unit, extremes},
     target::quote,
 };
 
@@ -238,8 +238,11 @@ async fn cpu(ctx: &Ctx, answer: &mut Answer<Vec<NodeUsage>>) -> Vec<Keyed> {
     // count the missing part of the window as busy.
     let busy = |matchers: &str, window: &str| {
         format!(
-            r#"100 * (1 - sum by (instance) (rate({CPU_SECONDS}{{mode="idle"{matchers}}}[{window}])) / sum by (instance) (rate({CPU_SECONDS}{{{}}}[{window}])))"#,
-            matchers.trim_start_matches(',')
+            r#"100 * (1 - sum by (instance) (rate({CPU_SECONDS}{{mode="idle"{matchers}}}[{window}])) / sum by (instance) (rate({CPU_SECONDS}{}[{window}])))"#,
+            match matchers.trim_start_matches(',') {
+                "" => String::new(),
+                m => format!("{{{m}}}"),
+            }
         )
     };
     let w = ctx.range.window();
@@ -268,7 +271,12 @@ async fn cpu(ctx: &Ctx, answer: &mut Answer<Vec<NodeUsage>>) -> Vec<Keyed> {
     );
     let mut ranged = Vec::new();
     if !shown.is_empty() {
-        let matcher = format!(",instance=~{}", quote(&regex_of(shown.iter().copied())));
+        // Every node shown (a small cluster): no need to name them.
+        let matcher = if shown.len() == avg.len() {
+            String::new()
+        } else {
+            format!(",instance=~{}", quote(&regex_of(shown.iter().copied())))
+        };
         let q = answer.uses("CPU used % of the nodes shown", busy(&matcher, &w));
         let rows = ctx.range_by(&q, "instance").await;
         ranged = answer.take(rows);
@@ -312,17 +320,15 @@ fn fullest(
     rows: &[Keyed],
     name: &dyn Fn(&str) -> String,
 ) -> Chart {
-    let mut order: Vec<&Keyed> = rows.iter().collect();
-    let avg = |k: &Keyed| k.stats.avg.unwrap_or(0.0);
-    order.sort_by(|a, b| avg(b).total_cmp(&avg(a)).then(a.key.cmp(&b.key)));
-    let shown: Vec<usize> = (0..order.len().min(CHART_LINES)).collect();
-    let averages: Vec<f64> = order.iter().map(|k| avg(k)).collect();
-    let title = if shown.len() < order.len() {
-        format!(
-            "{title}: the {} fullest of {} nodes",
-            shown.len(),
-            order.len()
-        )
+    let (mut series, remainder) = highest(rows, "nodes", measure);
+    let drawn = series.len();
+    // Without the recording rule only the nodes shown were ranged: the others have no points.
+    series.retain(|s| !s.points.is_empty());
+    for s in &mut series {
+        s.name = name(&s.name);
+    }
+    let title = if drawn < rows.len() {
+        format!("{title}: the {drawn} fullest of {} nodes", rows.len())
     } else {
         title.to_owned()
     };
@@ -330,15 +336,8 @@ fn fullest(
         id: id.into(),
         title,
         unit: Unit::Percent,
-        series: order[..shown.len()]
-            .iter()
-            .filter(|k| !k.points.is_empty())
-            .map(|k| NamedSeries {
-                name: name(&k.key),
-                points: k.points.clone(),
-            })
-            .collect(),
-        remainder: Remainder::of(&averages, &shown, "nodes", measure),
+        series,
+        remainder,
     }
 }
 

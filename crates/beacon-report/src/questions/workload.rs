@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{CPU_RAW, Ctx, Keyed, MEMORY, PodSource, to_series};
+use super::{CPU_RAW, Ctx, Keyed, MEMORY, PodSource, highest};
 use crate::{
     model::{Answer, Chart, Stats, Unit},
     target::{PodFilter, Workload},
@@ -159,21 +159,23 @@ pub async fn answer(ctx: &Ctx, workload: &Workload) -> Answer<WorkloadUsage> {
         .collect();
 
     if !cpu.is_empty() {
+        let (series, remainder) = highest(&cpu, "pods", "average CPU");
         answer.charts.push(Chart {
             id: "q1-cpu".into(),
             title: format!("CPU of {} (cores)", workload.describe()),
             unit: Unit::Cores,
-            series: to_series(&cpu),
-            remainder: None,
+            series,
+            remainder,
         });
     }
     if !mem.is_empty() {
+        let (series, remainder) = highest(&mem, "pods", "average memory");
         answer.charts.push(Chart {
             id: "q1-memory".into(),
             title: format!("Memory working set of {}", workload.describe()),
             unit: Unit::Bytes,
-            series: to_series(&mem),
-            remainder: None,
+            series,
+            remainder,
         });
     }
     answer

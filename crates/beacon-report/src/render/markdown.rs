@@ -18,23 +18,19 @@ pub fn render(report: &Report, sections: &[Section], chart_prefix: Option<&str>)
     for s in sections {
         let _ = writeln!(out, "\n## {}\n", s.title);
         for f in &s.findings {
-            let _ = writeln!(out, "**{f}**\n");
+            let _ = writeln!(out, "{}\n", wrap(&format!("**{f}**"), ""));
         }
         for t in &s.tables {
             if let Some(c) = &t.caption {
                 let _ = writeln!(out, "*{c}*\n");
             }
-            let _ = writeln!(
-                out,
-                "{}\n",
-                super::table(&escape_pipes(t), comfy_table::presets::ASCII_MARKDOWN)
-            );
+            let _ = writeln!(out, "{}\n", fitted(&escape_pipes(t)));
             if let Some(o) = &t.omitted {
                 let _ = writeln!(out, "*{o}*\n");
             }
         }
         for n in &s.notes {
-            let _ = writeln!(out, "> **Note:** {n}\n");
+            let _ = writeln!(out, "{}\n", wrap(&format!("**Note:** {n}"), "> "));
         }
         for chart in &s.charts {
             match chart_prefix {
@@ -58,7 +54,11 @@ pub fn render(report: &Report, sections: &[Section], chart_prefix: Option<&str>)
         if !s.queries.is_empty() {
             out.push_str("PromQL:\n\n");
             for q in &s.queries {
-                let _ = writeln!(out, "- {}:\n  ```promql\n  {}\n  ```", q.what, q.promql);
+                let _ = writeln!(out, "- {}:\n  ```promql", q.what);
+                for line in super::text::promql_lines(&q.promql, WIDTH - 2) {
+                    let _ = writeln!(out, "  {line}");
+                }
+                let _ = writeln!(out, "  ```");
             }
         }
     }
@@ -67,6 +67,53 @@ pub fn render(report: &Report, sections: &[Section], chart_prefix: Option<&str>)
         charts: attachments.len(),
         attachments,
     })
+}
+
+/// Source lines fit a 100-column terminal, as the text report's do.
+const WIDTH: usize = super::text::WIDTH;
+
+/// A paragraph in lines of at most [`WIDTH`] (soft breaks: the rendered paragraph is one).
+fn wrap(text: &str, prefix: &str) -> String {
+    let options = textwrap::Options::new(WIDTH)
+        .initial_indent(prefix)
+        .subsequent_indent(prefix);
+    textwrap::wrap(text, options).join("\n")
+}
+
+/// The table as Markdown. A Markdown row cannot wrap, so while one is wider than [`WIDTH`],
+/// the widest text column's cells (long node names) are shortened in the middle to fit; they
+/// stay whole in the text, HTML and JSON reports.
+fn fitted(t: &Table) -> String {
+    let markdown = |t: &Table| super::table(t, comfy_table::presets::ASCII_MARKDOWN).to_string();
+    let mut t = t.clone();
+    for _ in 0..t.header.len() {
+        let out = markdown(&t);
+        let widest = out.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        let len = |col: usize| {
+            t.rows
+                .iter()
+                .filter_map(|r| r.get(col))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        let column = (0..t.header.len())
+            .filter(|&c| !t.numeric[c])
+            .max_by_key(|&c| len(c));
+        let (Some(column), true) = (column, widest > WIDTH) else {
+            return out;
+        };
+        let budget = len(column).saturating_sub(widest - WIDTH).max(16);
+        if budget >= len(column) {
+            return out;
+        }
+        for row in &mut t.rows {
+            if let Some(cell) = row.get_mut(column) {
+                *cell = super::format::shorten_middle(cell, budget);
+            }
+        }
+    }
+    markdown(&t)
 }
 
 /// A `|` in a cell (an alert summary, say) would end the cell early.
