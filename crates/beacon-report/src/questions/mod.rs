@@ -278,15 +278,28 @@ pub fn highest(
     (series, Remainder::of(&averages, &shown, noun, measure))
 }
 
-/// `expr`'s series whose `label` ranks among the `top` highest or `bottom` lowest of
-/// `measure` (one value per series, e.g. [`Ctx::over_range`]): the chart's and the table's
-/// rows, ranged without ranging every series.
-pub fn ranked(expr: &str, label: &str, measure: &str, top: usize, bottom: usize) -> String {
-    let mut pick = format!("topk({top}, {measure})");
-    if bottom > 0 {
-        pick = format!("{pick} or bottomk({bottom}, {measure})");
+/// A matcher (`,label=~"^(?:a|b)$"`) for exactly these values, to range only the series a
+/// chart or table shows: a label matcher narrows the series Prometheus loads, where `and` or
+/// `topk` would still evaluate every series at every step. Empty when `values` is everything.
+pub fn only(label: &str, values: &[&str], all: usize) -> String {
+    if values.len() >= all {
+        return String::new();
     }
-    format!("{expr} and on ({label}) ({pick})")
+    let escaped: Vec<String> = values
+        .iter()
+        .map(|v| {
+            v.chars()
+                .flat_map(|c| {
+                    let special = "\\.+*?()|[]{}^$".contains(c);
+                    special.then_some('\\').into_iter().chain([c])
+                })
+                .collect()
+        })
+        .collect();
+    format!(
+        ",{label}=~{}",
+        quote(&format!("^(?:{})$", escaped.join("|")))
+    )
 }
 
 /// Instant samples keyed by a label.
@@ -300,6 +313,15 @@ pub fn by_label(samples: &[Sample], label: &str) -> BTreeMap<String, f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_matches_exactly_the_values() {
+        assert_eq!(
+            only("instance", &["10.0.0.1:9100", "a+b"], 3),
+            r#",instance=~"^(?:10\\.0\\.0\\.1:9100|a\\+b)$""#
+        );
+        assert_eq!(only("pod", &["a", "b"], 2), "");
+    }
 
     #[test]
     fn charts_draw_the_highest_averages_and_state_the_rest() {

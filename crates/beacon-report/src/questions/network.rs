@@ -5,8 +5,8 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Ctx, Keyed, by_label, ranked};
-use crate::model::{Answer, CHART_LINES, Chart, NamedSeries, Remainder, Stats, Unit};
+use super::{Ctx, Keyed, by_label, only};
+use crate::model::{Answer, CHART_LINES, Chart, NamedSeries, Remainder, Stats, Unit, extremes};
 
 pub const QUESTION: &str = "Network receive/transmit per pod in the namespace";
 
@@ -42,15 +42,15 @@ pub async fn answer(ctx: &Ctx) -> Answer<Vec<PodNetwork>> {
         String::new()
     };
     // No container filter: cAdvisor reports a pod's network on its sandbox (pause) container.
-    let expr = |metric: &str| {
+    let expr = |metric: &str, pods: &str| {
         format!(
-            "sum by (pod) (rate({metric}{{namespace={}}}[{}]){join})",
+            "sum by (pod) (rate({metric}{{namespace={}{pods}}}[{}]){join})",
             ctx.ns(),
             ctx.range.window()
         )
     };
-    let rx_q = answer.uses("receive bytes/s per pod, now", expr(RX));
-    let tx_q = answer.uses("transmit bytes/s per pod, now", expr(TX));
+    let rx_q = answer.uses("receive bytes/s per pod, now", expr(RX, ""));
+    let tx_q = answer.uses("transmit bytes/s per pod, now", expr(TX, ""));
     let rx_avg_q = answer.uses(
         "average receive bytes/s per pod over the range",
         ctx.over_range("avg_over_time", &rx_q),
@@ -92,15 +92,18 @@ pub async fn answer(ctx: &Ctx) -> Answer<Vec<PodNetwork>> {
         .collect();
     rank(&mut pods);
 
-    let total = format!("({rx_avg_q} + {tx_avg_q})");
-    let (top, bottom) = (CHART_LINES.max(ctx.top), ctx.top);
+    let shown: Vec<&str> = extremes(pods.len(), CHART_LINES.max(ctx.top), ctx.top)
+        .into_iter()
+        .map(|i| pods[i].pod.as_str())
+        .collect();
+    let matcher = only("pod", &shown, pods.len());
     let rx_range_q = answer.uses(
         "receive bytes/s of the largest and smallest users",
-        ranked(&rx_q, "pod", &total, top, bottom),
+        expr(RX, &matcher),
     );
     let tx_range_q = answer.uses(
         "transmit bytes/s of the largest and smallest users",
-        ranked(&tx_q, "pod", &total, top, bottom),
+        expr(TX, &matcher),
     );
     let (rx, tx) = tokio::join!(
         ctx.range_by(&rx_range_q, "pod"),

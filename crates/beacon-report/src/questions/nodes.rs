@@ -4,11 +4,10 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use super::{Ctx, Keyed, by_label, highest};
+use super::{Ctx, Keyed, by_label, highest, only};
 use crate::{
     catalogue::Source,
     model::{Answer, CHART_LINES, Chart, Stats, Unit, extremes},
-    target::quote,
 };
 
 pub const QUESTION: &str = "Node memory used (% and MiB) and CPU cores";
@@ -271,12 +270,8 @@ async fn cpu(ctx: &Ctx, answer: &mut Answer<Vec<NodeUsage>>) -> Vec<Keyed> {
     );
     let mut ranged = Vec::new();
     if !shown.is_empty() {
-        // Every node shown (a small cluster): no need to name them.
-        let matcher = if shown.len() == avg.len() {
-            String::new()
-        } else {
-            format!(",instance=~{}", quote(&regex_of(shown.iter().copied())))
-        };
+        let shown: Vec<&str> = shown.into_iter().collect();
+        let matcher = only("instance", &shown, avg.len());
         let q = answer.uses("CPU used % of the nodes shown", busy(&matcher, &w));
         let rows = ctx.range_by(&q, "instance").await;
         ranged = answer.take(rows);
@@ -295,21 +290,6 @@ async fn cpu(ctx: &Ctx, answer: &mut Answer<Vec<NodeUsage>>) -> Vec<Keyed> {
             },
         })
         .collect()
-}
-
-/// An anchored regex matching exactly these values.
-fn regex_of<'a>(values: impl Iterator<Item = &'a str>) -> String {
-    let escaped: Vec<String> = values
-        .map(|v| {
-            v.chars()
-                .flat_map(|c| {
-                    let special = "\\.+*?()|[]{}^$".contains(c);
-                    special.then_some('\\').into_iter().chain([c])
-                })
-                .collect()
-        })
-        .collect();
-    format!("^(?:{})$", escaped.join("|"))
 }
 
 /// The fullest nodes' lines (by their average), named by host name; the rest in words.
@@ -338,18 +318,5 @@ fn fullest(
         unit: Unit::Percent,
         series,
         remainder,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn regex_matches_exactly_the_values() {
-        assert_eq!(
-            regex_of(["10.0.0.1:9100", "a+b"].into_iter()),
-            r"^(?:10\.0\.0\.1:9100|a\+b)$"
-        );
     }
 }

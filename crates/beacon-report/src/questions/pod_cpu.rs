@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{
-    CPU_RAW, Ctx, Keyed, PodSource, by_label, ranked,
+    CPU_RAW, Ctx, Keyed, PodSource, by_label, only,
     workload::{cpu_per_pod, note_pod_cgroup_source},
 };
 use crate::model::{Answer, CHART_LINES, Chart, NamedSeries, Remainder, Stats, Unit, extremes};
@@ -73,9 +73,13 @@ pub async fn answer(ctx: &Ctx) -> Answer<CpuRanking> {
     rank(&mut rows);
 
     let (top, bottom) = (CHART_TOP.max(ctx.top), CHART_BOTTOM.max(ctx.top));
+    let shown: Vec<&str> = extremes(rows.len(), top, bottom)
+        .into_iter()
+        .map(|i| rows[i].0.as_str())
+        .collect();
     let range_q = answer.uses(
         "CPU cores of the busiest and idlest pods",
-        ranked(&per_pod, "pod", &avg_q, top, bottom),
+        cpu_per_pod(ctx, &only("pod", &shown, rows.len()), ""),
     );
     let ranged = ctx.range_by(&range_q, "pod").await;
     let ranged = answer.take(ranged);
