@@ -1,5 +1,4 @@
-//! Records the git revision for `beacon_build_info` and `--version`, and relinks when the
-//! linker's symbol order (scripts/symbol-order.txt) changes.
+//! Records the git revision for `beacon_build_info` and `--version`.
 //! `BEACON_REVISION` wins (container builds have no `.git`); otherwise ask git; else "unknown".
 
 use std::path::Path;
@@ -30,14 +29,6 @@ fn main() {
     for path in watch.into_iter().flatten() {
         if Path::new(&path).exists() {
             println!("cargo:rerun-if-changed={path}");
-        }
-    }
-    // scripts/build-static hands this file to the linker, and cargo does not track link-arg
-    // files: without this a regenerated order would not relink the binary.
-    if let Ok(dir) = std::env::var("CARGO_MANIFEST_DIR") {
-        let order = Path::new(&dir).join("../../scripts/symbol-order.txt");
-        if order.exists() {
-            println!("cargo:rerun-if-changed={}", order.display());
         }
     }
     let revision = std::env::var("BEACON_REVISION")

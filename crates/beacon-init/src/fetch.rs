@@ -8,12 +8,15 @@
 
 use std::{
     path::{Path, PathBuf},
+    pin::Pin,
     time::Duration,
 };
 
+use async_compression::tokio::bufread::GzipDecoder;
 use futures_util::StreamExt;
 use sha2::{Digest, Sha256};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
+use tokio_util::io::StreamReader;
 
 use crate::{
     Error, Result, fsutil,
@@ -285,47 +288,14 @@ impl Fetcher {
         Ok(fetched)
     }
 
+    /// One try: the request, the body into a temp file beside the target, then the checks
+    /// and the rename.
     async fn attempt(&self, job: &FetchJob) -> Result<Fetched, Failure> {
         let url = &shown(&job.url);
-        let resp = self
-            .client
-            .get(job.url.clone())
-            .send()
-            .await
-            .map_err(|e| retry::classify(url, e))?;
-        let status = resp.status();
-        if !status.is_success() {
-            let status_text = status.to_string();
-            return Err(if retry::retryable_status(status) {
-                Failure::Transient {
-                    reason: format!("HTTP {status_text}"),
-                    retry_after: retry::retry_after(resp.headers()),
-                }
-            } else if status.is_redirection() {
-                Failure::Fatal(Error::Redirect {
-                    url: url.to_owned(),
-                    status: status_text,
-                    reason: retry::unfollowed_redirect(resp.headers()),
-                })
-            } else {
-                Failure::Fatal(Error::Status {
-                    url: url.to_owned(),
-                    status: status_text,
-                })
-            });
-        }
-        // reqwest decodes gzip and then drops the header; one still present is an encoding we
-        // did not ask for and cannot decode, whose bytes must not be saved as the file.
-        if let Some(encoding) = resp.headers().get(reqwest::header::CONTENT_ENCODING)
-            && !encoding.as_bytes().eq_ignore_ascii_case(b"identity")
-        {
-            return Err(Error::Encoding {
-                url: url.to_owned(),
-                encoding: String::from_utf8_lossy(encoding.as_bytes()).into_owned(),
-            }
-            .into());
-        }
-        let expected_len = resp.content_length();
+        let resp = self.request(job, url).await?;
+        let coding = Coding::of(&resp, url)?;
+        // A gzip body's Content-Length counts encoded bytes; the limits apply to decoded ones.
+        let expected_len = resp.content_length().filter(|_| coding == Coding::Identity);
         if let (Some(limit), Some(len)) = (self.opts.max_bytes, expected_len)
             && len > limit
         {
@@ -336,30 +306,14 @@ impl Fetcher {
             }
             .into());
         }
-
         let tmp = fsutil::temp_beside(&job.dest)?;
         let (file, tmp_path) = tmp.into_parts();
         let mut file = tokio::fs::File::from_std(file);
-        let io_err = |e| Error::io("cannot write", tmp_path.to_path_buf(), e);
-        let mut hasher = Sha256::new();
         let mut progress = Progress::new(url, expected_len, self.opts.progress_interval);
-        let mut body = resp.bytes_stream();
-        while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| retry::classify(url, e))?;
-            if let Some(limit) = self.opts.max_bytes
-                && progress.bytes + chunk.len() as u64 > limit
-            {
-                return Err(Error::TooLarge {
-                    url: url.to_owned(),
-                    limit,
-                    detail: "streamed body kept going".into(),
-                }
-                .into());
-            }
-            hasher.update(&chunk);
-            file.write_all(&chunk).await.map_err(io_err)?;
-            progress.add(chunk.len());
-        }
+        let body = coding.decode(resp);
+        let actual = self
+            .save(body, &mut file, &tmp_path, &mut progress, url)
+            .await?;
         // hyper already rejects a body shorter than its Content-Length; this guards the
         // invariant here, where a truncated file would otherwise be renamed into place.
         if let Some(len) = expected_len
@@ -370,10 +324,6 @@ impl Fetcher {
                 progress.bytes
             )));
         }
-        file.flush().await.map_err(io_err)?;
-        file.sync_all().await.map_err(io_err)?;
-
-        let actual = hex::encode(hasher.finalize());
         if let Some(expected) = &job.sha256
             && *expected != actual
         {
@@ -398,6 +348,141 @@ impl Fetcher {
             elapsed: progress.elapsed(),
             skipped: false,
         })
+    }
+
+    /// Sends the request; a response that is not 2xx is a failure, retryable or not.
+    async fn request(&self, job: &FetchJob, url: &str) -> Result<reqwest::Response, Failure> {
+        let resp = self
+            .client
+            .get(job.url.clone())
+            .header(reqwest::header::ACCEPT_ENCODING, "gzip")
+            .send()
+            .await
+            .map_err(|e| retry::classify(url, e))?;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let status_text = status.to_string();
+        Err(if retry::retryable_status(status) {
+            Failure::Transient {
+                reason: format!("HTTP {status_text}"),
+                retry_after: retry::retry_after(resp.headers()),
+            }
+        } else if status.is_redirection() {
+            Failure::Fatal(Error::Redirect {
+                url: url.to_owned(),
+                status: status_text,
+                reason: retry::unfollowed_redirect(resp.headers()),
+            })
+        } else {
+            Failure::Fatal(Error::Status {
+                url: url.to_owned(),
+                status: status_text,
+            })
+        })
+    }
+
+    /// Streams the decoded `body` into `file`, within `--max-bytes`, fsyncs it and returns its
+    /// SHA-256.
+    async fn save(
+        &self,
+        mut body: impl AsyncRead + Unpin,
+        file: &mut tokio::fs::File,
+        tmp_path: &Path,
+        progress: &mut Progress<'_>,
+        url: &str,
+    ) -> Result<String, Failure> {
+        let io_err = |e| Error::io("cannot write", tmp_path.to_path_buf(), e);
+        let mut hasher = Sha256::new();
+        let mut chunk = vec![0u8; CHUNK];
+        loop {
+            let n = body
+                .read(&mut chunk)
+                .await
+                .map_err(|e| body_failure(url, e))?;
+            if n == 0 {
+                break;
+            }
+            if let Some(limit) = self.opts.max_bytes
+                && progress.bytes + n as u64 > limit
+            {
+                return Err(Error::TooLarge {
+                    url: url.to_owned(),
+                    limit,
+                    detail: "streamed body kept going".into(),
+                }
+                .into());
+            }
+            hasher.update(&chunk[..n]);
+            file.write_all(&chunk[..n]).await.map_err(io_err)?;
+            progress.add(n);
+        }
+        file.flush().await.map_err(io_err)?;
+        file.sync_all().await.map_err(io_err)?;
+        Ok(hex::encode(hasher.finalize()))
+    }
+}
+
+/// Most bytes read from the body (after decoding) at a time.
+const CHUNK: usize = 64 * 1024;
+
+/// How the body is encoded: beacon asks for gzip or nothing.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Coding {
+    Identity,
+    Gzip,
+}
+
+impl Coding {
+    /// Content codings are case-insensitive (RFC 9110 §8.4.1) and `x-gzip` is gzip (§8.4.1.3).
+    /// One we did not ask for and cannot decode fails: its bytes must not be saved as the file.
+    fn of(resp: &reqwest::Response, url: &str) -> Result<Self, Failure> {
+        let Some(value) = resp.headers().get(reqwest::header::CONTENT_ENCODING) else {
+            return Ok(Coding::Identity);
+        };
+        let coding = value.as_bytes().trim_ascii();
+        if coding.eq_ignore_ascii_case(b"identity") {
+            Ok(Coding::Identity)
+        } else if coding.eq_ignore_ascii_case(b"gzip") || coding.eq_ignore_ascii_case(b"x-gzip") {
+            Ok(Coding::Gzip)
+        } else {
+            Err(Error::Encoding {
+                url: url.to_owned(),
+                encoding: String::from_utf8_lossy(value.as_bytes()).into_owned(),
+            }
+            .into())
+        }
+    }
+
+    /// The body as decoded bytes.
+    fn decode(self, resp: reqwest::Response) -> Pin<Box<dyn AsyncRead + Send>> {
+        let raw = StreamReader::new(
+            resp.bytes_stream()
+                .map(|r| r.map_err(std::io::Error::other)),
+        );
+        match self {
+            Coding::Identity => Box::pin(raw),
+            Coding::Gzip => {
+                let mut gzip = GzipDecoder::new(raw);
+                // `gzip -c a b` (and some servers) write several members: all are the body.
+                gzip.multiple_members(true);
+                Box::pin(gzip)
+            }
+        }
+    }
+}
+
+/// A failed body read: the network's failures classified as any request's; a gzip stream that
+/// does not decode is retried too, since a cut connection ends one that way.
+fn body_failure(url: &str, e: std::io::Error) -> Failure {
+    let reason = format!("cannot decode the gzip body: {e}");
+    match e
+        .into_inner()
+        .map(|inner| inner.downcast::<reqwest::Error>())
+    {
+        Some(Ok(network)) => retry::classify(url, *network),
+        _ => Failure::transient(reason),
     }
 }
 

@@ -146,6 +146,8 @@ pub(crate) struct Authorized {
     pub sent: Sent,
     /// Names (never values) of the extra headers.
     pub header_names: Vec<String>,
+    /// Every credential sent, as it may come back in a server's text.
+    secrets: Vec<Secret>,
 }
 
 impl Access {
@@ -158,6 +160,7 @@ impl Access {
         };
         let mut headers = HeaderMap::new();
         let mut sent = Sent::Nothing;
+        let mut secrets = Vec::new();
         match (&self.bearer_token_file, &self.basic_auth_user) {
             (Some(_), Some(_)) => {
                 return Err(fail(format!(
@@ -179,6 +182,7 @@ impl Access {
                     })?,
                 );
                 sent = Sent::Bearer(file.clone());
+                secrets.push(token);
             }
             (None, Some(user)) => {
                 let (password, password_from) = match &self.basic_auth_password {
@@ -203,6 +207,7 @@ impl Access {
                     }
                 };
                 let encoded = base64_encode(format!("{user}:{}", password.expose()).as_bytes());
+                secrets.extend([password, Secret::new(encoded.clone())]);
                 headers.insert(
                     AUTHORIZATION,
                     sensitive(&format!("Basic {encoded}")).expect("base64 is a valid header"),
@@ -246,15 +251,11 @@ impl Access {
             })?;
             headers.append(name, value);
             header_names.push(header.name.clone());
+            secrets.push(header.value.clone());
         }
         let tls = match &self.ca_file {
-            Some(file) => beacon_tls::client_config_trusting(file).map_err(|e| {
-                fail(format!(
-                    "{} {}: {e}",
-                    target.flag("ca-file"),
-                    file.display()
-                ))
-            })?,
+            Some(file) => beacon_tls::client_config_trusting(file)
+                .map_err(|e| fail(format!("{}: {}", target.flag("ca-file"), chain(&e))))?,
             None => beacon_tls::client_config().map_err(|e| Error::Client(e.to_string()))?,
         };
         let http = reqwest::Client::builder()
@@ -282,6 +283,7 @@ impl Access {
             http,
             sent,
             header_names,
+            secrets,
         })
     }
 }
@@ -293,14 +295,20 @@ fn sensitive(value: &str) -> Option<HeaderValue> {
     Some(v)
 }
 
+/// The most a token or password file may hold (a service account token is ~1 KB).
+const MAX_SECRET_BYTES: u64 = 64 << 10;
+
 /// A token or password file: surrounding whitespace dropped (as Prometheus' own `*_file`
-/// settings do, so `echo secret > file` works); empty is an error.
+/// settings do, so `echo secret > file` works); empty is an error. Bounded, and never waiting
+/// on a FIFO.
 fn read_secret(target: Target, flag: &str, file: &Path) -> Result<Secret> {
     let fail = |reason: String| Error::Credentials {
         what: target.name(),
         reason: format!("{} {}: {reason}", target.flag(flag), file.display()),
     };
-    let text = std::fs::read_to_string(file).map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let bytes = beacon_tls::read_regular_file(file, MAX_SECRET_BYTES)
+        .map_err(|e| fail(format!("cannot read it: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|_| fail("the file is not UTF-8 text".into()))?;
     let secret = text.trim();
     if secret.is_empty() {
         return Err(fail("the file is empty".into()));
@@ -328,6 +336,12 @@ fn base64_encode(bytes: &[u8]) -> String {
 }
 
 impl Authorized {
+    /// Text a server sent (an error message, a body) with every credential this client sends
+    /// cut out: a gateway or API error may echo the request's headers back.
+    pub(crate) fn redact(&self, text: &str) -> String {
+        redact(text, &self.secrets)
+    }
+
     /// Warns when credentials would cross a network in clear text: plain `http://` to a host
     /// other than loopback (a port-forward to 127.0.0.1 is fine).
     pub(crate) fn warn_if_plaintext(&self, base: &reqwest::Url) {
@@ -394,6 +408,25 @@ impl Authorized {
     }
 }
 
+/// `text` with each secret, as sent and as a JSON string would escape it, replaced by
+/// `<redacted>`; the longest first, so a secret inside another is not left half-shown.
+fn redact(text: &str, secrets: &[Secret]) -> String {
+    let mut forms: Vec<String> = secrets
+        .iter()
+        .map(Secret::expose)
+        .filter(|s| !s.is_empty())
+        .flat_map(|s| {
+            let escaped = serde_json::to_string(s).unwrap_or_default();
+            [s.to_owned(), escaped.trim_matches('"').to_owned()]
+        })
+        .collect();
+    forms.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    forms.dedup();
+    forms.iter().fold(text.to_owned(), |text, secret| {
+        text.replace(secret, "<redacted>")
+    })
+}
+
 fn sends_in_clear(base: &reqwest::Url, sent: &Sent, headers: bool) -> bool {
     let credentials = headers || !matches!(sent, Sent::Nothing);
     let loopback = base.host_str().is_some_and(|host| {
@@ -435,6 +468,23 @@ mod tests {
             &Sent::Nothing,
             false
         ));
+    }
+
+    #[test]
+    fn echoed_secrets_are_cut_out() {
+        let secrets = [
+            Secret::new("tok-1"),
+            Secret::new("p\"w"),
+            Secret::new("tok-12"),
+        ];
+        assert_eq!(
+            redact(
+                r#"echo authorization=Bearer tok-12 pw=p"w json="p\"w" ok"#,
+                &secrets
+            ),
+            r#"echo authorization=Bearer <redacted> pw=<redacted> json="<redacted>" ok"#
+        );
+        assert_eq!(redact("nothing here", &[Secret::new("")]), "nothing here");
     }
 
     #[test]

@@ -41,12 +41,21 @@ pub enum Error {
         status: u16,
         to: String,
     },
+    /// A query that failed, with its PromQL, so its answer can say what it was asking.
+    #[error("query {promql} failed")]
+    Query {
+        promql: String,
+        #[source]
+        source: Box<Error>,
+    },
     #[error("{what} credentials: {reason}")]
     Credentials { what: &'static str, reason: String },
     #[error("bad time range: {0}")]
     BadRange(String),
     #[error("bad selector {selector:?}: {reason}")]
     BadSelector { selector: String, reason: String },
+    #[error("bad workload {workload:?}: {reason}")]
+    BadWorkload { workload: String, reason: String },
     #[error("cannot build the HTTP client: {0}")]
     Client(String),
     #[error("cannot render the report: {0}")]

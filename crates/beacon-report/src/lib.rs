@@ -3,12 +3,14 @@
 
 pub mod access;
 pub mod catalogue;
+pub mod cost;
 mod error;
 pub mod inventory;
 pub mod model;
 pub mod prom_client;
 pub mod questions;
 pub mod render;
+pub mod step_budget;
 pub mod target;
 pub mod time_range;
 
@@ -24,6 +26,7 @@ pub use time_range::TimeRange;
 
 use crate::{
     catalogue::Catalogue,
+    cost::Cost,
     inventory::Inventory,
     model::Answer,
     prom_client::{AlertmanagerClient, PromClient},
@@ -44,10 +47,17 @@ pub struct Options {
     pub namespace: String,
     pub workload: Workload,
     pub range: TimeRange,
+    /// Questions 2 and 5 cover every namespace.
+    pub all_namespaces: bool,
     /// Bounds each HTTP request.
     pub timeout: Duration,
     /// Rows each ranked table leads with, from each end (`--top`).
     pub top: usize,
+    /// Instant and range queries in flight at once
+    /// ([`prom_client::DEFAULT_MAX_CONCURRENT_QUERIES`]).
+    pub max_concurrent_queries: usize,
+    /// Series × points one range query may hold ([`step_budget::DEFAULT_SAMPLE_BUDGET`]).
+    pub sample_budget: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,6 +70,10 @@ pub struct Report {
     pub range: RangeInfo,
     /// Rows each ranked table shows from each end; every row is in this JSON.
     pub top: usize,
+    /// Some query failed: the answers' `failed` lists say which (exit status 3).
+    pub partial: bool,
+    /// What the report cost Prometheus.
+    pub cost: Cost,
     pub workload: Answer<WorkloadUsage>,
     pub pod_cpu: Answer<CpuRanking>,
     pub nodes: Answer<Vec<NodeUsage>>,
@@ -84,7 +98,8 @@ pub async fn build(opts: &Options) -> Result<Report> {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0.0, |d| d.as_secs_f64());
     opts.range.check_not_future(now)?;
-    let prom = PromClient::new(&opts.prometheus, &opts.prometheus_access, opts.timeout)?;
+    let prom = PromClient::new(&opts.prometheus, &opts.prometheus_access, opts.timeout)?
+        .with_max_concurrent_queries(opts.max_concurrent_queries);
     let am = opts
         .alertmanager
         .as_deref()
@@ -101,10 +116,20 @@ pub async fn build(opts: &Options) -> Result<Report> {
         catalogue,
         cadvisor,
         top: opts.top,
+        sample_budget: opts.sample_budget,
+        all_namespaces: opts.all_namespaces,
     };
     tracing::debug!(prometheus = %info.version, "asking the questions");
     // Every question's queries run concurrently: the report's time is its slowest query's.
-    let (workload, pod_cpu, nodes, kubelets, network, alerts, inventory) = tokio::join!(
+    let (
+        mut workload,
+        mut pod_cpu,
+        mut nodes,
+        mut kubelets,
+        mut network,
+        mut alerts,
+        mut inventory,
+    ) = tokio::join!(
         questions::workload::answer(&ctx, &opts.workload),
         questions::pod_cpu::answer(&ctx),
         questions::nodes::answer(&ctx),
@@ -112,6 +137,35 @@ pub async fn build(opts: &Options) -> Result<Report> {
         questions::network::answer(&ctx),
         questions::alerts::answer(&prom, am.as_ref()),
         inventory::answer(&ctx),
+    );
+    // The label names the question where the reader looks, and in a CronJob's log.
+    workload.announce_failures("question 1 (CPU and memory of the workload)");
+    pod_cpu.announce_failures("question 2 (pods by CPU)");
+    nodes.announce_failures("question 3 (node memory and CPU)");
+    kubelets.announce_failures("question 4 (pods and containers per kubelet)");
+    network.announce_failures("question 5 (network per pod)");
+    alerts.announce_failures("question 6 (alerts)");
+    inventory.announce_failures("inventory");
+    let partial = [
+        workload.failed.len(),
+        pod_cpu.failed.len(),
+        nodes.failed.len(),
+        kubelets.failed.len(),
+        network.failed.len(),
+        alerts.failed.len(),
+        inventory.failed.len(),
+    ]
+    .iter()
+    .any(|n| *n > 0);
+    let cost = prom
+        .costs()
+        .summary(prom.max_concurrent_queries(), opts.sample_budget);
+    tracing::debug!(
+        queries = cost.queries,
+        largest_samples = cost.largest_samples,
+        total_samples = cost.total_samples,
+        prometheus_seconds = cost.prometheus_seconds,
+        "report cost"
     );
     Ok(Report {
         generated_at: jiff::Timestamp::now()
@@ -128,6 +182,8 @@ pub async fn build(opts: &Options) -> Result<Report> {
             end: time_range::format_time(opts.range.end),
             seconds: opts.range,
         },
+        partial,
+        cost,
         workload,
         pod_cpu,
         nodes,

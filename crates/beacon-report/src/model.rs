@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use crate::time_range::TimeRange;
+use crate::{Error, step_budget::Stepped, time_range::TimeRange};
 
 /// One question's answer: the question, the PromQL behind it, its data, and notes that explain
 /// missing data (which metric, which job) instead of leaving a blank.
@@ -11,8 +11,17 @@ pub struct Answer<T> {
     pub question: &'static str,
     pub queries: Vec<QueryUsed>,
     pub notes: Vec<String>,
+    /// Queries Prometheus did not answer: this answer is partial.
+    pub failed: Vec<FailedQuery>,
     pub data: T,
     pub charts: Vec<Chart>,
+}
+
+/// A query that failed, in words: what it was asking for and why it failed.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct FailedQuery {
+    pub what: String,
+    pub error: String,
 }
 
 impl<T> Answer<T> {
@@ -21,6 +30,7 @@ impl<T> Answer<T> {
             question,
             queries: Vec::new(),
             notes: Vec::new(),
+            failed: Vec::new(),
             data,
             charts: Vec::new(),
         }
@@ -40,12 +50,70 @@ impl<T> Answer<T> {
         self.notes.push(note.into());
     }
 
-    /// A query's rows, or none with the failure noted: one bad query never sinks the report.
+    /// A query's rows, or none with the failure recorded: one bad query never sinks the report.
     pub fn take<V: Default>(&mut self, result: crate::Result<V>) -> V {
         result.unwrap_or_else(|e| {
-            self.note(format!("query failed: {e}"));
+            self.fail(&e);
             V::default()
         })
+    }
+
+    /// A budgeted range query's rows ([`crate::questions::Ctx::range_keyed`]), saying when its
+    /// step was coarsened; or none with the failure recorded.
+    pub fn take_stepped<V: Default>(&mut self, result: crate::Result<Stepped<V>>) -> V {
+        match result {
+            Ok(stepped) => {
+                if let Some(note) = stepped.coarsened {
+                    self.note(note);
+                }
+                stepped.rows
+            }
+            Err(e) => {
+                self.fail(&e);
+                V::default()
+            }
+        }
+    }
+
+    /// Records a failed query under the name it was recorded with ([`Answer::uses`]).
+    pub fn fail(&mut self, e: &Error) {
+        let (promql, cause) = match e {
+            Error::Query { promql, source } => (Some(promql.as_str()), source.as_ref()),
+            other => (None, other),
+        };
+        let what = promql
+            .and_then(|p| self.queries.iter().find(|q| q.promql == p))
+            .map(|q| q.what.clone())
+            .or_else(|| promql.map(|p| format!("the query {p}")))
+            .unwrap_or_else(|| "a query".into());
+        self.failed.push(FailedQuery {
+            what,
+            error: in_words(cause),
+        });
+    }
+
+    /// Puts a note for each failed query first, naming the question (`label`), so a partial
+    /// answer says so where the reader looks.
+    pub fn announce_failures(&mut self, label: &str) {
+        let notes: Vec<String> = self
+            .failed
+            .iter()
+            .map(|f| format!("{label}: asking for {} failed: {}", f.what, f.error))
+            .collect();
+        self.notes.splice(0..0, notes);
+    }
+}
+
+/// Why a query failed, without the URL every query shares.
+fn in_words(e: &Error) -> String {
+    match e {
+        Error::Api {
+            error_type,
+            message,
+            ..
+        } => format!("Prometheus refused it ({error_type}): {message}"),
+        Error::Query { source, .. } => in_words(source),
+        other => other.to_string(),
     }
 }
 

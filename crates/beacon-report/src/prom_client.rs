@@ -1,7 +1,7 @@
 //! A small client for the parts of the Prometheus and Alertmanager HTTP APIs the report reads:
 //! instant and range queries, label values (to tell which metrics exist) and active alerts.
 
-use std::{collections::BTreeMap, time::Duration};
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use reqwest::Url;
 use serde::{Deserialize, de::DeserializeOwned};
@@ -9,6 +9,7 @@ use serde::{Deserialize, de::DeserializeOwned};
 use crate::{
     Error, Result,
     access::{Access, Authorized, Target},
+    cost::{CostLog, QueryCost, QueryStats},
     error::{chain, snippet},
     time_range::TimeRange,
 };
@@ -77,6 +78,8 @@ struct Envelope<T> {
 #[derive(Deserialize)]
 struct QueryData<R> {
     result: R,
+    #[serde(default)]
+    stats: Option<QueryStats>,
 }
 
 #[derive(Deserialize)]
@@ -137,10 +140,18 @@ fn base_url(target: Target, url: &str) -> Result<Url> {
     Ok(parsed)
 }
 
+/// Queries beacon lets run at once by default: a report's dozens of queries then never pile
+/// onto Prometheus together, and its time is still not the sum of theirs.
+pub const DEFAULT_MAX_CONCURRENT_QUERIES: usize = 4;
+
 #[derive(Clone)]
 pub struct PromClient {
     base: Url,
     auth: Authorized,
+    /// Bounds the instant and range queries in flight.
+    slots: Arc<tokio::sync::Semaphore>,
+    max_concurrent: usize,
+    costs: Arc<CostLog>,
 }
 
 impl PromClient {
@@ -149,7 +160,30 @@ impl PromClient {
         let base = base_url(Target::Prometheus, url)?;
         let auth = access.authorize(Target::Prometheus, timeout)?;
         auth.warn_if_plaintext(&base);
-        Ok(Self { base, auth })
+        Ok(Self {
+            base,
+            auth,
+            slots: Arc::new(tokio::sync::Semaphore::new(DEFAULT_MAX_CONCURRENT_QUERIES)),
+            max_concurrent: DEFAULT_MAX_CONCURRENT_QUERIES,
+            costs: Arc::default(),
+        })
+    }
+
+    /// At most `n` (at least 1) instant or range queries at once.
+    pub fn with_max_concurrent_queries(mut self, n: usize) -> Self {
+        let n = n.max(1);
+        self.slots = Arc::new(tokio::sync::Semaphore::new(n));
+        self.max_concurrent = n;
+        self
+    }
+
+    pub fn max_concurrent_queries(&self) -> usize {
+        self.max_concurrent
+    }
+
+    /// Every query sent so far, with what Prometheus said it cost.
+    pub fn costs(&self) -> &CostLog {
+        &self.costs
     }
 
     pub fn url(&self) -> &str {
@@ -162,11 +196,9 @@ impl PromClient {
     }
 
     pub async fn query(&self, expr: &str, at: f64) -> Result<Vec<Sample>> {
+        let params = [("query", expr.to_owned()), ("time", at.to_string())];
         let data: QueryData<Vec<RawSample>> = self
-            .post(
-                "api/v1/query",
-                &[("query", expr.to_owned()), ("time", at.to_string())],
-            )
+            .measured(expr, "instant", None, "api/v1/query", &params)
             .await?;
         Ok(data
             .result
@@ -185,7 +217,10 @@ impl PromClient {
             ("end", range.end.to_string()),
             ("step", range.step.to_string()),
         ];
-        let data: QueryData<Vec<RawSeries>> = self.post("api/v1/query_range", &params).await?;
+        let step = Some(range.step);
+        let data: QueryData<Vec<RawSeries>> = self
+            .measured(expr, "range", step, "api/v1/query_range", &params)
+            .await?;
         Ok(data
             .result
             .into_iter()
@@ -198,6 +233,38 @@ impl PromClient {
                     .collect(),
             })
             .collect())
+    }
+
+    /// Runs a query in one of the bounded slots with `stats=all`, records its cost, and names
+    /// the PromQL in its error so the answer can say what was being asked.
+    async fn measured<R: DeserializeOwned>(
+        &self,
+        expr: &str,
+        kind: &'static str,
+        step: Option<f64>,
+        path: &str,
+        params: &[(&str, String)],
+    ) -> Result<QueryData<R>> {
+        let mut params = params.to_vec();
+        params.push(("stats", "all".into()));
+        // The semaphore is never closed, so acquiring only fails if it were; run unbounded then.
+        let _slot = self.slots.acquire().await.ok();
+        let started = std::time::Instant::now();
+        let result: Result<QueryData<R>> = self.post(path, &params).await;
+        let wall = started.elapsed().as_secs_f64();
+        let stats = result.as_ref().ok().and_then(|d| d.stats);
+        self.costs.record(QueryCost::new(
+            expr,
+            kind,
+            step,
+            stats,
+            wall,
+            result.is_err(),
+        ));
+        result.map_err(|e| Error::Query {
+            promql: expr.to_owned(),
+            source: Box::new(e),
+        })
     }
 
     /// Values of `label` on series with samples in the range, e.g. every metric name.
@@ -242,22 +309,22 @@ impl PromClient {
         request: reqwest::RequestBuilder,
     ) -> Result<T> {
         let (status, body) = fetch(&self.auth, &url, request).await?;
-        let envelope: Envelope<T> =
-            serde_json::from_slice(&body).map_err(|_| Error::NotTheApi {
-                url: url.to_string(),
-                status,
-                body: snippet(&body),
-            })?;
+        let envelope: Envelope<T> = serde_json::from_slice(&body)
+            .map_err(|_| self.auth.not_the_api(&url, status, &body))?;
         match (envelope.status.as_str(), envelope.data) {
             ("success", Some(data)) => Ok(data),
             _ => Err(Error::Api {
                 url: url.to_string(),
-                error_type: envelope
-                    .error_type
-                    .unwrap_or_else(|| format!("HTTP {status}")),
-                message: envelope
-                    .error
-                    .unwrap_or_else(|| "no data in the answer".into()),
+                error_type: self.auth.redact(
+                    &envelope
+                        .error_type
+                        .unwrap_or_else(|| format!("HTTP {status}")),
+                ),
+                message: self.auth.redact(
+                    &envelope
+                        .error
+                        .unwrap_or_else(|| "no data in the answer".into()),
+                ),
             }),
         }
     }
@@ -291,17 +358,9 @@ impl AlertmanagerClient {
         })?;
         let (status, body) = fetch(&self.auth, &url, self.auth.http.get(url.clone())).await?;
         if !(200..300).contains(&status) {
-            return Err(Error::NotTheApi {
-                url: url.to_string(),
-                status,
-                body: snippet(&body),
-            });
+            return Err(self.auth.not_the_api(&url, status, &body));
         }
-        serde_json::from_slice(&body).map_err(|_| Error::NotTheApi {
-            url: url.to_string(),
-            status,
-            body: snippet(&body),
-        })
+        serde_json::from_slice(&body).map_err(|_| self.auth.not_the_api(&url, status, &body))
     }
 }
 
@@ -352,6 +411,18 @@ async fn fetch(
     }
     let body = response.bytes().await.map_err(unreachable)?;
     Ok((status, body.to_vec()))
+}
+
+impl Authorized {
+    /// An answer that is not the API's, quoting the start of its body without credentials.
+    fn not_the_api(&self, url: &Url, status: u16, body: &[u8]) -> Error {
+        Error::NotTheApi {
+            url: url.to_string(),
+            status,
+            // Redacted whole, before it is shortened: a cut could leave part of a secret.
+            body: snippet(self.redact(&String::from_utf8_lossy(body)).as_bytes()),
+        }
+    }
 }
 
 /// Prometheus sends sample values as strings so NaN and ±Inf survive JSON.

@@ -1,4 +1,5 @@
-//! Which pods question 1 is about: a StatefulSet's, or those matching a label selector.
+//! Which pods question 1 is about: a Deployment's, a DaemonSet's, a StatefulSet's, or those
+//! matching a label selector.
 
 use serde::Serialize;
 
@@ -10,6 +11,11 @@ pub enum Workload {
     /// Pods named `<name>-<ordinal>`: a StatefulSet's naming is fixed, so no kube-state-metrics
     /// join is needed to find them.
     StatefulSet(String),
+    /// Pods owned by the Deployment's ReplicaSets: kube-state-metrics' `kube_pod_owner` →
+    /// ReplicaSet → `kube_replicaset_owner`.
+    Deployment(String),
+    /// Pods owned by the DaemonSet (`kube_pod_owner`).
+    DaemonSet(String),
     /// `key=value` / `key!=value` terms, matched against kube-state-metrics' `kube_pod_labels`.
     Selector(String),
 }
@@ -24,9 +30,35 @@ pub struct PodFilter {
 }
 
 impl Workload {
+    /// `--workload`: `deployment/api`, `daemonset/x`, `statefulset/x` (also `deploy/`, `ds/`,
+    /// `sts/`, as kubectl abbreviates them).
+    pub fn parse(text: &str) -> Result<Self> {
+        let bad = |reason: &str| Error::BadWorkload {
+            workload: text.to_owned(),
+            reason: reason.to_owned(),
+        };
+        let (kind, name) = text
+            .split_once('/')
+            .ok_or_else(|| bad("write KIND/NAME, e.g. deployment/api"))?;
+        let name = name.to_owned();
+        let workload = match kind.to_ascii_lowercase().as_str() {
+            "deployment" | "deployments" | "deploy" => Workload::Deployment(name),
+            "daemonset" | "daemonsets" | "ds" => Workload::DaemonSet(name),
+            "statefulset" | "statefulsets" | "sts" => Workload::StatefulSet(name),
+            _ => {
+                return Err(bad(
+                    "the kind is deployment, daemonset or statefulset (for other pods use --selector)",
+                ));
+            }
+        };
+        Ok(workload)
+    }
+
     pub fn describe(&self) -> String {
         match self {
             Workload::StatefulSet(name) => format!("StatefulSet {name}"),
+            Workload::Deployment(name) => format!("Deployment {name}"),
+            Workload::DaemonSet(name) => format!("DaemonSet {name}"),
             Workload::Selector(sel) => format!("pods matching {sel}"),
         }
     }
@@ -39,6 +71,25 @@ impl Workload {
                     matchers: format!(r#",pod=~"{}-[0-9]+""#, name.replace('.', "\\\\.")),
                     join: String::new(),
                 })
+            }
+            Workload::Deployment(name) => {
+                check_name(name)?;
+                let ns = quote(namespace);
+                let replicasets = format!(
+                    r#"group by (namespace, owner_name) (label_replace(kube_replicaset_owner{{namespace={ns},owner_kind="Deployment",owner_name={}}}, "owner_name", "$1", "replicaset", "(.+)"))"#,
+                    quote(name)
+                );
+                Ok(owned_by(format!(
+                    r#"kube_pod_owner{{namespace={ns},owner_kind="ReplicaSet"}} * on (namespace, owner_name) group_left () {replicasets}"#
+                )))
+            }
+            Workload::DaemonSet(name) => {
+                check_name(name)?;
+                Ok(owned_by(format!(
+                    r#"kube_pod_owner{{namespace={},owner_kind="DaemonSet",owner_name={}}}"#,
+                    quote(namespace),
+                    quote(name)
+                )))
             }
             Workload::Selector(sel) => {
                 let terms = parse_selector(sel)?;
@@ -58,6 +109,15 @@ impl Workload {
     }
 }
 
+/// Keeps the pods `owners` (kube-state-metrics series with `namespace` and `pod`) names, once
+/// each although several kube-state-metrics replicas export them.
+fn owned_by(owners: String) -> PodFilter {
+    PodFilter {
+        matchers: String::new(),
+        join: format!(" * on (namespace, pod) group_left () group by (namespace, pod) ({owners})"),
+    }
+}
+
 fn check_name(name: &str) -> Result<()> {
     let ok = !name.is_empty()
         && name.len() <= 253
@@ -69,7 +129,7 @@ fn check_name(name: &str) -> Result<()> {
     } else {
         Err(Error::BadSelector {
             selector: name.to_owned(),
-            reason: "a StatefulSet name is lower-case letters, digits, '-' and '.'".into(),
+            reason: "a workload's name is lower-case letters, digits, '-' and '.'".into(),
         })
     }
 }
@@ -129,6 +189,42 @@ mod tests {
         assert_eq!(f.matchers, r#",pod=~"beacon-[0-9]+""#);
         assert!(f.join.is_empty());
         assert!(Workload::StatefulSet("Bad\"".into()).filter("x").is_err());
+    }
+
+    #[test]
+    fn workload_kinds_parse() {
+        let parse = |t: &str| Workload::parse(t).map(|w| w.describe());
+        assert_eq!(parse("deployment/api").unwrap(), "Deployment api");
+        assert_eq!(parse("deploy/api").unwrap(), "Deployment api");
+        assert_eq!(
+            parse("DaemonSet/node-exporter").unwrap(),
+            "DaemonSet node-exporter"
+        );
+        assert_eq!(parse("sts/beacon").unwrap(), "StatefulSet beacon");
+        let err = parse("job/x").unwrap_err().to_string();
+        assert!(
+            err.contains("\"job/x\"") && err.contains("deployment"),
+            "{err}"
+        );
+        assert!(parse("api").unwrap_err().to_string().contains("KIND/NAME"));
+    }
+
+    #[test]
+    fn a_deployment_goes_through_its_replicasets_within_the_namespace() {
+        let f = Workload::Deployment("api".into()).filter("prod").unwrap();
+        assert!(f.matchers.is_empty());
+        assert_eq!(
+            f.join,
+            r#" * on (namespace, pod) group_left () group by (namespace, pod) (kube_pod_owner{namespace="prod",owner_kind="ReplicaSet"} * on (namespace, owner_name) group_left () group by (namespace, owner_name) (label_replace(kube_replicaset_owner{namespace="prod",owner_kind="Deployment",owner_name="api"}, "owner_name", "$1", "replicaset", "(.+)")))"#
+        );
+        let f = Workload::DaemonSet("agent".into())
+            .filter("kube-system")
+            .unwrap();
+        assert_eq!(
+            f.join,
+            r#" * on (namespace, pod) group_left () group by (namespace, pod) (kube_pod_owner{namespace="kube-system",owner_kind="DaemonSet",owner_name="agent"})"#
+        );
+        assert!(Workload::Deployment("Bad\"".into()).filter("x").is_err());
     }
 
     #[test]

@@ -14,7 +14,7 @@ use jiff::tz::TimeZone;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use crate::faults::Faults;
+use crate::{faults::Faults, json_object::only_from_objects};
 
 pub const DEFAULT_TIMEZONE: &str = "Europe/Moscow";
 /// The largest `config.json` read: what a ConfigMap can hold. The file is kept in memory and
@@ -24,7 +24,7 @@ pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
 const MAX_TITLE_CHARS: usize = 200;
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(deny_unknown_fields, default)]
+#[serde(remote = "Self", deny_unknown_fields, default)]
 pub struct Config {
     /// IANA time zone used for the time shown on `/`.
     pub timezone: TimeZoneName,
@@ -37,6 +37,8 @@ pub struct Config {
     /// Fault injection for rehearsals (off unless set); see [`crate::faults`].
     pub faults: Faults,
 }
+
+only_from_objects!(Config);
 
 impl Default for Config {
     fn default() -> Self {
@@ -148,7 +150,8 @@ impl Config {
             ConfigError::Invalid {
                 path: path.to_owned(),
                 line: e.line(),
-                column: e.column(),
+                // serde_json says column 0 for a wrong type at the very start.
+                column: e.column().max(1),
                 key,
                 message,
             }
@@ -275,6 +278,38 @@ mod tests {
         );
         let err = parse("{\"title\": \"  \"}").unwrap_err().to_string();
         assert!(err.contains("title must not be empty"), "{err}");
+    }
+
+    /// serde's derived structs also take a JSON array, field by field in order: `[1.0, 451]`
+    /// for `faults` meant errorRatio 1.0 and errorStatus 451 (issue 20, item 1). serde_json
+    /// places a wrong type at the character before the value.
+    #[test]
+    fn arrays_where_objects_belong_are_rejected_with_their_key() {
+        for (json, at) in [
+            ("[]", "line 1, column 1: "),
+            ("[\"UTC\"]", "line 1, column 1: "),
+            ("{\"faults\": []}", "line 1, column 11, at `faults`: "),
+            (
+                "{\"faults\": [1.0, 451]}",
+                "line 1, column 11, at `faults`: ",
+            ),
+            (
+                "{\"faults\": {\"pods\": {\"1\": [1.0, 451]}}}",
+                "line 1, column 26, at `faults.pods.1`: ",
+            ),
+            ("{\"settings\": []}", "line 1, column 13, at `settings`: "),
+            (
+                "{\"faults\": {\"latency\": [\"1s\", \"2s\"]}}",
+                "line 1, column 24, at `faults.latency`: ",
+            ),
+        ] {
+            let err = parse(json).unwrap_err().to_string();
+            assert!(err.contains(at), "{json}: {err}");
+            assert!(
+                err.contains("invalid type: sequence, expected"),
+                "{json}: {err}"
+            );
+        }
     }
 
     /// Each case: a `settings` object, then the JSON `settings` must redact to.

@@ -9,6 +9,10 @@
 //! defaults, exactly what a pod started now would use, so running and restarted replicas
 //! agree; it is logged and shown by `beacon_config_source`. An unreadable file, by contrast,
 //! keeps the last good configuration: that is an error, not a decision to remove it.
+//!
+//! Only a change reloads: opening or reading the file (our own reads included) is not an event
+//! we act on, and finding the same bytes, or the same unreadable file, again is neither counted
+//! nor logged again.
 
 use std::{
     io::ErrorKind,
@@ -21,7 +25,10 @@ use std::{
 };
 
 use arc_swap::ArcSwap;
-use notify::{RecursiveMode, Watcher};
+use notify::{
+    EventKind, RecursiveMode, Watcher,
+    event::{AccessKind, AccessMode},
+};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::{
@@ -35,10 +42,42 @@ const DEBOUNCE: Duration = Duration::from_millis(100);
 pub struct LiveConfig {
     path: PathBuf,
     current: ArcSwap<Config>,
-    /// Bytes of the last file we tried, good or bad, so unchanged files are not re-counted;
-    /// `None` while there is no file.
-    last_seen: Mutex<Option<Vec<u8>>>,
+    last_seen: Mutex<Seen>,
     from_file: AtomicBool,
+}
+
+/// What the last reload found, so that finding it again is not counted or logged again.
+#[derive(Default)]
+struct Seen {
+    /// The bytes of the last file read, good or bad; `None` while there is no file.
+    bytes: Option<Vec<u8>>,
+    /// The last read that failed: why, and the file as it was then.
+    failure: Option<(String, Option<FileStamp>)>,
+}
+
+/// Identity and change times of the file (through the `..data` symlink), to tell an
+/// unchanged unreadable file from a new one without reading it.
+#[derive(PartialEq)]
+struct FileStamp {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl FileStamp {
+    fn of(path: &std::path::Path) -> Option<Self> {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        Some(Self {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
 }
 
 impl LiveConfig {
@@ -58,7 +97,10 @@ impl LiveConfig {
             path,
             current: ArcSwap::from_pointee(config),
             from_file: AtomicBool::new(bytes.is_some()),
-            last_seen: Mutex::new(bytes),
+            last_seen: Mutex::new(Seen {
+                bytes,
+                failure: None,
+            }),
         })
     }
 
@@ -76,7 +118,7 @@ impl LiveConfig {
         let mut last_seen = self.last_seen.lock().await;
         let read = match self.read().await {
             // An editor replacing the file may leave it missing for a moment: look again.
-            Err(e) if e.kind() == ErrorKind::NotFound && last_seen.is_some() => {
+            Err(e) if e.kind() == ErrorKind::NotFound && last_seen.bytes.is_some() => {
                 tokio::time::sleep(DEBOUNCE).await;
                 self.read().await
             }
@@ -85,19 +127,25 @@ impl LiveConfig {
         let bytes = match read {
             Ok(bytes) => bytes,
             Err(e) if e.kind() == ErrorKind::NotFound => {
-                if last_seen.take().is_some() {
+                last_seen.failure = None;
+                if last_seen.bytes.take().is_some() {
                     self.apply(Config::default(), false, metrics);
                     tracing::warn!(path = %self.path.display(), "configuration file removed; using the embedded defaults, as a restarted pod would");
                 }
                 return;
             }
             Err(e) => {
-                tracing::error!(path = %self.path.display(), error = %e, "cannot read configuration; keeping the last good one");
-                metrics.config_reloaded(false);
+                let failure = Some((e.to_string(), FileStamp::of(&self.path)));
+                if last_seen.failure != failure {
+                    tracing::error!(path = %self.path.display(), error = %e, "cannot read configuration; keeping the last good one");
+                    metrics.config_reloaded(false);
+                    last_seen.failure = failure;
+                }
                 return;
             }
         };
-        if last_seen.as_deref() == Some(&bytes[..]) {
+        last_seen.failure = None;
+        if last_seen.bytes.as_deref() == Some(&bytes[..]) {
             return;
         }
         match Config::parse(&self.path, &bytes) {
@@ -110,7 +158,7 @@ impl LiveConfig {
                 tracing::error!(error = %e, "configuration update rejected; keeping the last good configuration");
             }
         }
-        *last_seen = Some(bytes);
+        last_seen.bytes = Some(bytes);
     }
 
     /// Puts `config` in effect, read from the file or (`from_file` false) the defaults.
@@ -140,7 +188,7 @@ pub fn spawn_watcher(config: Arc<LiveConfig>, metrics: Arc<Metrics>, poll: Durat
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
     let watcher = notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
-        if event.is_ok() {
+        if event.is_ok_and(|e| may_change(&e.kind)) {
             // A full channel already has a reload pending; dropping this event loses nothing.
             let _ = tx.try_send(());
         }
@@ -166,4 +214,14 @@ pub fn spawn_watcher(config: Arc<LiveConfig>, metrics: Arc<Metrics>, poll: Durat
             config.reload(&metrics).await;
         }
     });
+}
+
+/// Whether an event can mean new content. Opening and reading the file — our own reload
+/// among them — cannot: reacting to those reloaded a plain `config.json` every 100 ms, forever.
+fn may_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(AccessKind::Close(AccessMode::Write)) => true,
+        EventKind::Access(_) => false,
+        _ => true,
+    }
 }

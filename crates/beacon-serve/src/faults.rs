@@ -21,6 +21,7 @@ use std::{
     time::Duration,
 };
 
+use crate::json_object::only_from_objects;
 use serde::{
     Deserialize, Deserializer, Serialize, Serializer,
     de::{self, MapAccess, Visitor},
@@ -35,7 +36,12 @@ const DEFAULT_ERROR_STATUS: u16 = 500;
 
 /// The `faults` section: defaults for every pod plus per-ordinal overrides.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+#[serde(
+    remote = "Self",
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default
+)]
 pub struct Faults {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_ratio: Option<Ratio>,
@@ -52,7 +58,12 @@ pub struct Faults {
 
 /// One pod's overrides: the same fields as [`Faults`], without nesting.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "camelCase", default)]
+#[serde(
+    remote = "Self",
+    deny_unknown_fields,
+    rename_all = "camelCase",
+    default
+)]
 pub struct PodFaults {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub error_ratio: Option<Ratio>,
@@ -63,6 +74,8 @@ pub struct PodFaults {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cpu_per_request: Option<CpuWork>,
 }
+
+only_from_objects!(Faults, PodFaults);
 
 /// What applies to one pod, after its overrides.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
@@ -128,13 +141,14 @@ impl Effective {
 /// when ⌊(n+1)·r⌋ > ⌊n·r⌋), and picks latencies spread evenly over the range: a rehearsal
 /// then behaves the same every time, and tests can assert exact counts.
 #[derive(Debug, Default)]
-pub struct Dice {
+pub struct FaultSequence {
     requests: AtomicU64,
 }
 
-impl Dice {
-    /// Draws for one request: (whether it fails, its latency).
-    pub fn roll(&self, faults: &Effective) -> (bool, Option<Duration>) {
+impl FaultSequence {
+    /// The next request's part of the sequence: (whether it fails, its latency). Deterministic:
+    /// request n always gets the same answer.
+    pub fn for_next_request(&self, faults: &Effective) -> (bool, Option<Duration>) {
         let n = self.requests.fetch_add(1, Ordering::Relaxed);
         let r = faults.error_ratio;
         let fail = r > 0.0 && ((n + 1) as f64 * r).floor() > (n as f64 * r).floor();
@@ -218,10 +232,11 @@ impl Serialize for Ordinal {
 impl<'de> Deserialize<'de> for Ordinal {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let key = String::deserialize(d)?;
+        // Only the number as a pod name writes it: "01" or "+1" is a typo, not pod 1.
         match key.parse::<u32>() {
-            Ok(n) if key.bytes().all(|b| b.is_ascii_digit()) => Ok(Ordinal(n)),
+            Ok(n) if n.to_string() == key => Ok(Ordinal(n)),
             _ => Err(de::Error::custom(format!(
-                "faults.pods keys are StatefulSet ordinals (\"0\", \"1\", …), got {key:?}"
+                "faults.pods keys are StatefulSet ordinals as in the pod's name (\"0\", \"1\", …), got {key:?}"
             ))),
         }
     }
@@ -436,6 +451,10 @@ mod tests {
                 "keys are StatefulSet ordinals",
             ),
             (r#"{"pods": {"1": {"pods": {}}}}"#, "unknown field `pods`"),
+            // A pod is named beacon-1, never beacon-01: "01" is a typo, not ordinal 1.
+            (r#"{"pods": {"01": {}}}"#, "got \"01\""),
+            (r#"{"pods": {"+1": {}}}"#, "got \"+1\""),
+            (r#"{"pods": {"": {}}}"#, "keys are StatefulSet ordinals"),
             (r#"{"errorRate": 0.1}"#, "unknown field `errorRate`"),
         ] {
             let err = faults(json).unwrap_err();
@@ -445,7 +464,7 @@ mod tests {
 
     #[test]
     fn error_share_is_exact_and_latencies_stay_in_range() {
-        let dice = Dice::default();
+        let sequence = FaultSequence::default();
         let ms = Duration::from_millis;
         let f = Effective {
             error_ratio: 0.25,
@@ -456,9 +475,9 @@ mod tests {
             }),
             cpu_per_request: None,
         };
-        let rolls: Vec<_> = (0..400).map(|_| dice.roll(&f)).collect();
-        assert_eq!(rolls.iter().filter(|(fail, _)| *fail).count(), 100);
-        let lat: Vec<Duration> = rolls.iter().map(|(_, l)| l.unwrap()).collect();
+        let planned: Vec<_> = (0..400).map(|_| sequence.for_next_request(&f)).collect();
+        assert_eq!(planned.iter().filter(|(fail, _)| *fail).count(), 100);
+        let lat: Vec<Duration> = planned.iter().map(|(_, l)| l.unwrap()).collect();
         assert!(lat.iter().all(|l| (ms(100)..=ms(200)).contains(l)));
         // Spread over the range, not clustered at one end.
         assert!(lat.iter().any(|l| *l < ms(120)) && lat.iter().any(|l| *l > ms(180)));

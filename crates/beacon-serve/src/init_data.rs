@@ -30,7 +30,7 @@ use crate::{
     beneath::{self, Opened, Refusal},
     byte_range::{self, Requested},
     page::escape,
-    routes::AppState,
+    state::AppState,
 };
 
 /// Everything but RFC 3986 unreserved characters is encoded in listing links, so `#`, `?`,

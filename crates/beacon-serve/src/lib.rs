@@ -12,6 +12,7 @@ mod error;
 pub mod faults;
 pub mod identity;
 mod init_data;
+mod json_object;
 pub mod metrics;
 mod page;
 mod process_metrics;
@@ -20,6 +21,7 @@ mod redaction;
 mod routes;
 mod server;
 pub mod settings;
+mod state;
 pub mod store;
 
 pub use error::{Error, Result};

@@ -14,7 +14,7 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use crate::{process_metrics::ProcessCollector, settings::BuildInfo, store::StoreMetrics};
+use crate::{process_metrics::ProcessCollector, settings::BuildInfo};
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -68,7 +68,7 @@ struct BuildLabels {
 /// over those five orders of magnitude with few series (etcd's
 /// `etcd_disk_wal_fsync_duration_seconds` doubles too, from 1 ms). Not 50 µs × 2^k: Prometheus 3
 /// stores `le="0.00005"` as `le="5e-05"`, renaming that series on an upgrade
-/// (`tests/prometheus3.rs`), and a disk that syncs in under 100 µs is never the problem. Above a
+/// (`tests/packaging/prometheus3.rs`), and a disk that syncs in under 100 µs is never the problem. Above a
 /// few seconds the pod is failing anyway (requests time out at 15 s by default); `+Inf` and
 /// `_sum` still count such syncs.
 pub(crate) fn disk_sync_buckets() -> impl Iterator<Item = f64> {
@@ -218,5 +218,30 @@ impl Metrics {
         let mut out = String::with_capacity(8 * 1024);
         encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+}
+
+/// Metrics the visits store updates.
+#[derive(Clone)]
+pub struct StoreMetrics {
+    pub visits: Counter,
+    pub errors: Counter,
+    /// Seconds of each write + `fdatasync` by the writer thread, failed ones included.
+    pub sync_duration: Histogram,
+    /// Seconds from a visit handed to the store to its being durable, per acknowledged visit.
+    pub commit_wait: Histogram,
+    /// Visits made durable by each successful sync.
+    pub sync_batch_size: Histogram,
+}
+
+impl Default for StoreMetrics {
+    fn default() -> Self {
+        Self {
+            visits: Counter::default(),
+            errors: Counter::default(),
+            sync_duration: Histogram::new(disk_sync_buckets()),
+            commit_wait: Histogram::new(disk_sync_buckets()),
+            sync_batch_size: Histogram::new(batch_size_buckets()),
+        }
     }
 }

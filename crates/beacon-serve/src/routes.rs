@@ -1,14 +1,6 @@
 //! The HTTP routes, and the middleware that measures and logs every request.
 
-use std::{
-    borrow::Cow,
-    path::PathBuf,
-    sync::{
-        Arc,
-        atomic::{AtomicBool, Ordering},
-    },
-    time::{Duration, Instant},
-};
+use std::{borrow::Cow, sync::atomic::Ordering, time::Instant};
 
 use axum::{
     Router,
@@ -25,60 +17,12 @@ use tower_http::{
 };
 
 use crate::{
-    config_watch::LiveConfig,
-    faults::{self, Dice},
-    identity::Identity,
-    init_data,
-    metrics::{self, Metrics, RequestLabels, RouteLabels},
+    faults, init_data,
+    metrics::{self, RequestLabels, RouteLabels},
     page,
-    readiness::WriteCheck,
     settings::{BuildInfo, Limits},
-    store::VisitsStore,
+    state::{AppContext, AppState, DelayLimits},
 };
-
-pub type AppState = Arc<Shared>;
-
-pub struct Shared {
-    pub config: Arc<LiveConfig>,
-    pub store: VisitsStore,
-    pub metrics: Arc<Metrics>,
-    pub identity: Identity,
-    pub identity_rows: String,
-    pub build: BuildInfo,
-    pub init_data_dir: PathBuf,
-    pub data_dir_check: WriteCheck,
-    /// Bounds the `/init-data/` files being sent at once (see [`init_data::MAX_DOWNLOADS`]).
-    pub downloads: Arc<tokio::sync::Semaphore>,
-    pub shutting_down: AtomicBool,
-    /// Decides which `/` requests an active error fault fails, and their injected latency.
-    pub dice: Dice,
-    /// Bounds `/delay/{duration}`: requests waiting at once, and the longest wait.
-    pub delays: DelayLimits,
-}
-
-/// `/delay` is podinfo-style and always on, so it is bounded on its own: at most `slots`
-/// requests sleep at once (429 beyond, so they can never take all of `max_in_flight`), each for
-/// at most `max` (400 beyond), which is below the request timeout.
-pub struct DelayLimits {
-    pub slots: Arc<tokio::sync::Semaphore>,
-    pub max: Duration,
-}
-
-impl DelayLimits {
-    pub const SLOTS: usize = 64;
-
-    pub fn new(limits: &Limits) -> Self {
-        Self {
-            slots: Arc::new(tokio::sync::Semaphore::new(Self::SLOTS)),
-            // A delay must be answered, not cut off by the request timeout.
-            max: faults::MAX_LATENCY.min(
-                limits
-                    .request_timeout
-                    .saturating_sub(Duration::from_secs(1)),
-            ),
-        }
-    }
-}
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
     let routes = Router::new()
@@ -93,11 +37,13 @@ pub fn router(state: AppState, limits: &Limits) -> Router {
         .route("/readyz", get(readyz))
         .route("/version", get(version))
         .route("/status/{code}", get(status))
-        .route("/delay/{duration}", get(delay))
         .fallback(not_found)
         // Global, not `concurrency_limit`: axum applies a router's layers to each route, and a
         // plain limit would then allow `max_in_flight` per route. Innermost, as before.
-        .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight));
+        .layer(GlobalConcurrencyLimitLayer::new(limits.max_in_flight))
+        // Added after the layer, so outside it: waiting delays have their own bound
+        // ([`DelayLimits`]) and never hold the slots `/` needs.
+        .route("/delay/{duration}", get(delay));
     with_request_layers(routes, state, limits)
 }
 
@@ -259,8 +205,8 @@ async fn index(State(state): State<AppState>, method: Method) -> Response {
 
 /// Applies this pod's faults to one `/` request: latency, then CPU work, then maybe an error
 /// (answered without counting a visit). `Some` is the error response.
-async fn inject_faults(state: &Shared, faults: &faults::Effective) -> Option<Response> {
-    let (fail, latency) = state.dice.roll(faults);
+async fn inject_faults(state: &AppContext, faults: &faults::Effective) -> Option<Response> {
+    let (fail, latency) = state.fault_sequence.for_next_request(faults);
     if let Some(latency) = latency {
         state.metrics.fault_injected("latency");
         tokio::time::sleep(latency).await;
@@ -288,17 +234,18 @@ async fn inject_faults(state: &Shared, faults: &faults::Effective) -> Option<Res
 }
 
 /// podinfo's `/status/{code}`: answers with that status, to rehearse error alerts and clients.
+/// Only a status as it is written (`503`): `+503` and `0503` are refused, not read as 503.
 async fn status(Path(code): Path<String>) -> Response {
     match code
         .parse::<u16>()
         .ok()
-        .filter(|c| (200..=599).contains(c))
+        .filter(|c| (200..=599).contains(c) && c.to_string() == code)
         .and_then(|c| StatusCode::from_u16(c).ok())
     {
         Some(status) => (status, Json(json!({ "status": status.as_u16() }))).into_response(),
         None => (
             StatusCode::BAD_REQUEST,
-            format!("status must be a number from 200 to 599, got {code:?}\n"),
+            format!("status must be a number from 200 to 599 written without sign or leading zeros, got {code:?}\n"),
         )
             .into_response(),
     }
@@ -312,13 +259,13 @@ async fn delay(State(state): State<AppState>, Path(raw): Path<String>) -> Respon
         Ok(d) => d,
         Err(e) => return (StatusCode::BAD_REQUEST, format!("{e}\n")).into_response(),
     };
-    let Ok(_slot) = state.delays.slots.clone().try_acquire_owned() else {
+    let Ok(_waiting) = state.delays.waiting.clone().try_acquire_owned() else {
         return (
             StatusCode::TOO_MANY_REQUESTS,
             [(header::RETRY_AFTER, "1")],
             format!(
                 "at most {} /delay requests wait at once\n",
-                DelayLimits::SLOTS
+                DelayLimits::MAX_WAITING
             ),
         )
             .into_response();

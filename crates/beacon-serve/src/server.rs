@@ -30,8 +30,9 @@ use crate::{
     metrics::Metrics,
     page,
     readiness::WriteCheck,
-    routes::{self, AppState, DelayLimits, Shared},
+    routes,
     settings::Settings,
+    state::{AppContext, AppState, DelayLimits},
     store::VisitsStore,
 };
 
@@ -65,7 +66,7 @@ impl Application {
             settings.config_poll_interval,
         );
         let identity = Identity::from_env();
-        let state = Arc::new(Shared {
+        let state = Arc::new(AppContext {
             config,
             store,
             metrics,
@@ -76,7 +77,7 @@ impl Application {
             data_dir_check: WriteCheck::new(settings.data_dir.clone()),
             downloads: Arc::new(Semaphore::new(init_data::MAX_DOWNLOADS)),
             shutting_down: Default::default(),
-            dice: Default::default(),
+            fault_sequence: Default::default(),
             delays: DelayLimits::new(&settings.limits),
         });
         Ok(Self {
@@ -117,31 +118,7 @@ impl Application {
             .header_read_timeout(limits.header_read_timeout)
             .max_buf_size(limits.max_header_bytes.max(8192));
         let admin = match admin_listener {
-            Some(admin_listener) => {
-                let addr = admin_listener.local_addr()?;
-                tracing::info!(%addr, "admin listening");
-                let conns = Connections {
-                    router: routes::admin_router(state.clone(), limits),
-                    http: http.clone(),
-                    at_capacity: AtCapacity::CloseOldest(Arc::new(Oldest::new(
-                        limits.admin_max_connections,
-                    ))),
-                    write_timeout: limits.write_timeout,
-                    port: "admin",
-                    at_capacity_log: Throttle::default(),
-                };
-                Some(tokio::spawn(async move {
-                    loop {
-                        match admin_listener.accept().await {
-                            Ok((stream, peer)) => conns.serve(stream, peer, |c| c),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "admin accept failed");
-                                tokio::time::sleep(Duration::from_millis(50)).await;
-                            }
-                        }
-                    }
-                }))
-            }
+            Some(admin_listener) => Some(spawn_admin(admin_listener, &state, limits, &http)?),
             None => None,
         };
         let addr = listener.local_addr()?;
@@ -158,38 +135,12 @@ impl Application {
         let serve = |stream: TcpStream, peer: SocketAddr| {
             conns.serve(stream, peer, |conn| graceful.watch(conn));
         };
-
-        tokio::pin!(shutdown);
-        loop {
-            let (stream, peer) = tokio::select! {
-                accepted = listener.accept() => match accepted {
-                    Ok(conn) => conn,
-                    Err(e) => {
-                        // EMFILE and friends: back off instead of spinning; the listener stays usable.
-                        tracing::warn!(error = %e, "accept failed");
-                        tokio::time::sleep(Duration::from_millis(50)).await;
-                        continue;
-                    }
-                },
-                () = &mut shutdown => break,
-            };
-            serve(stream, peer);
-        }
-
+        accept_until(&listener, "service", shutdown, &serve).await;
         state.shutting_down.store(true, Ordering::Release);
         if !settings.shutdown_delay.is_zero() {
             tracing::info!(delay = ?settings.shutdown_delay, "readiness is false; waiting before closing the listener");
-            let accept_while_delaying = async {
-                loop {
-                    if let Ok((stream, peer)) = listener.accept().await {
-                        serve(stream, peer);
-                    }
-                }
-            };
-            tokio::select! {
-                () = accept_while_delaying => {}
-                () = tokio::time::sleep(settings.shutdown_delay) => {}
-            }
+            let delay = tokio::time::sleep(settings.shutdown_delay);
+            accept_until(&listener, "service", delay, &serve).await;
         }
         drop(listener);
         tracing::info!(grace = ?settings.shutdown_grace, "listener closed; draining in-flight requests");
@@ -197,22 +148,79 @@ impl Application {
             () = graceful.shutdown() => tracing::info!("all connections drained"),
             () = tokio::time::sleep(settings.shutdown_grace) => tracing::warn!("grace period elapsed with requests still in flight"),
         }
-        let store = state.store.clone();
-        let closed = tokio::task::spawn_blocking(move || store.close())
-            .await
-            .map_err(std::io::Error::other)?;
+        let closed = close_store(&state).await;
         if let Some(admin) = admin {
             admin.abort();
         }
-        match closed {
-            Ok(()) => {
-                tracing::info!(visits = state.store.count(), "visits store flushed; bye");
-                Ok(())
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "visits store not flushed");
-                Err(e.into())
-            }
+        closed
+    }
+}
+
+/// Serves the admin port (probes, metrics) on a task of its own until aborted.
+fn spawn_admin(
+    admin_listener: TcpListener,
+    state: &AppState,
+    limits: &crate::settings::Limits,
+    http: &hyper::server::conn::http1::Builder,
+) -> Result<tokio::task::JoinHandle<()>> {
+    let addr = admin_listener.local_addr()?;
+    tracing::info!(%addr, "admin listening");
+    let conns = Connections {
+        router: routes::admin_router(state.clone(), limits),
+        http: http.clone(),
+        at_capacity: AtCapacity::CloseOldest(Arc::new(Oldest::new(limits.admin_max_connections))),
+        write_timeout: limits.write_timeout,
+        port: "admin",
+        at_capacity_log: Throttle::default(),
+    };
+    Ok(tokio::spawn(async move {
+        accept_until(
+            &admin_listener,
+            "admin",
+            std::future::pending(),
+            &|stream, peer| conns.serve(stream, peer, |c| c),
+        )
+        .await;
+    }))
+}
+
+/// Hands every accepted connection to `serve` until `stop` resolves.
+async fn accept_until(
+    listener: &TcpListener,
+    port: &str,
+    stop: impl Future<Output = ()>,
+    serve: &impl Fn(TcpStream, SocketAddr),
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => serve(stream, peer),
+                Err(e) => {
+                    // EMFILE and friends: back off instead of spinning; the listener stays usable.
+                    tracing::warn!(port, error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            },
+            () = &mut stop => return,
+        }
+    }
+}
+
+/// Flushes the visits store, off the runtime's workers.
+async fn close_store(state: &AppState) -> Result<()> {
+    let store = state.store.clone();
+    let closed = tokio::task::spawn_blocking(move || store.close())
+        .await
+        .map_err(std::io::Error::other)?;
+    match closed {
+        Ok(()) => {
+            tracing::info!(visits = state.store.count(), "visits store flushed; bye");
+            Ok(())
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "visits store not flushed");
+            Err(e.into())
         }
     }
 }
@@ -315,7 +323,7 @@ impl Drop for Admitted {
 }
 
 /// Holds a connection's place until it ends (one of the two, by the port's [`AtCapacity`]).
-struct Slot {
+struct ConnectionPlace {
     _permit: Option<OwnedSemaphorePermit>,
     _admitted: Option<Admitted>,
 }
@@ -327,7 +335,7 @@ impl Connections {
     where
         F: Future<Output = hyper::Result<()>> + Send + 'static,
     {
-        let (slot, closed) = match &self.at_capacity {
+        let (place, closed) = match &self.at_capacity {
             AtCapacity::RefuseNew(permits) => {
                 let Ok(permit) = permits.clone().try_acquire_owned() else {
                     if let Some(held_back) = self.at_capacity_log.admit() {
@@ -335,22 +343,22 @@ impl Connections {
                     }
                     return;
                 };
-                let slot = Slot {
+                let place = ConnectionPlace {
                     _permit: Some(permit),
                     _admitted: None,
                 };
-                (slot, None)
+                (place, None)
             }
             AtCapacity::CloseOldest(oldest) => {
                 let (evicted, admitted, closed) = oldest.admit();
                 if let Some(held_back) = evicted.then(|| self.at_capacity_log.admit()).flatten() {
                     tracing::warn!(%peer, port = self.port, not_logged_since_last = held_back, "connection limit reached; closing the oldest connection");
                 }
-                let slot = Slot {
+                let place = ConnectionPlace {
                     _permit: None,
                     _admitted: Some(admitted),
                 };
-                (slot, Some(closed))
+                (place, Some(closed))
             }
         };
         let _ = stream.set_nodelay(true);
@@ -381,7 +389,7 @@ impl Connections {
                 // Dropping the connection closes its socket.
                 () = closed => {}
             }
-            drop(slot);
+            drop(place);
         });
     }
 }

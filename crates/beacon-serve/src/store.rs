@@ -46,8 +46,10 @@ use std::{
     time::Instant,
 };
 
-use prometheus_client::metrics::{counter::Counter, histogram::Histogram};
+use prometheus_client::metrics::histogram::Histogram;
 use tokio::sync::watch;
+
+use crate::metrics::StoreMetrics;
 
 pub const FILE_NAME: &str = "visits.db";
 const MAGIC: &[u8; 8] = b"BCNVIS01";
@@ -126,7 +128,8 @@ struct Commit {
     closed: bool,
 }
 
-struct Shared {
+/// What request handles and the writer thread share: tickets handed over, commits published back.
+struct Handoff {
     requested: AtomicU64,
     healthy: AtomicBool,
     closing: AtomicBool,
@@ -140,35 +143,10 @@ type WriterHandle = thread::JoinHandle<Result<(), StoreError>>;
 /// Handle to the store; cheap to clone.
 #[derive(Clone)]
 pub struct VisitsStore {
-    shared: Arc<Shared>,
+    handoff: Arc<Handoff>,
     writer: Arc<std::sync::Mutex<Option<WriterHandle>>>,
     writer_thread: thread::Thread,
     path: Arc<PathBuf>,
-}
-
-/// Metrics the store updates; registered by [`crate::metrics::Metrics`].
-#[derive(Clone)]
-pub struct StoreMetrics {
-    pub visits: Counter,
-    pub errors: Counter,
-    /// Seconds of each write + `fdatasync` by the writer thread, failed ones included.
-    pub sync_duration: Histogram,
-    /// Seconds from a visit handed to the store to its being durable, per acknowledged visit.
-    pub commit_wait: Histogram,
-    /// Visits made durable by each successful sync.
-    pub sync_batch_size: Histogram,
-}
-
-impl Default for StoreMetrics {
-    fn default() -> Self {
-        Self {
-            visits: Counter::default(),
-            errors: Counter::default(),
-            sync_duration: Histogram::new(crate::metrics::disk_sync_buckets()),
-            commit_wait: Histogram::new(crate::metrics::disk_sync_buckets()),
-            sync_batch_size: Histogram::new(crate::metrics::batch_size_buckets()),
-        }
-    }
 }
 
 impl VisitsStore {
@@ -204,7 +182,7 @@ impl VisitsStore {
             durable: current.count,
             ..Commit::default()
         });
-        let shared = Arc::new(Shared {
+        let handoff = Arc::new(Handoff {
             requested: AtomicU64::new(current.count),
             healthy: AtomicBool::new(true),
             closing: AtomicBool::new(false),
@@ -214,7 +192,7 @@ impl VisitsStore {
         let writer = Writer {
             file,
             last: current,
-            shared: shared.clone(),
+            handoff: handoff.clone(),
             tx,
             metrics,
             path: path.clone(),
@@ -226,20 +204,20 @@ impl VisitsStore {
         Ok(Self {
             writer_thread: handle.thread().clone(),
             writer: Arc::new(std::sync::Mutex::new(Some(handle))),
-            shared,
+            handoff,
             path: Arc::new(path),
         })
     }
 
     /// Counts one visit and returns the count including it, once it is durable.
     pub async fn record_visit(&self) -> Result<u64, StoreError> {
-        if self.shared.closing.load(Ordering::Acquire) {
+        if self.handoff.closing.load(Ordering::Acquire) {
             return Err(StoreError::Closed);
         }
         let handed = Instant::now();
-        let ticket = self.shared.requested.fetch_add(1, Ordering::AcqRel) + 1;
+        let ticket = self.handoff.requested.fetch_add(1, Ordering::AcqRel) + 1;
         self.writer_thread.unpark();
-        let mut rx = self.shared.commits.clone();
+        let mut rx = self.handoff.commits.clone();
         let commit = *rx
             .wait_for(|c| {
                 c.durable >= ticket
@@ -250,7 +228,7 @@ impl VisitsStore {
             .map_err(|_| StoreError::Closed)?;
         if commit.durable >= ticket {
             let waited = handed.elapsed().as_secs_f64();
-            self.shared.commit_wait.observe(waited);
+            self.handoff.commit_wait.observe(waited);
             Ok(ticket)
         } else if commit.closed {
             Err(StoreError::Closed)
@@ -261,12 +239,12 @@ impl VisitsStore {
 
     /// The count of acknowledged (durable) visits.
     pub fn count(&self) -> u64 {
-        self.shared.commits.borrow().durable
+        self.handoff.commits.borrow().durable
     }
 
     /// False after a failed commit, until a later commit succeeds.
     pub fn is_healthy(&self) -> bool {
-        self.shared.healthy.load(Ordering::Acquire)
+        self.handoff.healthy.load(Ordering::Acquire)
     }
 
     pub fn path(&self) -> &Path {
@@ -276,7 +254,7 @@ impl VisitsStore {
     /// Commits everything requested so far and stops the writer. Idempotent: only the first
     /// call reports a failure to make the last visits durable.
     pub fn close(&self) -> Result<(), StoreError> {
-        self.shared.closing.store(true, Ordering::Release);
+        self.handoff.closing.store(true, Ordering::Release);
         self.writer_thread.unpark();
         let handle = self.writer.lock().unwrap_or_else(|p| p.into_inner()).take();
         match handle.map(thread::JoinHandle::join) {
@@ -284,7 +262,7 @@ impl VisitsStore {
             Some(Err(_)) => Err(StoreError::NotFlushed {
                 path: self.path.to_path_buf(),
                 durable: self.count(),
-                lost: self.shared.requested.load(Ordering::Acquire) - self.count(),
+                lost: self.handoff.requested.load(Ordering::Acquire) - self.count(),
                 cause: io::Error::other("the writer thread panicked"),
             }),
             None => Ok(()),
@@ -295,7 +273,7 @@ impl VisitsStore {
 struct Writer {
     file: File,
     last: Slot,
-    shared: Arc<Shared>,
+    handoff: Arc<Handoff>,
     tx: watch::Sender<Commit>,
     metrics: StoreMetrics,
     path: PathBuf,
@@ -306,9 +284,9 @@ impl Writer {
         let mut failed = None;
         let mut last_error = None;
         loop {
-            let target = self.shared.requested.load(Ordering::Acquire);
+            let target = self.handoff.requested.load(Ordering::Acquire);
             if target == self.last.count {
-                if self.shared.closing.load(Ordering::Acquire) {
+                if self.handoff.closing.load(Ordering::Acquire) {
                     break;
                 }
                 thread::park();
@@ -334,12 +312,12 @@ impl Writer {
                     self.last = next;
                     failed = None;
                     last_error = None;
-                    self.shared.healthy.store(true, Ordering::Release);
+                    self.handoff.healthy.store(true, Ordering::Release);
                 }
                 Err(e) => {
                     tracing::error!(path = %self.path.display(), error = %e, "visits store commit failed");
                     self.metrics.errors.inc();
-                    self.shared.healthy.store(false, Ordering::Release);
+                    self.handoff.healthy.store(false, Ordering::Release);
                     failed = Some((self.last.count, target));
                     last_error = Some(e);
                     // The same slot is rewritten on the next attempt: the other slot still
@@ -352,7 +330,7 @@ impl Writer {
                 failed,
                 closed: false,
             });
-            if failed.is_some() && self.shared.closing.load(Ordering::Acquire) {
+            if failed.is_some() && self.handoff.closing.load(Ordering::Acquire) {
                 break;
             }
         }
@@ -366,7 +344,7 @@ impl Writer {
             Some(cause) => Err(StoreError::NotFlushed {
                 path: self.path,
                 durable: self.last.count,
-                lost: self.shared.requested.load(Ordering::Acquire) - self.last.count,
+                lost: self.handoff.requested.load(Ordering::Acquire) - self.last.count,
                 cause,
             }),
         }

@@ -5,6 +5,9 @@
 //! /etc/ssl/certs/ca-certificates.crt — so a cluster's private CA added to the image works —
 //! and fall back to the compiled-in Mozilla roots when there is no bundle (a `scratch` image).
 //! reqwest's platform verifier is not used because it fails outright without a bundle.
+//!
+//! [`read_regular_file`] is here too: the CA file and the credential files of every client are
+//! read through it.
 
 use std::{
     path::{Path, PathBuf},
@@ -21,17 +24,50 @@ pub fn client_config() -> Result<ClientConfig, rustls::Error> {
     config_with_roots(root_store())
 }
 
+/// The most a CA file may hold: Debian's whole bundle is ~220 KB.
+pub const MAX_CA_FILE_BYTES: u64 = 4 << 20;
+
+/// Reads a regular file of at most `limit` bytes. Opened non-blocking, so a FIFO, socket or
+/// device in its place is refused at once instead of blocking the reader until something writes
+/// to it; an endless or oversized file is refused after `limit + 1` bytes.
+pub fn read_regular_file(path: &Path, limit: u64) -> std::io::Result<Vec<u8>> {
+    use std::{io::Read, os::unix::fs::OpenOptionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if meta.is_dir() {
+        return Err(std::io::Error::from_raw_os_error(libc::EISDIR));
+    }
+    if !meta.is_file() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            "not a regular file (a FIFO, socket or device)",
+        ));
+    }
+    let mut bytes = Vec::new();
+    file.take(limit + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::FileTooLarge,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    Ok(bytes)
+}
+
 /// Why a CA file cannot be used; every message names the file.
 #[derive(Debug, thiserror::Error)]
 pub enum CaFileError {
-    #[error("cannot read the CA file {}: {source}", path.display())]
+    #[error("cannot read the CA file {}", path.display())]
     Read {
         path: PathBuf,
         source: std::io::Error,
     },
     #[error("the CA file {} holds no usable PEM certificate", path.display())]
     NoCertificate { path: PathBuf },
-    #[error("cannot build the TLS configuration: {0}")]
+    #[error("cannot build the TLS configuration")]
     Tls(#[from] rustls::Error),
 }
 
@@ -44,7 +80,7 @@ pub fn client_config_trusting(ca_file: &Path) -> Result<ClientConfig, CaFileErro
         source,
     };
     // Read first: pem_file_iter's errors do not say which file, nor tell "missing" from "empty".
-    let pem = std::fs::read(ca_file).map_err(read)?;
+    let pem = read_regular_file(ca_file, MAX_CA_FILE_BYTES).map_err(read)?;
     let mut store = RootCertStore::empty();
     let certs = CertificateDer::pem_slice_iter(&pem).filter_map(|c| c.ok());
     let (added, _) = store.add_parsable_certificates(certs);
@@ -130,11 +166,39 @@ mod tests {
         assert_eq!(from_bundle.len(), pems);
     }
 
+    /// The error and its sources, as the binary prints them.
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut source = e.source();
+        while let Some(s) = source {
+            out.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        out
+    }
+
+    #[test]
+    fn only_a_bounded_regular_file_is_read() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("fifo");
+        let path = std::ffi::CString::new(fifo.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::mkfifo(path.as_ptr(), 0o600) }, 0);
+        let err = read_regular_file(&fifo, 10).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput, "{err}");
+        let err = read_regular_file(dir.path(), 10).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EISDIR), "{err}");
+        let file = dir.path().join("file");
+        std::fs::write(&file, "0123456789").unwrap();
+        assert_eq!(read_regular_file(&file, 10).unwrap(), b"0123456789");
+        let err = read_regular_file(&file, 9).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::FileTooLarge, "{err}");
+    }
+
     #[test]
     fn a_ca_file_must_exist_and_hold_a_certificate() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.pem");
-        let err = client_config_trusting(&missing).unwrap_err().to_string();
+        let err = chain(&client_config_trusting(&missing).unwrap_err());
         assert!(
             err.contains(&missing.display().to_string()) && err.contains("No such file"),
             "{err}"

@@ -1,7 +1,9 @@
 //! `beacon report` — answers the operator's six questions from the Prometheus HTTP API.
 //!
-//! Exit codes: 0 report written (missing data is explained inside it), 1 Prometheus
-//! unreachable or not Prometheus, bad range or selector, output not writable.
+//! Exit codes: 0 report written and complete (missing data is explained inside it); 1 no
+//! report: Prometheus unreachable or not Prometheus, bad range, selector or workload, output
+//! not writable; 3 report written but partial: some query failed (each failed query is a
+//! note naming its question; the JSON's `partial` is true).
 
 use std::{path::PathBuf, process::ExitCode, time::Duration};
 
@@ -11,6 +13,10 @@ use beacon_report::{
     access::{Header, Password, Secret, Target},
     time_range::parse_time,
 };
+
+/// Exit status of a report that was written but is missing what some failed query would have
+/// answered.
+pub const PARTIAL: u8 = 3;
 
 #[derive(Debug, clap::Args)]
 pub struct ReportArgs {
@@ -27,13 +33,21 @@ pub struct ReportArgs {
     /// Namespace the questions are about.
     #[arg(long, short = 'n', default_value = "default")]
     namespace: String,
-    /// StatefulSet whose pods question 1 covers.
-    #[arg(long, conflicts_with = "selector", default_value = "beacon")]
-    statefulset: String,
-    /// Label selector (`app=beacon,tier!=db`) for question 1 instead of a StatefulSet; needs
+    /// Workload whose pods question 1 covers: `deployment/NAME`, `daemonset/NAME` or
+    /// `statefulset/NAME`; Deployments and DaemonSets need kube-state-metrics' kube_pod_owner
+    /// (and kube_replicaset_owner). Default: statefulset/beacon.
+    #[arg(long, short = 'w', conflicts_with_all = ["selector", "statefulset"])]
+    workload: Option<String>,
+    /// StatefulSet whose pods question 1 covers (the same as --workload statefulset/NAME).
+    #[arg(long, conflicts_with = "selector")]
+    statefulset: Option<String>,
+    /// Label selector (`app=beacon,tier!=db`) for question 1 instead of a workload; needs
     /// kube-state-metrics' kube_pod_labels.
     #[arg(long, short = 'l')]
     selector: Option<String>,
+    /// Rank pods (question 2) and their network (question 5) over every namespace.
+    #[arg(long, short = 'A')]
+    all_namespaces: bool,
     /// Length of the range ending now (or at --end), e.g. 1h, 30m, 2d.
     #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
     range: Duration,
@@ -62,6 +76,14 @@ pub struct ReportArgs {
     /// Timeout of each HTTP request.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     timeout: Duration,
+    /// Queries sent to Prometheus at once, at most.
+    #[arg(long, default_value_t = beacon_report::prom_client::DEFAULT_MAX_CONCURRENT_QUERIES,
+          value_parser = clap::value_parser!(usize))]
+    max_concurrent_queries: usize,
+    /// Samples (series × points) one range query may load: a wider query's step is coarsened
+    /// to fit, and its answer says so.
+    #[arg(long, default_value_t = beacon_report::step_budget::DEFAULT_SAMPLE_BUDGET)]
+    sample_budget: u64,
     // Last: their help headings apply to every flag after them.
     #[command(flatten)]
     prometheus_access: PrometheusAccessArgs,
@@ -229,9 +251,11 @@ fn time_range(args: &ReportArgs) -> anyhow::Result<TimeRange> {
 
 pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     let range = time_range(&args)?;
-    let workload = match &args.selector {
-        Some(sel) => Workload::Selector(sel.clone()),
-        None => Workload::StatefulSet(args.statefulset.clone()),
+    let workload = match (&args.selector, &args.workload, &args.statefulset) {
+        (Some(sel), _, _) => Workload::Selector(sel.clone()),
+        (None, Some(w), _) => Workload::parse(w)?,
+        (None, None, Some(name)) => Workload::StatefulSet(name.clone()),
+        (None, None, None) => Workload::StatefulSet("beacon".into()),
     };
     // Reject a bad selector before contacting anything.
     workload.filter(&args.namespace)?;
@@ -261,8 +285,11 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         namespace: args.namespace.clone(),
         workload,
         range,
+        all_namespaces: args.all_namespaces,
         timeout: args.timeout,
         top: usize::from(args.top),
+        max_concurrent_queries: args.max_concurrent_queries,
+        sample_budget: args.sample_budget,
     };
     let report = beacon_report::build(&opts).await?;
     let prefix = args
@@ -284,6 +311,14 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
             }
             tracing::info!(path = %path.display(), charts = output.charts, "report written");
         }
+    }
+    if report.partial {
+        let failed: usize = report.cost.failed_queries;
+        tracing::warn!(
+            failed_queries = failed,
+            "the report is partial: some queries failed (see the notes); exit status 3"
+        );
+        return Ok(ExitCode::from(PARTIAL));
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,11 +10,12 @@
 use std::{
     collections::BTreeSet,
     io::{BufRead, BufReader},
-    path::{Path, PathBuf},
+    path::Path,
     process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
+use beacon_testkit::{repo_root, require};
 use serde_json::Value;
 
 const BEACON: &str = env!("CARGO_BIN_EXE_beacon");
@@ -35,13 +36,6 @@ impl Drop for Demo {
     }
 }
 
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
-
 fn read_json(path: &Path) -> Value {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
@@ -56,17 +50,7 @@ fn run_demo() -> Demo {
         ("helm", "helm (scripts/install-test-deps)"),
         ("ip", "iproute2"),
     ] {
-        let found = Command::new("sh")
-            .arg("-c")
-            .arg(format!("command -v {tool}"))
-            .output()
-            .unwrap()
-            .status
-            .success();
-        assert!(
-            found,
-            "`{tool}` is missing: install {package} (scripts/install-test-deps does)"
-        );
+        require(tool, package);
     }
     let state = tempfile::tempdir().unwrap();
     let started = Instant::now();

@@ -16,7 +16,8 @@ use crate::{
     Result,
     catalogue::{Catalogue, Source},
     model::{Answer, CHART_LINES, NamedSeries, Remainder, Stats},
-    prom_client::{PromClient, Sample},
+    prom_client::{PromClient, Sample, Series},
+    step_budget::{self, Stepped},
     target::quote,
     time_range::{TimeRange, promql_duration},
 };
@@ -28,6 +29,10 @@ pub struct Ctx {
     pub namespace: String,
     pub catalogue: Catalogue,
     pub cadvisor: CadvisorShape,
+    /// Series × points one range query may hold ([`Ctx::range`]).
+    pub sample_budget: u64,
+    /// Questions 2 and 5 rank the whole cluster, not `namespace`.
+    pub all_namespaces: bool,
     /// Rows each table leads with, from each end (`--top`): their series are ranged in full.
     pub top: usize,
 }
@@ -138,24 +143,76 @@ pub struct Keyed {
     pub points: Vec<(f64, f64)>,
 }
 
+/// Where a per-pod question looks: one namespace, or all of them (`--all-namespaces`).
+#[derive(Debug, Clone)]
+pub struct PodScope {
+    /// Matchers inside a selector's braces: `namespace="x"`, or `namespace!=""`.
+    pub matcher: String,
+    /// Labels to sum by: `pod`, or `namespace, pod` (keys then read `namespace/pod`).
+    pub by: &'static str,
+    /// For notes: `namespace x`, `all namespaces`.
+    pub describe: String,
+}
+
 impl Ctx {
     pub fn ns(&self) -> String {
         quote(&self.namespace)
     }
 
+    /// The scope of the ranking (question 2) and network (question 5) questions.
+    pub fn pod_scope(&self) -> PodScope {
+        if self.all_namespaces {
+            PodScope {
+                matcher: r#"namespace!="""#.into(),
+                by: "namespace, pod",
+                describe: "any namespace".into(),
+            }
+        } else {
+            PodScope {
+                matcher: format!("namespace={}", self.ns()),
+                by: "pod",
+                describe: format!("namespace {}", self.namespace),
+            }
+        }
+    }
+
     /// Runs a range query and keys its series by `label`, sorted by key.
     pub async fn range_by(&self, expr: &str, label: &str) -> Result<Vec<Keyed>> {
         let series = self.prom.query_range(expr, &self.range).await?;
-        let mut rows: Vec<Keyed> = series
-            .into_iter()
-            .map(|s| Keyed {
-                key: s.labels.get(label).cloned().unwrap_or_default(),
-                stats: Stats::of(&s.points, &self.range),
-                points: s.points,
-            })
-            .collect();
-        rows.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(rows)
+        Ok(keyed(series, label, &self.range))
+    }
+
+    /// A range query whose step keeps (series touched × points) within the sample budget.
+    /// `count_expr` is a cheap instant query, run first at the range's end, that counts the
+    /// series `expr` reads before it aggregates, e.g. `count(node_cpu_seconds_total)` for
+    /// `sum by (instance) (rate(node_cpu_seconds_total[5m]))`. When it fails or is empty the
+    /// report's own step is kept. The rows' range says which step was used.
+    pub async fn range(&self, expr: &str, count_expr: &str) -> Result<Stepped<Vec<Series>>> {
+        let series = first_value(&self.instant(count_expr).await).max(0.0) as u64;
+        let (range, coarsened) = step_budget::budgeted(&self.range, series, self.sample_budget);
+        let rows = self.prom.query_range(expr, &range).await?;
+        Ok(Stepped {
+            rows,
+            range: Some(range),
+            coarsened,
+        })
+    }
+
+    /// [`Ctx::range`], its series keyed by `label` and sorted by key, with their statistics
+    /// over the points the query ran at.
+    pub async fn range_keyed(
+        &self,
+        expr: &str,
+        count_expr: &str,
+        label: &str,
+    ) -> Result<Stepped<Vec<Keyed>>> {
+        let stepped = self.range(expr, count_expr).await?;
+        let range = stepped.range.unwrap_or(self.range);
+        Ok(Stepped {
+            rows: keyed(stepped.rows, label, &range),
+            range: stepped.range,
+            coarsened: stepped.coarsened,
+        })
     }
 
     /// `func` (e.g. `avg_over_time`) of `expr` over the range, at the range's step, as one
@@ -256,6 +313,29 @@ impl Ctx {
     }
 }
 
+/// Series keyed by `label`, sorted by key.
+fn keyed(series: Vec<Series>, label: &str, range: &TimeRange) -> Vec<Keyed> {
+    let mut rows: Vec<Keyed> = series
+        .into_iter()
+        .map(|s| Keyed {
+            key: key_of(&s.labels, label),
+            stats: Stats::of(&s.points, range),
+            points: s.points,
+        })
+        .collect();
+    rows.sort_by(|a, b| a.key.cmp(&b.key));
+    rows
+}
+
+/// The series' `label`; a pod summed by namespace too (`--all-namespaces`) is `namespace/pod`.
+fn key_of(labels: &crate::prom_client::Labels, label: &str) -> String {
+    let value = labels.get(label).cloned().unwrap_or_default();
+    match labels.get("namespace") {
+        Some(ns) if label == "pod" && !ns.is_empty() => format!("{ns}/{value}"),
+        _ => value,
+    }
+}
+
 /// The `CHART_LINES` rows of highest average as chart lines (highest first), and the rest as
 /// a count and their median average: a chart of a 1,500-pod workload stays readable.
 pub fn highest(
@@ -287,6 +367,8 @@ pub fn only(label: &str, values: &[&str], all: usize) -> String {
     }
     let escaped: Vec<String> = values
         .iter()
+        // Keys across namespaces read `namespace/pod`; the label holds the pod.
+        .map(|v| v.rsplit('/').next().unwrap_or(v))
         .map(|v| {
             v.chars()
                 .flat_map(|c| {
@@ -300,6 +382,24 @@ pub fn only(label: &str, values: &[&str], all: usize) -> String {
         ",{label}=~{}",
         quote(&format!("^(?:{})$", escaped.join("|")))
     )
+}
+
+/// Rows as chart lines, one per key.
+pub fn to_series(rows: &[Keyed]) -> Vec<NamedSeries> {
+    rows.iter()
+        .map(|r| NamedSeries {
+            name: r.key.clone(),
+            points: r.points.clone(),
+        })
+        .collect()
+}
+
+/// Instant samples keyed as range rows are ([`key_of`]: `namespace/pod` across namespaces).
+pub fn by_key(samples: &[Sample], label: &str) -> BTreeMap<String, f64> {
+    samples
+        .iter()
+        .map(|s| (key_of(&s.labels, label), s.value))
+        .collect()
 }
 
 /// Instant samples keyed by a label.

@@ -1,17 +1,26 @@
-//! Question 5: network receive and transmit rate per pod in the namespace, largest users
-//! first.
+//! Question 5: network receive and transmit rate per pod in the namespace (or, with
+//! `--all-namespaces`, the cluster), largest users first.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Ctx, Keyed, by_label, only};
+use super::{Ctx, Keyed, by_key, only};
 use crate::model::{Answer, CHART_LINES, Chart, NamedSeries, Remainder, Stats, Unit, extremes};
 
 pub const QUESTION: &str = "Network receive/transmit per pod in the namespace";
 
 const RX: &str = "container_network_receive_bytes_total";
 const TX: &str = "container_network_transmit_bytes_total";
+
+/// A host-network pod reports the node's interfaces; kube-state-metrics tells them apart. The
+/// join names the namespace: without it, Prometheus reads every pod of the cluster (2.2 M
+/// samples instead of 2,175 for a 3-pod namespace on a 5,000-pod cluster).
+fn not_host_network(scope: &str) -> String {
+    format!(
+        r#" * on (namespace, pod) group_left () max by (namespace, pod) (kube_pod_info{{{scope},host_network="false"}})"#
+    )
+}
 
 #[derive(Debug, Clone, Serialize)]
 pub struct PodNetwork {
@@ -23,20 +32,11 @@ pub struct PodNetwork {
     pub transmit: Stats,
 }
 
-/// A host-network pod reports the node's interfaces; kube-state-metrics tells them apart. The
-/// namespace narrows the join to this namespace's pods (without it, every pod of the cluster
-/// is loaded to match a handful).
-fn not_host_network(ctx: &Ctx) -> String {
-    format!(
-        r#" * on (namespace, pod) group_left () max by (namespace, pod) (kube_pod_info{{namespace={},host_network="false"}})"#,
-        ctx.ns()
-    )
-}
-
 pub async fn answer(ctx: &Ctx) -> Answer<Vec<PodNetwork>> {
     let mut answer = Answer::new(QUESTION, Vec::new());
+    let scope = ctx.pod_scope();
     let join = if ctx.catalogue.has("kube_pod_info") {
-        not_host_network(ctx)
+        not_host_network(&scope.matcher)
     } else {
         answer.note("kube_pod_info (kube-state-metrics) is absent, so host-network pods are not excluded: their figures are the node's");
         String::new()
@@ -44,8 +44,9 @@ pub async fn answer(ctx: &Ctx) -> Answer<Vec<PodNetwork>> {
     // No container filter: cAdvisor reports a pod's network on its sandbox (pause) container.
     let expr = |metric: &str, pods: &str| {
         format!(
-            "sum by (pod) (rate({metric}{{namespace={}{pods}}}[{}]){join})",
-            ctx.ns(),
+            "sum by ({}) (rate({metric}{{{}{pods}}}[{}]){join})",
+            scope.by,
+            scope.matcher,
             ctx.range.window()
         )
     };
@@ -66,12 +67,12 @@ pub async fn answer(ctx: &Ctx) -> Answer<Vec<PodNetwork>> {
         ctx.instant(&tx_avg_q),
     );
     let [rx_now, tx_now, rx_avg, tx_avg] =
-        [rx_now, tx_now, rx_avg, tx_avg].map(|r| by_label(&answer.take(r), "pod"));
+        [rx_now, tx_now, rx_avg, tx_avg].map(|r| by_key(&answer.take(r), "pod"));
     if rx_avg.is_empty() && tx_avg.is_empty() {
-        let scope = format!("namespace {}", ctx.namespace);
-        // Network series never name a container (they belong to the pod's sandbox on every
-        // runtime), so their labels say nothing about the runtime: only about the scope.
-        ctx.explain_no_match(&mut answer, RX, &scope).await;
+        // A failed query is already named; an empty answer is explained.
+        if answer.failed.is_empty() {
+            explain_no_pod_network(ctx, &mut answer, &scope.describe).await;
+        }
         return answer;
     }
     let instant = |now: &BTreeMap<String, f64>, avg: &BTreeMap<String, f64>, pod: &str| Stats {
@@ -105,11 +106,13 @@ pub async fn answer(ctx: &Ctx) -> Answer<Vec<PodNetwork>> {
         "transmit bytes/s of the largest and smallest users",
         expr(TX, &matcher),
     );
+    let count = |metric: &str| format!("count({metric}{{{}{matcher}}})", scope.matcher);
+    let (rx_count, tx_count) = (count(RX), count(TX));
     let (rx, tx) = tokio::join!(
-        ctx.range_by(&rx_range_q, "pod"),
-        ctx.range_by(&tx_range_q, "pod")
+        ctx.range_keyed(&rx_range_q, &rx_count, "pod"),
+        ctx.range_keyed(&tx_range_q, &tx_count, "pod")
     );
-    let (rx, tx) = (answer.take(rx), answer.take(tx));
+    let (rx, tx) = (answer.take_stepped(rx), answer.take_stepped(tx));
     for p in &mut pods {
         if let Some(r) = rx.iter().find(|r| r.key == p.pod) {
             p.receive = r.stats;
@@ -156,15 +159,19 @@ fn chart(ctx: &Ctx, id: &str, direction: &str, pods: &[PodNetwork], rows: &[Keye
             points: r.points.clone(),
         })
         .collect();
+    let place = if ctx.all_namespaces {
+        "all namespaces"
+    } else {
+        &ctx.namespace
+    };
     let title = if shown.len() < pods.len() {
         format!(
-            "Network {direction} in {}: the {} largest users of {}",
-            ctx.namespace,
+            "Network {direction} in {place}: the {} largest users of {}",
             shown.len(),
             pods.len()
         )
     } else {
-        format!("Network {direction} per pod in {}", ctx.namespace)
+        format!("Network {direction} per pod in {place}")
     };
     Chart {
         id: id.into(),
@@ -182,4 +189,31 @@ fn chart(ctx: &Ctx, id: &str, direction: &str, pods: &[PodNetwork], rows: &[Keye
             },
         ),
     }
+}
+
+/// Why no pod has network figures: on a runtime whose pod sandboxes cAdvisor cannot read
+/// (the Docker runtime through cri-dockerd), the only network series are the nodes' root
+/// cgroup's (`id="/"`), with no namespace or pod at all; otherwise it is the scope.
+async fn explain_no_pod_network(ctx: &Ctx, answer: &mut Answer<Vec<PodNetwork>>, scope: &str) {
+    if ctx.catalogue.has(RX) {
+        let span = ctx.span_window();
+        let per_pod = format!(r#"count(last_over_time({RX}{{pod!=""}}[{span}]))"#);
+        let unattributed = format!(r#"count(last_over_time({RX}{{pod=""}}[{span}]))"#);
+        let (per_pod, unattributed) =
+            tokio::join!(ctx.instant(&per_pod), ctx.instant(&unattributed));
+        let count = |r: &crate::Result<Vec<crate::prom_client::Sample>>| {
+            r.as_ref()
+                .ok()
+                .and_then(|v| v.first())
+                .map_or(0.0, |s| s.value)
+        };
+        if per_pod.is_ok() && count(&per_pod) == 0.0 && count(&unattributed) > 0.0 {
+            answer.note(format!(
+                "per-pod network is not available on this cluster: {RX} has series only without namespace and pod labels (the nodes' own cgroups, e.g. id=\"/\"), so cAdvisor cannot attribute traffic to pods. The Docker runtime (cri-dockerd, minikube's default) is the usual cause: each pod's network belongs to its sandbox container, which cAdvisor cannot read there. A runtime cAdvisor reads, containerd or CRI-O (minikube start --container-runtime=containerd), gives each pod's sandbox series with namespace and pod; node-level traffic is in node-exporter's node_network_receive_bytes_total meanwhile"
+            ));
+            return;
+        }
+    }
+    // Otherwise the series exist per pod and it is the scope that has none.
+    ctx.explain_no_match(answer, RX, scope).await;
 }

@@ -163,9 +163,11 @@ async fn memory(ctx: &Ctx, answer: &mut Answer<Vec<NodeUsage>>) -> Memory {
     let old_q = format!(
         "group by (instance) ({MEM_TOTAL}) unless on (instance) group by (instance) ({MEM_AVAILABLE})"
     );
+    // The series both memory ranges read, for the step budget.
+    let memory_series = r#"count({__name__=~"node_memory_(MemTotal|MemAvailable|MemFree|Buffers|Cached|SReclaimable)_bytes"})"#;
     let (pct, used, total, cores, names, old) = tokio::join!(
-        ctx.range_by(&pct_q, "instance"),
-        ctx.range_by(&used_q, "instance"),
+        ctx.range_keyed(&pct_q, memory_series, "instance"),
+        ctx.range_keyed(&used_q, memory_series, "instance"),
         ctx.instant(&total_q),
         ctx.instant(&cores_q),
         ctx.instant("node_uname_info"),
@@ -186,8 +188,8 @@ async fn memory(ctx: &Ctx, answer: &mut Answer<Vec<NodeUsage>>) -> Memory {
         })
         .collect();
     Memory {
-        pct: answer.take(pct),
-        used: answer.take(used),
+        pct: answer.take_stepped(pct),
+        used: answer.take_stepped(used),
         total: by_label(&answer.take(total), "instance"),
         cores: by_label(&answer.take(cores), "instance"),
         names,
@@ -226,8 +228,10 @@ async fn cpu(ctx: &Ctx, answer: &mut Answer<Vec<NodeUsage>>) -> Vec<Keyed> {
             "CPU used %",
             format!("100 * avg by (instance) ({CPU_RULE})"),
         );
-        let rows = ctx.range_by(&q, "instance").await;
-        return answer.take(rows);
+        let rows = ctx
+            .range_keyed(&q, &format!("count({CPU_RULE})"), "instance")
+            .await;
+        return answer.take_stepped(rows);
     }
     if !ctx.catalogue.has(CPU_SECONDS) {
         return Vec::new();
@@ -273,8 +277,12 @@ async fn cpu(ctx: &Ctx, answer: &mut Answer<Vec<NodeUsage>>) -> Vec<Keyed> {
         let shown: Vec<&str> = shown.into_iter().collect();
         let matcher = only("instance", &shown, avg.len());
         let q = answer.uses("CPU used % of the nodes shown", busy(&matcher, &w));
-        let rows = ctx.range_by(&q, "instance").await;
-        ranged = answer.take(rows);
+        let count = format!(
+            "count({CPU_SECONDS}{{{}}})",
+            matcher.trim_start_matches(',')
+        );
+        let rows = ctx.range_keyed(&q, &count, "instance").await;
+        ranged = answer.take_stepped(rows);
     }
     avg.iter()
         .map(|(i, a)| match ranged.iter().find(|r| &r.key == i) {

@@ -4,8 +4,8 @@
 use serde::Serialize;
 
 use super::{
-    CPU_RAW, Ctx, Keyed, PodSource, by_label, only,
-    workload::{cpu_per_pod, note_pod_cgroup_source},
+    CPU_RAW, Ctx, Keyed, PodScope, PodSource, by_key, only,
+    workload::{cpu_per_pod_in, note_pod_cgroup_source},
 };
 use crate::model::{Answer, CHART_LINES, Chart, NamedSeries, Remainder, Stats, Unit, extremes};
 
@@ -42,7 +42,8 @@ pub async fn answer(ctx: &Ctx) -> Answer<CpuRanking> {
             ..CpuRanking::default()
         },
     );
-    let per_pod = answer.uses("CPU cores per pod, now", cpu_per_pod(ctx, "", ""));
+    let scope = ctx.pod_scope();
+    let per_pod = answer.uses("CPU cores per pod, now", cpu_per_pod_in(ctx, &scope));
     let avg_q = answer.uses(
         "average CPU cores per pod over the range",
         ctx.over_range("avg_over_time", &per_pod),
@@ -51,12 +52,14 @@ pub async fn answer(ctx: &Ctx) -> Answer<CpuRanking> {
         note_pod_cgroup_source(&mut answer, ctx, CPU_RAW);
     }
     let (avg, now) = tokio::join!(ctx.instant(&avg_q), ctx.instant(&per_pod));
-    let avg = by_label(&answer.take(avg), "pod");
-    let now = by_label(&answer.take(now), "pod");
+    let avg = by_key(&answer.take(avg), "pod");
+    let now = by_key(&answer.take(now), "pod");
     if avg.is_empty() {
-        let scope = format!("namespace {}", ctx.namespace);
-        ctx.explain_empty_cadvisor(&mut answer, CPU_RAW, &scope)
-            .await;
+        // A failed query is already named; an empty answer is explained.
+        if answer.failed.is_empty() {
+            ctx.explain_empty_cadvisor(&mut answer, CPU_RAW, &scope.describe)
+                .await;
+        }
         return answer;
     }
     let mut rows: Vec<(String, Stats)> = avg
@@ -77,12 +80,21 @@ pub async fn answer(ctx: &Ctx) -> Answer<CpuRanking> {
         .into_iter()
         .map(|i| rows[i].0.as_str())
         .collect();
+    let shown_scope = PodScope {
+        matcher: format!("{}{}", scope.matcher, only("pod", &shown, rows.len())),
+        ..scope
+    };
     let range_q = answer.uses(
         "CPU cores of the busiest and idlest pods",
-        cpu_per_pod(ctx, &only("pod", &shown, rows.len()), ""),
+        cpu_per_pod_in(ctx, &shown_scope),
     );
-    let ranged = ctx.range_by(&range_q, "pod").await;
-    let ranged = answer.take(ranged);
+    let count_q = format!(
+        "count({CPU_RAW}{{{},{}}})",
+        shown_scope.matcher,
+        ctx.cadvisor.cpu.matchers()
+    );
+    let ranged = ctx.range_keyed(&range_q, &count_q, "pod").await;
+    let ranged = answer.take_stepped(ranged);
     for (pod, stats) in &mut rows {
         if let Some(r) = ranged.iter().find(|r| &r.key == pod) {
             *stats = r.stats;
@@ -127,14 +139,18 @@ fn chart(ctx: &Ctx, rows: &[(String, Stats)], ranged: &[Keyed]) -> Chart {
             points: r.points.clone(),
         })
         .collect();
+    let place = if ctx.all_namespaces {
+        "all namespaces"
+    } else {
+        &ctx.namespace
+    };
     let title = if shown.len() < rows.len() {
         format!(
-            "CPU per pod in {}: the {CHART_TOP} busiest and {CHART_BOTTOM} idlest of {} (cores)",
-            ctx.namespace,
+            "CPU per pod in {place}: the {CHART_TOP} busiest and {CHART_BOTTOM} idlest of {} (cores)",
             rows.len()
         )
     } else {
-        format!("CPU per pod in {} (cores)", ctx.namespace)
+        format!("CPU per pod in {place} (cores)")
     };
     Chart {
         id: "q2-pod-cpu".into(),

@@ -3,7 +3,9 @@
 
 use serde::Serialize;
 
-use super::{CPU_RAW, Ctx, Keyed, MEMORY, PodSource, highest};
+use std::collections::BTreeMap;
+
+use super::{CPU_RAW, Ctx, Keyed, MEMORY, PodScope, PodSource, by_label, highest};
 use crate::{
     model::{Answer, Chart, Stats, Unit},
     target::{PodFilter, Workload},
@@ -39,22 +41,120 @@ pub struct PodUsage {
     pub cpu: Stats,
     /// Bytes.
     pub memory: Stats,
+    /// The pod's containers' requests and limits summed (kube-state-metrics, as of the range's
+    /// end); absent when no container sets one.
+    pub resources: Resources,
+    /// `cpu above request`, `memory under a quarter of request`…: by the average over the range.
+    pub flags: Vec<String>,
+}
+
+/// Cores and bytes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Resources {
+    pub cpu_request: Option<f64>,
+    pub cpu_limit: Option<f64>,
+    pub memory_request: Option<f64>,
+    pub memory_limit: Option<f64>,
+}
+
+const REQUESTS: &str = "kube_pod_container_resource_requests";
+const LIMITS: &str = "kube_pod_container_resource_limits";
+
+/// A pod's average use against its request: above it (the scheduler placed it for less than it
+/// uses) or under a quarter of it (it reserves four times what it uses).
+pub fn flags(cpu: &Stats, memory: &Stats, r: &Resources) -> Vec<String> {
+    let mut out = Vec::new();
+    for (what, avg, request) in [
+        ("cpu", cpu.avg, r.cpu_request),
+        ("memory", memory.avg, r.memory_request),
+    ] {
+        match (avg, request) {
+            (Some(avg), Some(req)) if req > 0.0 && avg > req => {
+                out.push(format!("{what} above request"));
+            }
+            (Some(avg), Some(req)) if req > 0.0 && avg < req / 4.0 => {
+                out.push(format!("{what} under a quarter of request"));
+            }
+            _ => {}
+        }
+    }
+    out
+}
+
+/// Each pod's requests and limits. Several kube-state-metrics replicas export each container's
+/// series: `max by (namespace, pod, container)` takes it once before the pod's sum.
+async fn resources(
+    ctx: &Ctx,
+    answer: &mut Answer<WorkloadUsage>,
+    filter: &PodFilter,
+) -> BTreeMap<String, Resources> {
+    if !ctx.catalogue.has(REQUESTS) && !ctx.catalogue.has(LIMITS) {
+        answer.note(format!(
+            "no requests or limits: {}",
+            ctx.catalogue
+                .explain_absent(REQUESTS, crate::catalogue::Source::KubeStateMetrics)
+        ));
+        return BTreeMap::new();
+    }
+    let expr = |metric: &str, resource: &str| {
+        format!(
+            "sum by (pod) (max by (namespace, pod, container) ({metric}{{namespace={},resource=\"{resource}\"{}}}){})",
+            ctx.ns(),
+            filter.matchers,
+            filter.join
+        )
+    };
+    let queries = [
+        answer.uses("CPU requests per pod", expr(REQUESTS, "cpu")),
+        answer.uses("CPU limits per pod", expr(LIMITS, "cpu")),
+        answer.uses("memory requests per pod", expr(REQUESTS, "memory")),
+        answer.uses("memory limits per pod", expr(LIMITS, "memory")),
+    ];
+    let results = futures_util::future::join_all(queries.iter().map(|q| ctx.instant(q))).await;
+    let mut maps = results
+        .into_iter()
+        .map(|r| by_label(&answer.take(r), "pod"));
+    let mut next = || maps.next().unwrap_or_default();
+    let (cpu_req, cpu_lim, mem_req, mem_lim) = (next(), next(), next(), next());
+    let mut out: BTreeMap<String, Resources> = BTreeMap::new();
+    for (map, set) in [
+        (
+            &cpu_req,
+            (|r: &mut Resources, v| r.cpu_request = Some(v)) as fn(&mut Resources, f64),
+        ),
+        (&cpu_lim, |r, v| r.cpu_limit = Some(v)),
+        (&mem_req, |r, v| r.memory_request = Some(v)),
+        (&mem_lim, |r, v| r.memory_limit = Some(v)),
+    ] {
+        for (pod, value) in map {
+            set(out.entry(pod.clone()).or_default(), *value);
+        }
+    }
+    out
 }
 
 /// The per-pod CPU expression: the recording rule when it exists, the window is its 5m and
 /// containers are named, else the raw cAdvisor counter. `extra` narrows the pods (`,pod=~…`),
 /// `join` filters them.
 pub fn cpu_per_pod(ctx: &Ctx, extra: &str, join: &str) -> String {
-    let ns = ctx.ns();
+    cpu_in(ctx, &format!("namespace={}", ctx.ns()), "pod", extra, join)
+}
+
+/// [`cpu_per_pod`] over a ranking's scope: the namespace, or all of them.
+pub fn cpu_per_pod_in(ctx: &Ctx, scope: &PodScope) -> String {
+    cpu_in(ctx, &scope.matcher, scope.by, "", "")
+}
+
+fn cpu_in(ctx: &Ctx, scope: &str, by: &str, extra: &str, join: &str) -> String {
     let source = ctx.cadvisor.cpu;
     if source == PodSource::Containers
         && ctx.range.rate_window == 300.0
         && ctx.catalogue.has(CPU_RULE)
     {
-        format!("sum by (pod) ({CPU_RULE}{{namespace={ns}{extra},{RULE_CONTAINERS}}}{join})")
+        format!("sum by ({by}) ({CPU_RULE}{{{scope}{extra},{RULE_CONTAINERS}}}{join})")
     } else {
         format!(
-            "sum by (pod) (rate({CPU_RAW}{{namespace={ns}{extra},{}}}[{}]){join})",
+            "sum by ({by}) (rate({CPU_RAW}{{{scope}{extra},{}}}[{}]){join})",
             source.matchers(),
             ctx.range.window()
         )
@@ -121,6 +221,11 @@ pub async fn answer(ctx: &Ctx, workload: &Workload) -> Answer<WorkloadUsage> {
     );
     let (cpu, cpu_total) = (answer.take(cpu), answer.take(cpu_total));
     let (mem, mem_total) = (answer.take(mem), answer.take(mem_total));
+    let resources = if cpu.is_empty() && mem.is_empty() {
+        BTreeMap::new()
+    } else {
+        resources(ctx, &mut answer, &filter).await
+    };
 
     if ctx.cadvisor.cpu == PodSource::PodCgroup {
         note_pod_cgroup_source(&mut answer, ctx, CPU_RAW);
@@ -151,10 +256,16 @@ pub async fn answer(ctx: &Ctx, workload: &Workload) -> Answer<WorkloadUsage> {
     };
     answer.data.pods = pods
         .iter()
-        .map(|pod| PodUsage {
-            pod: pod.clone(),
-            cpu: stats_of(&cpu, pod),
-            memory: stats_of(&mem, pod),
+        .map(|pod| {
+            let (cpu, memory) = (stats_of(&cpu, pod), stats_of(&mem, pod));
+            let resources = resources.get(pod).copied().unwrap_or_default();
+            PodUsage {
+                pod: pod.clone(),
+                flags: flags(&cpu, &memory, &resources),
+                cpu,
+                memory,
+                resources,
+            }
         })
         .collect();
 
@@ -179,4 +290,33 @@ pub async fn answer(ctx: &Ctx, workload: &Workload) -> Answer<WorkloadUsage> {
         });
     }
     answer
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn avg(v: f64) -> Stats {
+        Stats {
+            avg: Some(v),
+            ..Stats::default()
+        }
+    }
+
+    #[test]
+    fn flags_use_above_the_request_and_under_a_quarter_of_it() {
+        let r = Resources {
+            cpu_request: Some(0.4),
+            memory_request: Some(100.0),
+            ..Resources::default()
+        };
+        assert_eq!(
+            flags(&avg(0.5), &avg(20.0), &r),
+            ["cpu above request", "memory under a quarter of request"]
+        );
+        // Exactly a quarter, exactly the request: neither.
+        assert!(flags(&avg(0.1), &avg(100.0), &r).is_empty());
+        // No request, or no usage: nothing to compare.
+        assert!(flags(&avg(9.0), &Stats::default(), &Resources::default()).is_empty());
+    }
 }

@@ -112,6 +112,37 @@ fn triple(unit: Unit, s: &Stats) -> [String; 3] {
     [opt(unit, s.current), opt(unit, s.avg), opt(unit, s.max)]
 }
 
+/// Question 1's requests and limits beside average use, and what stands out.
+fn requests_table(pods: &[crate::questions::workload::PodUsage]) -> Table {
+    let mut t = Table::new(
+        Some("requests and limits (as of the range's end) against average use"),
+        &[
+            ("POD", false),
+            ("CPU AVG", true),
+            ("CPU REQ", true),
+            ("CPU LIM", true),
+            ("MEM AVG", true),
+            ("MEM REQ", true),
+            ("MEM LIM", true),
+            ("FLAGS", false),
+        ],
+    );
+    for p in pods {
+        let r = &p.resources;
+        t.rows.push(vec![
+            p.pod.clone(),
+            opt(Unit::Cores, p.cpu.avg),
+            opt(Unit::Cores, r.cpu_request),
+            opt(Unit::Cores, r.cpu_limit),
+            opt(Unit::Bytes, p.memory.avg),
+            opt(Unit::Bytes, r.memory_request),
+            opt(Unit::Bytes, r.memory_limit),
+            p.flags.join(", "),
+        ]);
+    }
+    t
+}
+
 pub fn build(report: &Report) -> Vec<Section> {
     vec![
         workload(report),
@@ -166,6 +197,7 @@ fn workload(report: &Report) -> Section {
         row.extend(triple(Unit::Bytes, &a.data.total_memory));
         t.rows.push(row);
         s.tables.push(t);
+        s.tables.push(requests_table(&a.data.pods));
     }
     s
 }

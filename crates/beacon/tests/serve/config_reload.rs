@@ -239,3 +239,103 @@ fn a_huge_file_or_a_fifo_is_refused_and_reloading_goes_on() {
         .expect("a huge config is refused at start");
     assert!(logs.contains("larger than 1048576 bytes"), "{logs}");
 }
+
+/// A JSON array where an object belongs used to be read field by field (`{"faults": [1.0, 451]}`
+/// made every `/` answer 451) or as "all defaults" (`[]`). It is a wrong type like any other:
+/// refused at start, and on reload refused with the last good configuration kept.
+#[test]
+fn arrays_where_objects_belong_are_refused_keeping_the_last_good_config() {
+    for (content, at) in [
+        ("[]", "line 1, column 1: invalid type: sequence"),
+        (r#"{"faults": []}"#, "at `faults`: invalid type: sequence"),
+    ] {
+        let (tmp, _) = root_with_config(content);
+        let logs = TestServer::start_in(tmp.path(), Options::default())
+            .err()
+            .unwrap_or_else(|| panic!("{content} is refused at start"));
+        assert!(
+            logs.contains("invalid config file") && logs.contains(at),
+            "{content}: {logs}"
+        );
+    }
+
+    let (tmp, config_dir) = root_with_config(r#"{"title": "good"}"#);
+    let server = TestServer::start_in(tmp.path(), polling_every("1h")).unwrap();
+    let updates = [
+        (
+            r#"{"faults": [1.0, 451]}"#,
+            "at `faults`: invalid type: sequence",
+        ),
+        (
+            r#"{"faults": {"pods": {"1": [1.0, 451]}}}"#,
+            "at `faults.pods.1`: invalid type: sequence",
+        ),
+        ("[]", "line 1, column 1: invalid type: sequence"),
+    ];
+    for (n, (content, at)) in updates.into_iter().enumerate() {
+        kubelet_publish(&config_dir, n as u32 + 2, content);
+        eventually(Duration::from_secs(10), "the update is refused", || {
+            metric_value(
+                &server.metrics(),
+                r#"beacon_config_reloads_total{result="error"}"#,
+            ) == Some(n as f64 + 1.0)
+        });
+        assert!(server.logs().contains(at), "{content}: {}", server.logs());
+        let config = get_json_blocking(&server.url("/config"));
+        assert_eq!(config["title"], "good", "{content}: {config}");
+        assert_eq!(
+            config["faults"],
+            serde_json::json!({}),
+            "{content}: {config}"
+        );
+        assert_eq!(get_status_blocking(&server.url("/")), 200, "{content}");
+    }
+}
+
+/// beacon's own read of a plain `config.json` used to arrive as a directory event and reload
+/// it again, every 100 ms, for good: an oversized file added an error (and an ERROR line) ten
+/// times a second. Only a change reloads: an unchanged file is refused once.
+#[test]
+fn an_unchanged_plain_file_is_not_reloaded_again() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("config/config.json");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::write(&config, r#"{"title": "before"}"#).unwrap();
+    let server = TestServer::start_in(tmp.path(), polling_every("1h")).unwrap();
+    let errors = || {
+        metric_value(
+            &server.metrics(),
+            r#"beacon_config_reloads_total{result="error"}"#,
+        )
+    };
+    // Whole files renamed in, so no reader sees a half-written one.
+    let replace = |content: &str| {
+        std::fs::write(tmp.path().join("next.json"), content).unwrap();
+        std::fs::rename(tmp.path().join("next.json"), &config).unwrap();
+    };
+    replace(&format!(r#"{{"message": "{}"}}"#, "x".repeat(2 << 20)));
+    eventually(Duration::from_secs(10), "the huge file is refused", || {
+        errors() >= Some(1.0)
+    });
+    // Long enough for dozens of self-triggered reloads.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(errors(), Some(1.0), "{}", server.logs());
+    assert_eq!(
+        server.logs().matches("larger than 1048576 bytes").count(),
+        1,
+        "{}",
+        server.logs()
+    );
+
+    replace(r#"{"title": "after"}"#);
+    eventually(Duration::from_secs(10), "title becomes 'after'", || {
+        title(&server) == "after"
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let m = server.metrics();
+    assert_eq!(
+        metric_value(&m, r#"beacon_config_reloads_total{result="success"}"#),
+        Some(1.0),
+        "{m}"
+    );
+}

@@ -128,7 +128,16 @@ fn status_and_delay_endpoints_are_bounded() {
     assert_eq!(get("/status/418").status(), 418);
     assert_eq!(get("/status/503").status(), 503);
     assert_eq!(get("/status/200").status(), 200);
-    for bad in ["/status/42", "/status/600", "/status/abc"] {
+    // Written as a status is written: `+503` and `0503` are not statuses (issue 20, item 7).
+    for bad in [
+        "/status/42",
+        "/status/600",
+        "/status/abc",
+        "/status/+503",
+        "/status/0503",
+        "/status/%2B503",
+        "/status/ 503",
+    ] {
         assert_eq!(get(bad).status(), 400, "{bad}");
     }
     let t = Instant::now();
@@ -170,4 +179,42 @@ fn status_and_delay_endpoints_are_bounded() {
     let waited = codes.iter().filter(|c| **c == 200).count();
     let refused = codes.iter().filter(|c| **c == 429).count();
     assert_eq!((waited, refused), (64, 6), "{codes:?}");
+}
+
+/// Waiting delays have their own bound (64) and never take the `--max-in-flight` slots `/`
+/// needs: with 8 slots, of 65 delays sent together 64 wait (one is refused) and `/` is still
+/// answered while every one of them waits.
+#[test]
+fn delays_do_not_take_the_in_flight_slots() {
+    use std::sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    };
+    let server = TestServer::start_with(Options {
+        extra_args: vec!["--max-in-flight".into(), "8".into()],
+        ..Default::default()
+    });
+    let waited = Arc::new(AtomicUsize::new(0));
+    let _delays: Vec<_> = (0..65)
+        .map(|_| {
+            let (addr, waited) = (server.addr, waited.clone());
+            std::thread::spawn(move || {
+                if raw_get(addr, "/delay/9s").starts_with("HTTP/1.1 200") {
+                    waited.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    // Counted against --max-in-flight, only 8 delays would wait and none would be refused.
+    eventually(Duration::from_secs(8), "a delay is refused", || {
+        server
+            .metrics()
+            .contains(r#"route="/delay/{duration}",status="429""#)
+    });
+    assert!(raw_get(server.addr, "/").starts_with("HTTP/1.1 200"));
+    assert_eq!(
+        waited.load(Ordering::SeqCst),
+        0,
+        "/ was answered only after delays ended"
+    );
 }

@@ -220,19 +220,25 @@ fn a_client_that_stops_reading_is_cut_off() {
 
 #[test]
 fn max_in_flight_bounds_requests_across_routes() {
-    // One slot, held for 3 s by a /delay: a request to any other route must wait for it. A
-    // limit per route (axum applies a router's layers to each route) would answer at once.
-    let server = TestServer::start_with(Options {
-        extra_args: vec![
-            "--max-in-flight".into(),
-            "1".into(),
-            "--request-timeout".into(),
-            "5s".into(),
-        ],
-        ..Default::default()
-    });
+    // One slot, held for 3 s by a `/` with injected latency: a request to any other route
+    // must wait for it. A limit per route (axum applies a router's layers to each route)
+    // would answer at once. (`/delay` has its own bound and takes no slot.)
+    let (tmp, _) = root_with_config(r#"{"faults": {"latency": "3s"}}"#);
+    let server = TestServer::start_in(
+        tmp.path(),
+        Options {
+            extra_args: vec![
+                "--max-in-flight".into(),
+                "1".into(),
+                "--request-timeout".into(),
+                "5s".into(),
+            ],
+            ..Default::default()
+        },
+    )
+    .unwrap();
     let addr = server.addr;
-    let holder = std::thread::spawn(move || raw_get(addr, "/delay/3s"));
+    let holder = std::thread::spawn(move || raw_get(addr, "/"));
     // Nothing on the service port can show the slot is taken without itself waiting for it;
     // a connection on loopback is served well within this.
     std::thread::sleep(Duration::from_millis(800));

@@ -1,0 +1,8 @@
+//! `beacon report` end to end: the real binary against a real Prometheus (and Alertmanager)
+//! on 127.0.0.1 holding fixture series whose values are known exactly.
+
+mod access;
+mod answers;
+mod bench;
+mod fixture;
+mod stack;
