@@ -113,7 +113,7 @@ fn triple(unit: Unit, s: &Stats) -> [String; 3] {
 }
 
 /// Question 1's requests and limits beside average use, and what stands out.
-fn requests_table(pods: &[crate::questions::workload::PodUsage]) -> Table {
+fn requests_table(pods: &[&crate::questions::workload::PodUsage]) -> Table {
     let mut t = Table::new(
         Some("requests and limits (as of the range's end) against average use"),
         &[
@@ -175,13 +175,19 @@ fn workload(report: &Report) -> Section {
             ("MEM MAX", true),
         ],
     );
-    for p in &a.data.pods {
+    // Busiest first, so the table leads with the pods that matter at any size.
+    let mut pods: Vec<&crate::questions::workload::PodUsage> = a.data.pods.iter().collect();
+    let avg = |p: &crate::questions::workload::PodUsage| p.cpu.avg.unwrap_or(0.0);
+    pods.sort_by(|x, y| avg(y).total_cmp(&avg(x)).then(x.pod.cmp(&y.pod)));
+    let (pods, omitted) = lead(&pods, report.top, "pods");
+    let pods: Vec<&crate::questions::workload::PodUsage> = pods.into_iter().copied().collect();
+    for p in &pods {
         let mut row = vec![p.pod.clone()];
         row.extend(triple(Unit::Cores, &p.cpu));
         row.extend(triple(Unit::Bytes, &p.memory));
         t.rows.push(row);
     }
-    if !a.data.pods.is_empty() {
+    if !pods.is_empty() {
         s.findings
             .push(if a.data.cpu_source == a.data.memory_source {
                 format!("Source: {}", a.data.cpu_source.describe())
@@ -196,8 +202,11 @@ fn workload(report: &Report) -> Section {
         row.extend(triple(Unit::Cores, &a.data.total_cpu));
         row.extend(triple(Unit::Bytes, &a.data.total_memory));
         t.rows.push(row);
+        let mut requests = requests_table(&pods);
+        requests.omitted.clone_from(&omitted);
+        t.omitted = omitted;
         s.tables.push(t);
-        s.tables.push(requests_table(&a.data.pods));
+        s.tables.push(requests);
     }
     s
 }
