@@ -24,7 +24,15 @@ pub fn render(report: &Report, sections: &[Section], chart_prefix: Option<&str>)
             if let Some(c) = &t.caption {
                 let _ = writeln!(out, "*{c}*\n");
             }
-            let _ = writeln!(out, "{}\n", fitted(&escape_pipes(t)));
+            let _ = writeln!(
+                out,
+                "{}\n",
+                super::fitted(
+                    &escape_pipes(t),
+                    comfy_table::presets::ASCII_MARKDOWN,
+                    WIDTH
+                )
+            );
             if let Some(o) = &t.omitted {
                 let _ = writeln!(out, "*{o}*\n");
             }
@@ -78,42 +86,6 @@ fn wrap(text: &str, prefix: &str) -> String {
         .initial_indent(prefix)
         .subsequent_indent(prefix);
     textwrap::wrap(text, options).join("\n")
-}
-
-/// The table as Markdown. A Markdown row cannot wrap, so while one is wider than [`WIDTH`],
-/// the widest text column's cells (long node names) are shortened in the middle to fit; they
-/// stay whole in the text, HTML and JSON reports.
-fn fitted(t: &Table) -> String {
-    let markdown = |t: &Table| super::table(t, comfy_table::presets::ASCII_MARKDOWN).to_string();
-    let mut t = t.clone();
-    for _ in 0..t.header.len() {
-        let out = markdown(&t);
-        let widest = out.lines().map(|l| l.chars().count()).max().unwrap_or(0);
-        let len = |col: usize| {
-            t.rows
-                .iter()
-                .filter_map(|r| r.get(col))
-                .map(|c| c.chars().count())
-                .max()
-                .unwrap_or(0)
-        };
-        let column = (0..t.header.len())
-            .filter(|&c| !t.numeric[c])
-            .max_by_key(|&c| len(c));
-        let (Some(column), true) = (column, widest > WIDTH) else {
-            return out;
-        };
-        let budget = len(column).saturating_sub(widest - WIDTH).max(16);
-        if budget >= len(column) {
-            return out;
-        }
-        for row in &mut t.rows {
-            if let Some(cell) = row.get_mut(column) {
-                *cell = super::format::shorten_middle(cell, budget);
-            }
-        }
-    }
-    markdown(&t)
 }
 
 /// A `|` in a cell (an alert summary, say) would end the cell early.

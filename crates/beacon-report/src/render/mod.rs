@@ -69,3 +69,39 @@ fn table(t: &sections::Table, preset: &str) -> comfy_table::Table {
     }
     out
 }
+
+/// The table in `preset`, no line wider than `width` where it can be helped: while a row is
+/// wider, the widest text column's cells (long node names) are shortened in the middle
+/// (`gke-prod-…-a1b2c3`), keeping both ends, where names differ; the full names stay in JSON
+/// and HTML. Numbers are never shortened.
+fn fitted(t: &sections::Table, preset: &str, width: usize) -> String {
+    let mut t = t.clone();
+    for _ in 0..t.header.len() {
+        let out = table(&t, preset).to_string();
+        let widest = out.lines().map(|l| l.chars().count()).max().unwrap_or(0);
+        let len = |col: usize| {
+            t.rows
+                .iter()
+                .filter_map(|r| r.get(col))
+                .map(|c| c.chars().count())
+                .max()
+                .unwrap_or(0)
+        };
+        let column = (0..t.header.len())
+            .filter(|&c| !t.numeric[c])
+            .max_by_key(|&c| len(c));
+        let (Some(column), true) = (column, widest > width) else {
+            return out;
+        };
+        let budget = len(column).saturating_sub(widest - width).max(16);
+        if budget >= len(column) {
+            return out;
+        }
+        for row in &mut t.rows {
+            if let Some(cell) = row.get_mut(column) {
+                *cell = format::shorten_middle(cell, budget);
+            }
+        }
+    }
+    table(&t, preset).to_string()
+}

@@ -25,12 +25,7 @@ pub fn render(report: &Report, sections: &[Section]) -> String {
             if let Some(c) = &t.caption {
                 let _ = writeln!(out, "{INDENT}{c}:");
             }
-            let mut table = super::table(t, comfy_table::presets::NOTHING);
-            // Wraps the widest cells (long node names) rather than overflow the terminal.
-            table
-                .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
-                .set_width((WIDTH - INDENT.len()) as u16);
-            for line in table.to_string().lines() {
+            for line in fitted(t).lines() {
                 let _ = writeln!(out, "{INDENT}{}", line.trim_end());
             }
             if let Some(o) = &t.omitted {
@@ -51,6 +46,21 @@ pub fn render(report: &Report, sections: &[Section]) -> String {
         }
     }
     out
+}
+
+/// The table within the width: long names shortened in the middle, and where that is not
+/// enough (long alert summaries), the widest cells wrapped.
+fn fitted(t: &super::sections::Table) -> String {
+    let width = WIDTH - INDENT.len();
+    let out = super::fitted(t, comfy_table::presets::NOTHING, width);
+    if out.lines().all(|l| l.trim_end().chars().count() <= width) {
+        return out;
+    }
+    let mut table = super::table(t, comfy_table::presets::NOTHING);
+    table
+        .set_content_arrangement(comfy_table::ContentArrangement::Dynamic)
+        .set_width(width as u16);
+    table.to_string()
 }
 
 /// Words wrapped to the width, continuation lines indented two more.
