@@ -105,3 +105,43 @@ fn fitted(t: &sections::Table, preset: &str, width: usize) -> String {
     }
     table(&t, preset).to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_wide_table_shortens_its_names_in_the_middle_and_never_its_numbers() {
+        let mut t = sections::Table {
+            caption: None,
+            header: vec!["NODE", "CORES", "MEM TOTAL", "MEM USED", "MEM %", "CPU %"],
+            rows: Vec::new(),
+            numeric: vec![false, true, true, true, true, true],
+            omitted: None,
+        };
+        for i in 0..3 {
+            t.rows.push(vec![
+                format!("gke-production-europe-west4-default-pool-{i:02}-a1b2c3d4"),
+                "16".into(),
+                "65536 MiB".into(),
+                "12345 MiB".into(),
+                "40.6%".into(),
+                "65.0%".into(),
+            ]);
+        }
+        let out = fitted(&t, comfy_table::presets::NOTHING, 80);
+        assert!(out.lines().all(|l| l.chars().count() <= 80), "{out}");
+        for i in 0..3 {
+            let row = out.lines().nth(i + 1).unwrap();
+            assert!(row.trim_start().starts_with("gke-production"), "{row}");
+            assert!(
+                row.contains(&format!("{i:02}-a1b2c3d4")) && row.contains('…'),
+                "{row}"
+            );
+            assert!(row.contains("65536 MiB") && row.trim_end().ends_with("65.0%"), "{row}");
+        }
+        // Narrow enough already: left as is.
+        let out = fitted(&t, comfy_table::presets::NOTHING, 120);
+        assert!(out.contains("gke-production-europe-west4-default-pool-00-a1b2c3d4"));
+    }
+}
