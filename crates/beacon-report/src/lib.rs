@@ -3,7 +3,6 @@
 
 pub mod access;
 pub mod catalogue;
-pub mod charts;
 pub mod cost;
 mod error;
 pub mod inventory;
@@ -52,6 +51,8 @@ pub struct Options {
     pub all_namespaces: bool,
     /// Bounds each HTTP request.
     pub timeout: Duration,
+    /// Rows each ranked table leads with, from each end (`--top`).
+    pub top: usize,
     /// Instant and range queries in flight at once
     /// ([`prom_client::DEFAULT_MAX_CONCURRENT_QUERIES`]).
     pub max_concurrent_queries: usize,
@@ -67,6 +68,8 @@ pub struct Report {
     pub alertmanager: Option<String>,
     pub namespace: String,
     pub range: RangeInfo,
+    /// Rows each ranked table shows from each end; every row is in this JSON.
+    pub top: usize,
     /// Some query failed: the answers' `failed` lists say which (exit status 3).
     pub partial: bool,
     /// What the report cost Prometheus.
@@ -112,6 +115,7 @@ pub async fn build(opts: &Options) -> Result<Report> {
         namespace: opts.namespace.clone(),
         catalogue,
         cadvisor,
+        top: opts.top,
         sample_budget: opts.sample_budget,
         all_namespaces: opts.all_namespaces,
     };
@@ -146,6 +150,7 @@ pub async fn build(opts: &Options) -> Result<Report> {
         prometheus_version: info.version,
         alertmanager: am.map(|a| a.url().to_owned()),
         namespace: opts.namespace.clone(),
+        top: opts.top,
         range: RangeInfo {
             start: time_range::format_time(opts.range.start),
             end: time_range::format_time(opts.range.end),

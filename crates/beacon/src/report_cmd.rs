@@ -63,6 +63,10 @@ pub struct ReportArgs {
     /// Window of every rate() (default: 5m, or the step when larger).
     #[arg(long, value_parser = humantime::parse_duration)]
     rate_window: Option<Duration>,
+    /// Rows each ranked table shows from each end (busiest and idlest pods, fullest nodes,
+    /// largest network users); the rest are counted, and every row is in --format json.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    top: u16,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: FormatArg,
@@ -283,6 +287,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         range,
         all_namespaces: args.all_namespaces,
         timeout: args.timeout,
+        top: usize::from(args.top),
         max_concurrent_queries: args.max_concurrent_queries,
         sample_budget: args.sample_budget,
     };

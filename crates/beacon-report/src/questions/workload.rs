@@ -5,7 +5,7 @@ use serde::Serialize;
 
 use std::collections::BTreeMap;
 
-use super::{CPU_RAW, Ctx, Keyed, MEMORY, PodScope, PodSource, by_label, to_series};
+use super::{CPU_RAW, Ctx, Keyed, MEMORY, PodScope, PodSource, by_label, highest};
 use crate::{
     model::{Answer, Chart, Stats, Unit},
     target::{PodFilter, Workload},
@@ -315,19 +315,23 @@ pub async fn answer(ctx: &Ctx, workload: &Workload) -> Answer<WorkloadUsage> {
 
     answer.data.pods = pod_rows(&cpu, &mem, &resources);
     if !cpu.is_empty() {
+        let (series, remainder) = highest(&cpu, "pods", "average CPU");
         answer.charts.push(Chart {
             id: "q1-cpu".into(),
             title: format!("CPU of {} (cores)", workload.describe()),
             unit: Unit::Cores,
-            series: to_series(&cpu),
+            series,
+            remainder,
         });
     }
     if !mem.is_empty() {
+        let (series, remainder) = highest(&mem, "pods", "average memory");
         answer.charts.push(Chart {
             id: "q1-memory".into(),
             title: format!("Memory working set of {}", workload.describe()),
             unit: Unit::Bytes,
-            series: to_series(&mem),
+            series,
+            remainder,
         });
     }
     answer

@@ -72,35 +72,61 @@ static WITH_RULE: OnceLock<Stack> = OnceLock::new();
 /// The realistic cluster plus that rule's history: `promtool tsdb create-blocks-from rules`
 /// evaluates the real rule against the realistic stack and its blocks join a second backfill.
 fn with_recording_rule() -> &'static Stack {
-    WITH_RULE.get_or_init(|| {
-        let base = realistic();
-        // The same `now` gives the same fixture (its range ends 30 s before `now`).
-        let cluster = Cluster::realistic(base.cluster.end + 30.0);
-        assert_eq!(cluster.end, base.cluster.end);
-        Stack::start_with(cluster, |work, tsdb| {
-            let rules = work.join("kps-rules.yml");
-            std::fs::write(&rules, KPS_CPU_RULE).unwrap();
-            let blocks = work.join("rule-blocks");
-            let out = std::process::Command::new(report_stack::PROMTOOL)
-                .args(["tsdb", "create-blocks-from", "rules", "--quiet"])
-                .arg(format!("--url={}", base.prom.url))
-                .arg(format!("--start={}", base.cluster.start - 300.0))
-                .arg(format!("--end={}", base.cluster.end))
-                .arg("--eval-interval=15s")
-                .arg(format!("--output-dir={}", blocks.display()))
-                .arg(&rules)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "promtool rules backfill: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            for block in std::fs::read_dir(&blocks).unwrap() {
-                let block = block.unwrap();
-                std::fs::rename(block.path(), tsdb.join(block.file_name())).unwrap();
-            }
-        })
+    WITH_RULE.get_or_init(|| with_rules(KPS_CPU_RULE))
+}
+
+/// kube-prometheus-stack's node-exporter rules for question 3, as the chart renders them.
+const KPS_NODE_RULES: &str = r#"groups:
+  - name: node-exporter.rules
+    rules:
+      - record: instance:node_num_cpu:sum
+        expr: |-
+          count without (cpu, mode) (
+            node_cpu_seconds_total{job="node-exporter",mode="idle"}
+          )
+      - record: instance:node_cpu_utilisation:rate5m
+        expr: |-
+          1 - avg without (cpu) (
+            sum without (mode) (rate(node_cpu_seconds_total{job="node-exporter", mode=~"idle|iowait|steal"}[5m]))
+          )
+"#;
+
+static WITH_NODE_RULES: OnceLock<Stack> = OnceLock::new();
+
+fn with_node_rules() -> &'static Stack {
+    WITH_NODE_RULES.get_or_init(|| with_rules(KPS_NODE_RULES))
+}
+
+/// The realistic cluster plus the history of `rules`, evaluated by promtool against the
+/// realistic stack.
+fn with_rules(rules_yaml: &str) -> Stack {
+    let base = realistic();
+    // The same `now` gives the same fixture (its range ends 30 s before `now`).
+    let cluster = Cluster::realistic(base.cluster.end + 30.0);
+    assert_eq!(cluster.end, base.cluster.end);
+    Stack::start_with(cluster, |work, tsdb| {
+        let rules = work.join("kps-rules.yml");
+        std::fs::write(&rules, rules_yaml).unwrap();
+        let blocks = work.join("rule-blocks");
+        let out = std::process::Command::new(report_stack::PROMTOOL)
+            .args(["tsdb", "create-blocks-from", "rules", "--quiet"])
+            .arg(format!("--url={}", base.prom.url))
+            .arg(format!("--start={}", base.cluster.start - 300.0))
+            .arg(format!("--end={}", base.cluster.end))
+            .arg("--eval-interval=15s")
+            .arg(format!("--output-dir={}", blocks.display()))
+            .arg(&rules)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool rules backfill: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for block in std::fs::read_dir(&blocks).unwrap() {
+            let block = block.unwrap();
+            std::fs::rename(block.path(), tsdb.join(block.file_name())).unwrap();
+        }
     })
 }
 
@@ -1788,5 +1814,224 @@ fn a_range_query_over_the_sample_budget_gets_a_coarser_step() {
         let row = by_key(&r["workload"]["data"]["pods"], "pod", &pod.name);
         assert_close(&row["cpu"]["avg"], avg, &format!("{} coarse avg", pod.name));
         assert_close(&row["cpu"]["current"], *values.last().unwrap(), &pod.name);
+    }
+}
+
+static WIDE: OnceLock<Stack> = OnceLock::new();
+
+/// Twelve nodes with GKE-length names (52 characters), each fuller and busier than the last,
+/// and 60 pods of distinct CPU: more than a chart may draw or a table may list.
+fn wide_names() -> &'static Stack {
+    WIDE.get_or_init(|| {
+        let mut c = Cluster::many(now(), 60);
+        c.nodes = (0..12)
+            .map(|i| report_fixture::Node {
+                name: format!("gke-production-europe-west4-default-pool-{i:02}-a1b2c3d4"),
+                ip: format!("10.0.2.{}", i + 1),
+                cores: 4,
+                memory_total: 32.0 * GIB,
+                memory_available: report_fixture::Piecewise::flat((30.0 - i as f64) * GIB),
+                old_kernel: false,
+                busy: 0.1 + 0.05 * i as f64,
+                exporter_restart: None,
+                joined: None,
+            })
+            .collect();
+        for (i, p) in c.pods.iter_mut().enumerate() {
+            p.node = i % 12;
+        }
+        Stack::start(c)
+    })
+}
+
+/// The chart's figure in the HTML: its data lines and its legend's full names.
+fn figure<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html
+        .find(&format!(r#"id="{id}""#))
+        .unwrap_or_else(|| panic!("no chart {id}"));
+    &html[at..at + html[at..].find("</figure>").unwrap()]
+}
+
+fn legend_names(figure: &str) -> Vec<String> {
+    figure
+        .split("<title>")
+        .skip(1)
+        .map(|t| t.split("</title>").next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn wide_clusters_draw_ten_lines_by_the_questions_measure_and_fit_100_columns() {
+    let stack = wide_names();
+    let c = &stack.cluster;
+    let out = Workdir::new();
+    let html = out.path().join("wide.html");
+    let mut args = stack.args();
+    args.extend(["--statefulset", "load"]);
+    args.extend(["--format", "html", "--output", html.to_str().unwrap()]);
+    let run = report(&args);
+    assert!(run.ok, "{}", run.stderr);
+    let html = std::fs::read_to_string(&html).unwrap();
+
+    for id in CHARTS {
+        let f = figure(&html, id);
+        let lines = f
+            .split("<polyline")
+            .filter(|p| p.contains(r#"stroke-width="2""#))
+            .count();
+        assert!((1..=12).contains(&lines), "{id}: {lines} lines");
+    }
+
+    // Question 2: the 7 busiest and 3 idlest by average CPU, as the fixture computes it.
+    let mut by_cpu: Vec<(String, f64)> = c
+        .pods
+        .iter()
+        .map(|p| (p.name.clone(), c.stats(|t| c.pod_cpu(p, t)).1))
+        .collect();
+    by_cpu.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let expected: Vec<String> = by_cpu[..7]
+        .iter()
+        .chain(&by_cpu[57..])
+        .map(|p| p.0.clone())
+        .collect();
+    assert_eq!(legend_names(figure(&html, "q2-pod-cpu")), expected);
+    let mut rest: Vec<f64> = by_cpu[7..57].iter().map(|p| p.1).collect();
+    rest.sort_by(f64::total_cmp);
+    let median = (rest[24] + rest[25]) / 2.0;
+    let stated = format!("50 other pods: median average CPU {median:.3}");
+    assert!(
+        figure(&html, "q2-pod-cpu").contains(&stated),
+        "{stated} not in the chart"
+    );
+
+    // Question 3: the ten fullest nodes (least available memory: the last ten), full names in
+    // <title>, shortened in the legend's text.
+    let memory = legend_names(figure(&html, "q3-node-memory"));
+    let fullest: Vec<String> = c
+        .nodes
+        .iter()
+        .rev()
+        .take(10)
+        .map(|n| n.name.clone())
+        .collect();
+    assert_eq!(memory, fullest);
+    let f = figure(&html, "q3-node-memory");
+    assert!(
+        !f.contains(&format!(">{}</text>", fullest[0])),
+        "drawn in full"
+    );
+    assert!(f.contains("2 other nodes"), "remainder stated");
+    let busiest = legend_names(figure(&html, "q3-node-cpu"));
+    assert_eq!(
+        busiest, fullest,
+        "busy share grows with the node's number too"
+    );
+
+    // Text: every line fits 100 columns, tables say what they leave out, 3 and 4 summarise.
+    let mut args = stack.args();
+    args.extend(["--statefulset", "load"]);
+    let text = report(&args);
+    assert!(text.ok, "{}", text.stderr);
+    for line in text.stdout.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    // Question 1 (the 60-pod StatefulSet: usage, and requests and limits), 2 and 5 each
+    // leave 50 pods out.
+    assert_eq!(
+        text.stdout.matches("50 more pods between them").count(),
+        4,
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("Memory used across 12 nodes (average): min"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("Pods across 12 kubelets: min 5"),
+        "{}",
+        text.stdout
+    );
+
+    // Markdown's source too: prose and PromQL wrapped, table names shortened in the middle.
+    let md = out.path().join("wide.md");
+    let mut args = stack.args();
+    args.extend(["--format", "md", "--output", md.to_str().unwrap()]);
+    assert!(report(&args).ok);
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    for line in markdown.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    // To look at them: BEACON_REPORT_TEST_KEEP=/some/dir cargo test … wide_clusters
+    if let Some(keep) = std::env::var_os("BEACON_REPORT_TEST_KEEP") {
+        let keep = std::path::Path::new(&keep);
+        std::fs::write(keep.join("wide.txt"), &text.stdout).unwrap();
+        std::fs::write(keep.join("wide.html"), &html).unwrap();
+        std::fs::write(keep.join("wide.md"), &markdown).unwrap();
+    }
+
+    // --top changes the tables; the JSON keeps every row.
+    let mut args = stack.args();
+    args.extend(["--top", "2"]);
+    let text = report(&args);
+    assert!(
+        text.stdout.contains("56 more pods between them"),
+        "{}",
+        text.stdout
+    );
+    let json = stack.report();
+    assert_eq!(
+        json["pod_cpu"]["data"]["ranking"].as_array().unwrap().len(),
+        60
+    );
+    assert_eq!(json["nodes"]["data"].as_array().unwrap().len(), 12);
+}
+
+/// With kube-prometheus-stack's node rules, question 3 reads one series per node
+/// (`instance:node_cpu_utilisation:rate5m`, `instance:node_num_cpu:sum`) instead of one per
+/// CPU and mode, and gives the same busy share and cores.
+#[test]
+fn q3_uses_the_node_recording_rules_when_present() {
+    let stack = with_node_rules();
+    let (c, r) = (&stack.cluster, stack.report());
+    let queries = r["nodes"]["queries"].to_string();
+    assert!(
+        queries.contains("100 * avg by (instance) (instance:node_cpu_utilisation:rate5m)")
+            && queries.contains("max by (instance) (instance:node_num_cpu:sum)"),
+        "{queries}"
+    );
+    assert!(
+        !queries.contains("rate(node_cpu_seconds_total"),
+        "{queries}"
+    );
+    for node in &c.nodes {
+        let row = by_key(&r["nodes"]["data"], "nodename", &node.name);
+        assert_close(&row["cores"], node.cores as f64, "cores");
+        let busy = 100.0 * node.busy;
+        assert_close(
+            &row["cpu_used_percent"]["current"],
+            busy,
+            &format!("{} cpu % now", node.name),
+        );
+        // The rule averages per-CPU rates, so a young or restarted exporter's partial windows
+        // read high for five minutes (the raw path's ratio of sums does not): whole-range
+        // figures are compared on the node whose series are whole.
+        if node.exporter_restart.is_none() && node.joined.is_none() {
+            check_stats(
+                &row["cpu_used_percent"],
+                (busy, busy, busy),
+                &format!("{} cpu %", node.name),
+            );
+        }
     }
 }
