@@ -40,7 +40,7 @@ pub enum Error {
         limit: u64,
         detail: String,
     },
-    #[error("{url}: not finished within the --deadline of {}", humantime::format_duration(*deadline))]
+    #[error("{url}: not finished within the deadline of {}", humantime::format_duration(*deadline))]
     Deadline { url: String, deadline: Duration },
     #[error(
         "{url}: the body is encoded as {encoding:?}, which beacon cannot decode (it asks for gzip or none)"

@@ -43,12 +43,38 @@ pub enum Error {
     },
     #[error("{what} credentials: {reason}")]
     Credentials { what: &'static str, reason: String },
+    #[error("{what} credentials: cannot read {name} {}", file.display())]
+    CredentialFile {
+        what: &'static str,
+        /// What the caller calls the setting (`access::Names`).
+        name: String,
+        file: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} credentials: {name}")]
+    CaFile {
+        what: &'static str,
+        name: String,
+        #[source]
+        source: beacon_tls::CaFileError,
+    },
+    #[error("bad extra header: {reason}")]
+    BadHeader { reason: String },
     #[error("bad time range: {0}")]
     BadRange(String),
     #[error("bad selector {selector:?}: {reason}")]
     BadSelector { selector: String, reason: String },
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
+    #[error("cannot set up TLS")]
+    Tls {
+        #[source]
+        source: beacon_tls::TlsError,
+    },
+    #[error("cannot build the HTTP client")]
+    Client {
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("cannot render the report: {0}")]
     Render(String),
 }

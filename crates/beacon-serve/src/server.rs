@@ -48,9 +48,9 @@ impl Application {
         let metrics = Arc::new(Metrics::new(settings.build));
         let config = Arc::new(LiveConfig::load(settings.config_path.clone())?);
         metrics.set_config_source(config.is_from_file());
-        std::fs::create_dir_all(&settings.data_dir).map_err(|cause| Error::DataDir {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| Error::DataDir {
             path: settings.data_dir.clone(),
-            cause,
+            source,
         })?;
         let store = VisitsStore::open(&settings.data_dir, metrics.store.clone())?;
         tracing::info!(path = %store.path().display(), visits = store.count(), "visits store opened");
@@ -118,7 +118,7 @@ impl Application {
             .max_buf_size(limits.max_header_bytes.max(8192));
         let admin = match admin_listener {
             Some(admin_listener) => {
-                let addr = admin_listener.local_addr()?;
+                let addr = local_addr(&admin_listener)?;
                 tracing::info!(%addr, "admin listening");
                 let conns = Connections {
                     router: routes::admin_router(state.clone(), limits),
@@ -144,7 +144,7 @@ impl Application {
             }
             None => None,
         };
-        let addr = listener.local_addr()?;
+        let addr = local_addr(&listener)?;
         tracing::info!(%addr, pod = %state.identity.pod, version = settings.build.version, "listening");
         let graceful = GracefulShutdown::new();
         let conns = Connections {
@@ -200,7 +200,7 @@ impl Application {
         let store = state.store.clone();
         let closed = tokio::task::spawn_blocking(move || store.close())
             .await
-            .map_err(std::io::Error::other)?;
+            .map_err(|source| Error::StoreTask { source })?;
         if let Some(admin) = admin {
             admin.abort();
         }
@@ -220,7 +220,13 @@ impl Application {
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr)
         .await
-        .map_err(|cause| Error::Bind { addr, cause })
+        .map_err(|source| Error::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener) -> Result<SocketAddr> {
+    listener
+        .local_addr()
+        .map_err(|source| Error::LocalAddr { source })
 }
 
 type Conn = hyper::server::conn::http1::Connection<

@@ -55,7 +55,8 @@ const SLOT_OFFSETS: [u64; 2] = [0, 4096];
 const FILE_LEN: u64 = 8192;
 const SLOT_LEN: usize = 32;
 
-/// Causes are `cause` fields, not error sources, for the reason given on [`crate::Error`].
+/// Causes are `cause` fields in the message, not error sources: commit and flush failures are
+/// logged by their message alone, and a cause held both ways would be printed twice.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot open visits store {path}: {cause}")]

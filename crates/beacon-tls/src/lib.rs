@@ -14,7 +14,9 @@ use std::{
     sync::Arc,
 };
 
-use rustls::{ClientConfig, RootCertStore};
+use rustls::RootCertStore;
+/// The configuration handed to reqwest, and its error, so that clients need no rustls of their own.
+pub use rustls::{ClientConfig, Error as TlsError};
 use rustls_pki_types::{CertificateDer, pem::PemObject};
 
 const SYSTEM_BUNDLES: &[&str] = &["/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem"];

@@ -1,19 +1,19 @@
-//! The last stderr line of a failed command: what `kubectl logs` and a termination message show.
+//! The one printer of an error chain: every subcommand's failure ends as this line on stderr,
+//! which is what `kubectl logs` and a termination message show.
 
-/// The error and its causes joined by `: `, like anyhow's `{:#}`, but a cause that the message
-/// before it already ends with is skipped: an error that both shows its source and returns it
-/// from `source()` would otherwise print it twice (`…: X: X`).
-pub fn one_line(e: &anyhow::Error) -> String {
-    let mut line = String::new();
-    for cause in e.chain() {
-        let msg = cause.to_string();
-        if line.ends_with(&msg) {
-            continue;
-        }
-        if !line.is_empty() {
+/// The error and its causes joined by `: ` (`a: b: c`). beacon's own errors hold their cause as
+/// the `source` and never repeat it; some third-party ones (hyper) do show their cause and return
+/// it too, so a cause the line already ends with is skipped rather than printed twice.
+pub fn one_line(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let msg = c.to_string();
+        if !line.ends_with(&msg) {
             line.push_str(": ");
+            line.push_str(&msg);
         }
-        line.push_str(&msg);
+        cause = c.source();
     }
     line
 }
@@ -28,7 +28,7 @@ mod tests {
 
     impl std::fmt::Display for ShowsItsSource {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "cannot listen on 127.0.0.1:80: {}", self.0)
+            write!(f, "connect error: {}", self.0)
         }
     }
 
@@ -39,14 +39,14 @@ mod tests {
     }
 
     #[test]
-    fn a_cause_is_printed_once() {
+    fn the_chain_is_one_line_with_each_cause_once() {
         let io = std::io::Error::from(std::io::ErrorKind::AddrInUse);
         let e = anyhow::Error::from(ShowsItsSource(io)).context("cannot start");
         assert_eq!(
-            one_line(&e),
-            "cannot start: cannot listen on 127.0.0.1:80: address in use"
+            one_line(e.as_ref()),
+            "cannot start: connect error: address in use"
         );
-        let plain = anyhow::anyhow!("inner").context("outer");
-        assert_eq!(one_line(&plain), "outer: inner");
+        let plain = anyhow::anyhow!("inner").context("middle").context("outer");
+        assert_eq!(one_line(plain.as_ref()), "outer: middle: inner");
     }
 }

@@ -975,7 +975,7 @@ fn unusable_prometheus_or_range_fails_on_one_line() {
         ),
         (
             &["--prometheus", &dead, "--range", "30d", "--step", "1s"],
-            "raise --step",
+            "--rate-window: bad time range: 2592001 points per series at step 1s; Prometheus allows at most 11000 (raise the step)",
         ),
     ];
     for (args, message) in cases {
