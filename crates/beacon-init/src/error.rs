@@ -119,23 +119,6 @@ fn without_tempfile_path(e: io::Error) -> io::Error {
     }
 }
 
-/// Renders an error and its sources on one line, because reqwest/hyper put the useful part
-/// ("connection reset by peer", "operation timed out") several levels down the chain.
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let msg = s.to_string();
-        // hyper repeats its cause in its own Display at some levels; skip exact repeats.
-        if !out.ends_with(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        cur = s.source();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -150,7 +133,7 @@ mod tests {
         let e = tempfile::Builder::new().tempfile_in(dir).unwrap_err();
         let err = Error::io("cannot create a temp file in", dir, e);
         assert_eq!(
-            chain(&err),
+            beacon_tls::error_chain(&err),
             "cannot create a temp file in /nonexistent-beacon-dir: No such file or directory (os error 2)"
         );
     }

@@ -47,7 +47,7 @@ pub(crate) fn http_client(opts: &ClientOptions) -> Result<reqwest::Client> {
         }))
         .user_agent(concat!("beacon-init/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Error::Client(crate::error::chain(&e)))
+        .map_err(|e| Error::Client(beacon_tls::error_chain(&e)))
 }
 
 #[cfg(test)]

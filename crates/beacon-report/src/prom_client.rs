@@ -9,7 +9,7 @@ use serde::{Deserialize, de::DeserializeOwned};
 use crate::{
     Error, Result,
     access::{Access, Authorized, Names, Target},
-    error::{chain, snippet},
+    error::snippet,
     time_range::TimeRange,
 };
 
@@ -305,7 +305,7 @@ async fn fetch(
     request: reqwest::RequestBuilder,
 ) -> Result<(u16, Vec<u8>)> {
     let unreachable = |e: reqwest::Error| {
-        let mut reason = chain(&e);
+        let mut reason = beacon_tls::error_chain(&e);
         if reason.contains("certificate") {
             reason.push_str(&format!(
                 "; does {} name the CA that signed the server's certificate?",

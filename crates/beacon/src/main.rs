@@ -28,7 +28,7 @@ fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             // One line, which is what `kubectl logs` and a termination message show best.
-            eprintln!("beacon: error: {}", error_line::one_line(e.as_ref()));
+            eprintln!("beacon: error: {}", error_line::one_line(&e));
             ExitCode::FAILURE
         }
     }
