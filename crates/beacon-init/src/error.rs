@@ -13,8 +13,23 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    #[error("cannot set up the HTTP client: {0}")]
-    Client(String),
+    #[error("cannot set up TLS")]
+    Tls {
+        #[source]
+        source: beacon_tls::TlsError,
+    },
+    #[error("cannot set up the HTTP client")]
+    Client {
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A blocking step (a rename) ran on a thread that panicked or was cancelled.
+    #[error("the {what} task failed")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     #[error("invalid URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
     #[error("{url}: HTTP {status} (not retried: a client error will not fix itself)")]
