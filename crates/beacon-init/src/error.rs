@@ -2,8 +2,8 @@ use std::{io, path::PathBuf, time::Duration};
 
 /// Every variant renders as one line: the binary prints it as the init container's last log
 /// line, which is what `kubectl logs -c` and the pod's termination message show. A variant with
-/// a `#[source]` does not repeat it in its own message: printers walk the chain (anyhow's
-/// `{:#}`), and saying it in both places printed every cause twice.
+/// a `#[source]` does not repeat it in its own message: the binary prints the chain
+/// (`beacon_tls::error_chain`), and saying it in both places printed every cause twice.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{what} {}", path.display())]
