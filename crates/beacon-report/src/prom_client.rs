@@ -8,9 +8,9 @@ use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::{
     Error, Result,
-    access::{Access, Authorized, Target},
+    access::{Access, Authorized, Names, Target},
     cost::{CostLog, QueryCost, QueryStats},
-    error::{chain, snippet},
+    error::snippet,
     time_range::TimeRange,
 };
 
@@ -106,7 +106,7 @@ pub struct BuildInfo {
 
 /// Parses a base URL and makes sure relative joins keep its path prefix
 /// (`http://host/prometheus` + `api/v1/query`).
-fn base_url(target: Target, url: &str) -> Result<Url> {
+fn base_url(target: Target, url: &str, names: &Names) -> Result<Url> {
     let what = target.name();
     let mut parsed = Url::parse(url).map_err(|e| Error::BadUrl {
         what,
@@ -122,7 +122,7 @@ fn base_url(target: Target, url: &str) -> Result<Url> {
             url: parsed.to_string(),
             reason: format!(
                 "it holds a password (removed here); use {} with a password file instead",
-                target.flag("basic-auth-user")
+                names.basic_auth_user
             ),
         });
     }
@@ -157,7 +157,7 @@ pub struct PromClient {
 impl PromClient {
     /// A client for the Prometheus at `url`, sending `access`'s credentials to it only.
     pub fn new(url: &str, access: &Access, timeout: Duration) -> Result<Self> {
-        let base = base_url(Target::Prometheus, url)?;
+        let base = base_url(Target::Prometheus, url, &access.names)?;
         let auth = access.authorize(Target::Prometheus, timeout)?;
         auth.warn_if_plaintext(&base);
         Ok(Self {
@@ -339,7 +339,7 @@ pub struct AlertmanagerClient {
 impl AlertmanagerClient {
     /// A client for the Alertmanager at `url`, with its own credentials (never Prometheus').
     pub fn new(url: &str, access: &Access, timeout: Duration) -> Result<Self> {
-        let base = base_url(Target::Alertmanager, url)?;
+        let base = base_url(Target::Alertmanager, url, &access.names)?;
         let auth = access.authorize(Target::Alertmanager, timeout)?;
         auth.warn_if_plaintext(&base);
         Ok(Self { base, auth })
@@ -372,11 +372,11 @@ async fn fetch(
     request: reqwest::RequestBuilder,
 ) -> Result<(u16, Vec<u8>)> {
     let unreachable = |e: reqwest::Error| {
-        let mut reason = chain(&e);
+        let mut reason = beacon_tls::error_chain(&e);
         if reason.contains("certificate") {
             reason.push_str(&format!(
                 "; does {} name the CA that signed the server's certificate?",
-                auth.target.flag("ca-file")
+                auth.names.ca_file
             ));
         }
         Error::Unreachable {
@@ -436,26 +436,42 @@ mod tests {
 
     #[test]
     fn base_url_keeps_a_path_prefix() {
-        let base = base_url(Target::Prometheus, "http://host:9090/prom").unwrap();
+        let base = base_url(
+            Target::Prometheus,
+            "http://host:9090/prom",
+            &Names::default(),
+        )
+        .unwrap();
         assert_eq!(
             base.join("api/v1/query").unwrap().as_str(),
             "http://host:9090/prom/api/v1/query"
         );
-        assert!(base_url(Target::Prometheus, "ftp://host").is_err());
-        assert!(base_url(Target::Prometheus, "not a url").is_err());
+        assert!(base_url(Target::Prometheus, "ftp://host", &Names::default()).is_err());
+        assert!(base_url(Target::Prometheus, "not a url", &Names::default()).is_err());
     }
 
     #[test]
     fn a_password_in_the_url_is_refused_without_being_repeated() {
-        let err = base_url(Target::Prometheus, "https://admin:hunter2@host:9090/")
-            .unwrap_err()
-            .to_string();
+        let err = base_url(
+            Target::Prometheus,
+            "https://admin:hunter2@host:9090/",
+            &Names::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
-            !err.contains("hunter2") && err.contains("--basic-auth-user"),
+            !err.contains("hunter2") && err.contains("the basic-auth user"),
             "{err}"
         );
         // A user name alone is not a secret, and stays allowed.
-        assert!(base_url(Target::Prometheus, "https://admin@host:9090/").is_ok());
+        assert!(
+            base_url(
+                Target::Prometheus,
+                "https://admin@host:9090/",
+                &Names::default()
+            )
+            .is_ok()
+        );
     }
 
     /// A Prometheus stand-in on 127.0.0.1 that holds each query a moment and records how many

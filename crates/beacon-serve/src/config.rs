@@ -123,7 +123,8 @@ impl<'de> Deserialize<'de> for Title {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// `cause`, not `source`: see [`crate::Error`].
+    /// `cause` in the message, not a `source`: the watcher logs reload errors by their message
+    /// alone, and a cause held both ways would be printed twice.
     #[error("cannot read config file {path}: {cause}")]
     Read { path: PathBuf, cause: io::Error },
     #[error("invalid config file {path}: line {line}, column {column}{}: {message}", key.as_ref().map(|k| format!(", at `{k}`")).unwrap_or_default())]

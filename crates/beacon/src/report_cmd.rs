@@ -10,7 +10,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context;
 use beacon_report::{
     Access, Format, Options, TimeRange, Workload,
-    access::{Header, Password, Secret, Target},
+    access::{Header, Names, Password, Secret, Target},
     time_range::parse_time,
 };
 
@@ -182,6 +182,34 @@ impl std::fmt::Debug for RawHeader {
     }
 }
 
+/// The command-line flag that sets `what` for this endpoint, e.g. `--alertmanager-ca-file`.
+fn flag(target: Target, what: &str) -> String {
+    match target {
+        Target::Prometheus => format!("--{what}"),
+        Target::Alertmanager => format!("--alertmanager-{what}"),
+    }
+}
+
+/// The environment variable that can hold the endpoint's basic-auth password.
+fn password_env(target: Target) -> &'static str {
+    match target {
+        Target::Prometheus => "BEACON_PROMETHEUS_BASIC_AUTH_PASSWORD",
+        Target::Alertmanager => "BEACON_ALERTMANAGER_BASIC_AUTH_PASSWORD",
+    }
+}
+
+/// How messages about the endpoint's credentials name the settings: by their flags.
+fn names(target: Target) -> Names {
+    Names {
+        bearer_token_file: flag(target, "bearer-token-file"),
+        basic_auth_user: flag(target, "basic-auth-user"),
+        basic_auth_password_file: flag(target, "basic-auth-password-file"),
+        basic_auth_password: format!("${}", password_env(target)),
+        header: flag(target, "header"),
+        ca_file: flag(target, "ca-file"),
+    }
+}
+
 /// One endpoint's flags, and the environment variable that may hold its password.
 fn access(
     target: Target,
@@ -191,14 +219,14 @@ fn access(
     headers: &[RawHeader],
     ca_file: &Option<PathBuf>,
 ) -> anyhow::Result<Access> {
-    let from_env = std::env::var(target.password_env())
+    let from_env = std::env::var(password_env(target))
         .ok()
         .filter(|p| !p.is_empty());
     let basic_auth_password = match (basic_auth_password_file, from_env) {
         (Some(_), Some(_)) => anyhow::bail!(
             "{} and ${} are alternatives; give one",
-            target.flag("basic-auth-password-file"),
-            target.password_env()
+            flag(target, "basic-auth-password-file"),
+            password_env(target)
         ),
         (Some(file), None) => Some(Password::File(file.clone())),
         (None, Some(value)) => Some(Password::Env(Secret::new(value))),
@@ -210,9 +238,11 @@ fn access(
         basic_auth_password,
         headers: headers
             .iter()
-            .map(|h| Header::parse(target, &h.0))
-            .collect::<Result<_, _>>()?,
+            .map(|h| Header::parse(&h.0))
+            .collect::<Result<_, _>>()
+            .with_context(|| flag(target, "header"))?,
         ca_file: ca_file.clone(),
+        names: names(target),
     })
 }
 
@@ -246,7 +276,8 @@ fn time_range(args: &ReportArgs) -> anyhow::Result<TimeRange> {
         Some(t) => parse_time(t).context("--start")?,
         None => end - args.range.as_secs_f64(),
     };
-    Ok(TimeRange::new(start, end, args.step, args.rate_window)?)
+    TimeRange::new(start, end, args.step, args.rate_window)
+        .context("check --range, --start, --end, --step and --rate-window")
 }
 
 pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {

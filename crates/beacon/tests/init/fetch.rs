@@ -501,7 +501,7 @@ fn a_trickle_is_cut_at_the_deadline() {
     let url = server.url("/");
     assert_eq!(
         out.last_line(),
-        format!("beacon: error: {url}: not finished within the --deadline of 2s"),
+        format!("beacon: error: {url}: not finished within the deadline of 2s"),
         "{}",
         out.stderr
     );
@@ -518,7 +518,7 @@ fn the_deadline_also_bounds_retries() {
         },
     )]);
     let out = failing_fetch(&server, "/", &["--deadline", "1500ms"], vec![]);
-    out.expect_last_line("not finished within the --deadline of 1s 500ms");
+    out.expect_last_line("not finished within the deadline of 1s 500ms");
     out.expect_within(Duration::from_secs(3));
 }
 
