@@ -1027,7 +1027,7 @@ fn unusable_prometheus_or_range_fails_on_one_line() {
         ),
         (
             &["--prometheus", &dead, "--range", "30d", "--step", "1s"],
-            "raise --step",
+            "raise the step",
         ),
     ];
     for (args, message) in cases {
