@@ -10,7 +10,7 @@ use serde_json::Value;
 
 pub const INSTALL_HINT: &str = "run `scripts/install-test-deps` (as root) to install it";
 
-pub use beacon_testkit::{repo_root, require};
+use beacon_testkit::{repo_root, require};
 
 /// A file of the repository as text; a missing one fails the test with its path.
 pub fn read_repo_file(rel: &str) -> String {
