@@ -6,10 +6,12 @@
 mod report_fixture;
 #[path = "support/report_stack.rs"]
 mod report_stack;
+#[path = "support/wide_cluster.rs"]
+mod wide_cluster;
 
-use report_fixture::{Cluster, GIB, Pod};
+use report_fixture::{Cluster, GIB, Pod, Width, WorkloadKind};
 use report_stack::{
-    Prometheus, PrometheusConfig, Workdir, assert_close, backfill, now, report, report_json,
+    Prometheus, PrometheusConfig, Workdir, assert_close, backfill_file, now, report, report_json,
 };
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -24,6 +26,8 @@ struct Stack {
     end: String,
     /// The JSON report over the fixture's range, run once.
     json: OnceLock<Value>,
+    /// What the report is asked about beyond the range (namespace, workload).
+    scope: Vec<&'static str>,
 }
 
 static REALISTIC: OnceLock<Stack> = OnceLock::new();
@@ -53,6 +57,23 @@ const KPS_CPU_RULE: &str = r#"groups:
             1, max by (cluster, namespace, pod, node) (kube_pod_info{node!=""})
           )
 "#;
+
+static WIDE: OnceLock<Stack> = OnceLock::new();
+
+/// A generated cluster of 1,000 pods on 50 nodes over 30 minutes at 30 s (`Width::suite`),
+/// reported for its big namespace and that namespace's StatefulSet `postgres`.
+fn wide() -> &'static Stack {
+    WIDE.get_or_init(|| {
+        let mut stack = Stack::start(Cluster::wide(now(), Width::suite()));
+        stack.scope = vec![
+            "-n",
+            wide_cluster::BIG_NAMESPACE,
+            "--statefulset",
+            wide_cluster::POSTGRES,
+        ];
+        stack
+    })
+}
 
 static WITH_RULE: OnceLock<Stack> = OnceLock::new();
 
@@ -103,7 +124,10 @@ impl Stack {
     ) -> Self {
         let work = Workdir::new().0.keep();
         let tsdb = work.join("tsdb");
-        backfill(&work, &tsdb, &cluster.openmetrics());
+        let input = work.join("backfill.om");
+        cluster.write_openmetrics(&input);
+        backfill_file(&input, &tsdb);
+        std::fs::remove_file(&input).unwrap();
         more_blocks(&work, &tsdb);
         let prom =
             Prometheus::start_with_cleanup(&work, &tsdb, PrometheusConfig::default(), Some(&work));
@@ -113,19 +137,22 @@ impl Stack {
             cluster,
             prom,
             json: OnceLock::new(),
+            scope: Vec::new(),
         }
     }
 
     /// The fixture's exact range, so evaluation times fall on samples.
     fn args(&self) -> Vec<&str> {
-        vec![
+        let mut args = vec![
             "--prometheus",
             &self.prom.url,
             "--start",
             &self.start,
             "--end",
             &self.end,
-        ]
+        ];
+        args.extend(&self.scope);
+        args
     }
 
     fn report(&self) -> &Value {
@@ -1407,5 +1434,103 @@ fn recording_rule_and_raw_paths_count_the_same_containers() {
         );
         let expected = c.pod_cpu(self::pod(c, pod), c.end);
         assert_close(&Value::from(*rule_now), expected, &format!("{pod} now"));
+    }
+}
+
+/// At 1,000 pods the ranking of the 300-pod namespace still starts with the busiest pod and
+/// ends with the idlest, as the model has them.
+#[test]
+fn wide_cluster_ranks_the_big_namespace_busiest_to_idlest() {
+    let stack = wide();
+    let (c, r) = (&stack.cluster, stack.report());
+    let expected = c.cpu_ranking(wide_cluster::BIG_NAMESPACE);
+    assert_eq!(expected.len(), c.wide.unwrap().big_namespace_pods);
+    let (busiest, idlest) = (expected[0], expected[expected.len() - 1]);
+    let data = &r["pod_cpu"]["data"];
+    assert_eq!(data["most"], busiest.0.name.as_str());
+    assert_eq!(data["least"], idlest.0.name.as_str());
+    let top = &data["ranking"][0];
+    assert_eq!(top["pod"], busiest.0.name.as_str());
+    assert_close(&top["cpu"]["avg"], busiest.1, "busiest pod's avg cpu");
+}
+
+/// Question 3 has a row for each of the 50 nodes, with the busy share and memory in use
+/// the model gives it.
+#[test]
+fn wide_cluster_q3_answers_for_every_node() {
+    let stack = wide();
+    let (c, r) = (&stack.cluster, stack.report());
+    let rows = r["nodes"]["data"].as_array().unwrap();
+    assert_eq!(rows.len(), c.nodes.len());
+    for node in &c.nodes {
+        let row = by_key(&r["nodes"]["data"], "nodename", &node.name);
+        assert_close(&row["cores"], node.cores as f64, "cores");
+        let busy = 100.0 * node.busy;
+        check_stats(&row["cpu_used_percent"], (busy, busy, busy), &node.name);
+        let used = 100.0 * c.node_memory_used_ratio(node);
+        check_stats(&row["memory_used_percent"], (used, used, used), &node.name);
+    }
+}
+
+/// The kubelets' gauges, per node and in total: every pod and running container once.
+#[test]
+fn wide_cluster_kubelet_totals() {
+    let stack = wide();
+    let (c, r) = (&stack.cluster, stack.report());
+    let rows = r["kubelets"]["data"]["nodes"].as_array().unwrap();
+    assert_eq!(rows.len(), c.nodes.len());
+    let (mut pods, mut containers) = (0.0, 0.0);
+    for (i, node) in c.nodes.iter().enumerate() {
+        let row = by_key(&r["kubelets"]["data"]["nodes"], "node", &node.name);
+        let (p, n) = c.kubelet_counts(i);
+        assert_close(&row["pods"], p as f64, &format!("{} pods", node.name));
+        assert_close(
+            &row["containers"],
+            n as f64,
+            &format!("{} containers", node.name),
+        );
+        pods += row["pods"].as_f64().unwrap();
+        containers += row["containers"].as_f64().unwrap();
+    }
+    let expected: usize = c.pods.iter().map(|p| p.containers.len()).sum();
+    assert_eq!((pods, containers), (c.pods.len() as f64, expected as f64));
+}
+
+/// Question 1 for the big namespace's StatefulSet sums its pods' containers, and the
+/// inventory lists every StatefulSet of the namespace once (two kube-state-metrics replicas).
+#[test]
+fn wide_cluster_statefulset_totals() {
+    let stack = wide();
+    let (c, r) = (&stack.cluster, stack.report());
+    let (sts, pods) = c.workload_pods(
+        WorkloadKind::StatefulSet,
+        wide_cluster::BIG_NAMESPACE,
+        wide_cluster::POSTGRES,
+    );
+    let q1 = &r["workload"]["data"];
+    assert_eq!(q1["pods"].as_array().unwrap().len(), sts.replicas, "{q1}");
+    let cpu: f64 = pods.iter().map(|p| c.avg_pod_cpu(p)).sum();
+    check_stats(&q1["total_cpu"], (cpu, cpu, cpu), "postgres total cpu");
+    let memory: f64 = pods.iter().map(|p| c.at(p.memory, c.end)).sum();
+    check_stats(
+        &q1["total_memory"],
+        (memory, memory, memory),
+        "postgres total memory",
+    );
+
+    let inventory = &r["inventory"]["data"]["statefulsets"];
+    let expected = c.workloads_of(WorkloadKind::StatefulSet, wide_cluster::BIG_NAMESPACE);
+    assert_eq!(
+        inventory.as_array().unwrap().len(),
+        expected.len(),
+        "{inventory}"
+    );
+    for w in expected {
+        let row = by_key(inventory, "name", &w.name);
+        let n = w.replicas as f64;
+        assert_eq!(
+            (row["ready"].as_f64(), row["replicas"].as_f64()),
+            (Some(n), Some(n))
+        );
     }
 }
