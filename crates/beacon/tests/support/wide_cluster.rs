@@ -156,7 +156,7 @@ impl Builder {
                 rx,
                 tx: 0.6 * rx,
                 host_network: name == "kube-proxy",
-                restarts: if mix(g as u64) % 20 == 0 {
+                restarts: if mix(g as u64).is_multiple_of(20) {
                     1 + (g % 3) as u32
                 } else {
                     0
