@@ -6,4 +6,5 @@ mod answers;
 mod bench;
 mod fixture;
 mod stack;
+mod wide_cluster;
 mod workloads;
