@@ -850,7 +850,7 @@ fn alertmanager_example_config_is_valid_and_routes_beacon_alerts() {
         "beacon-webhook"
     );
     assert_eq!(
-        route(&["alertname=BeaconHighLatency", "severity=warning"]),
+        route(&["alertname=BeaconLatencySlowBurn", "severity=warning"]),
         "beacon-webhook"
     );
     assert_eq!(route(&["alertname=Watchdog", "severity=none"]), "null");
