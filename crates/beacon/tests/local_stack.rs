@@ -400,34 +400,36 @@ fn check_webhook_deliveries(demo: &Demo) {
 }
 
 /// The chart's SLO recording rules, as the demo rendered them (short windows): while the report
-/// was written both budgets burned past the page factor over the long and short windows, the
-/// period's budget was overspent.
+/// was written (the page-level alerts firing), both SLOs' recorded error ratios burned past the
+/// factor of a page pair over its long and its short window — the numbers behind the page — and
+/// more than the period's whole budget was spent.
 fn check_slo_burn(demo: &Demo, at: f64) {
-    let values = &demo.summary["rule_values"];
-    let page = &values["prometheusRule.slo.fastBurn"][0];
-    let factor = f(&page["factor"]);
+    let pairs = demo.summary["rule_values"]["prometheusRule.slo.fastBurn"]
+        .as_array()
+        .expect("the demo's page pairs");
     for (slo, budget) in [("availability", 0.001), ("latency", 0.01)] {
-        let burn = |window: &str, time: f64| {
+        let burn = |window: &str| {
             let rule = format!(
                 "beacon:slo_errors:ratio_rate{window}{{namespace=\"default\", job=\"beacon\", slo=\"{slo}\"}}"
             );
-            let result = query(demo, &rule, Some(time));
+            let result = query(demo, &rule, Some(at));
             assert_eq!(result.len(), 1, "{rule}: {result:?}");
-            result[0]["value"][1]
-                .as_str()
-                .unwrap()
-                .parse::<f64>()
-                .unwrap()
-                / budget
+            let ratio: f64 = result[0]["value"][1].as_str().unwrap().parse().unwrap();
+            ratio / budget
         };
-        for window in ["long", "short"] {
-            let w = page[window].as_str().unwrap();
-            let b = burn(w, at);
-            assert!(
-                b > factor,
-                "{slo}: burn {b} over {w} at the report, page at {factor}"
-            );
-        }
+        let burns: Vec<(f64, f64, f64)> = pairs
+            .iter()
+            .map(|p| {
+                let window = |k: &str| burn(p[k].as_str().unwrap());
+                (f(&p["factor"]), window("long"), window("short"))
+            })
+            .collect();
+        assert!(
+            burns
+                .iter()
+                .any(|&(factor, long, short)| long > factor && short > factor),
+            "{slo}: no page pair burning past its factor at the report (factor, long, short): {burns:?}"
+        );
         let spent = query(
             demo,
             &format!(
