@@ -67,7 +67,7 @@ groups:
       - alert: Beacon{{ $title }}{{ if eq $severity "fastBurn" }}FastBurn{{ else }}SlowBurn{{ end }}
         expr: |
 {{- range $i, $pair := $pairs }}
-{{- if mulf $pair.factor (subf 100 $spec.objective) | float64 | lt 100.0 }}
+{{- if gt (mulf $pair.factor (subf 100 $spec.objective)) 100.0 }}
 {{- fail (printf "prometheusRule.slo.%s: a %v× burn of the %s objective %v%% needs more than 100%% bad requests, so it can never fire; lower the factor or raise the objective" $severity $pair.factor $name $spec.objective) }}
 {{- end }}
           {{- if $i }}
