@@ -4,5 +4,6 @@
 mod access;
 mod answers;
 mod bench;
+mod exemplars;
 mod fixture;
 mod stack;

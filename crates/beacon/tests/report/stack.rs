@@ -203,6 +203,8 @@ pub struct PrometheusConfig {
     pub scrape_configs: String,
     pub rules: Option<String>,
     pub alertmanager: Option<String>,
+    /// Extra command-line flags, e.g. `--enable-feature=exemplar-storage`.
+    pub flags: Vec<String>,
 }
 
 impl Prometheus {
@@ -240,13 +242,14 @@ impl Prometheus {
         std::fs::write(&conf, yaml).unwrap();
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
-        let args = vec![
+        let mut args = vec![
             format!("--config.file={}", conf.display()),
             format!("--storage.tsdb.path={}", tsdb.display()),
             "--storage.tsdb.retention.time=100y".into(),
             format!("--web.listen-address=127.0.0.1:{port}"),
             "--log.level=warn".into(),
         ];
+        args.extend(config.flags.iter().cloned());
         let mut process = spawn_tied("prometheus", PROMETHEUS, &args, work, cleanup);
         wait_ready(&mut process, &format!("{url}/-/ready"));
         Self {

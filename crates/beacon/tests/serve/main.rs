@@ -11,4 +11,5 @@ mod limits;
 mod probes;
 mod runtime;
 mod shutdown;
+mod trace_context;
 mod visits;
