@@ -146,8 +146,8 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
         .observe(
             elapsed.as_secs_f64(),
             Some(TraceExemplar { trace_id }),
-            // Without its own timestamp Prometheus stamps an exemplar with each scrape's time and
-            // stores it again at every scrape until a newer request replaces it.
+            // The request's own time: without one, Prometheus stamps the exemplar with the time of
+            // the scrape that first sees it, up to a scrape interval later.
             Some(SystemTime::now()),
         );
     if let Some(path) = path {

@@ -81,12 +81,14 @@ fn a_trace_id_is_found_through_prometheus_exemplars_and_in_the_access_log() {
     );
 
     let trace_id = fresh_trace_id();
+    let sent = now();
     let resp = reqwest::blocking::Client::new()
         .get(format!("http://127.0.0.1:{port}/"))
         .header("traceparent", format!("00-{trace_id}-00f067aa0ba902b7-01"))
         .send()
         .unwrap();
     assert_eq!(resp.status(), 200);
+    let answered = now();
 
     // Scraped every second; a minute covers a slow start of the scrape loop.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -107,6 +109,13 @@ fn a_trace_id_is_found_through_prometheus_exemplars_and_in_the_access_log() {
     assert_eq!(series["__name__"], "http_request_duration_seconds_bucket");
     assert_eq!(series["method"], "GET");
     assert_eq!(series["route"], "/");
+    // Stamped with the request's own time (when it was answered), not the scrape's, which comes
+    // up to a scrape interval later: a panel shows the point where the request was.
+    let at = exemplar["timestamp"].as_f64().unwrap();
+    assert!(
+        sent - 0.01 <= at && at <= answered + 0.01,
+        "exemplar time {at} outside the request's [{sent}, {answered}]"
+    );
 
     let access: Vec<Value> = beacon
         .log()
