@@ -2,8 +2,8 @@ use std::{io, path::PathBuf, time::Duration};
 
 /// Every variant renders as one line: the binary prints it as the init container's last log
 /// line, which is what `kubectl logs -c` and the pod's termination message show. A variant with
-/// a `#[source]` does not repeat it in its own message: printers walk the chain (anyhow's
-/// `{:#}`), and saying it in both places printed every cause twice.
+/// a `#[source]` does not repeat it in its own message: the binary prints the chain
+/// (`beacon_tls::error_chain`), and saying it in both places printed every cause twice.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{what} {}", path.display())]
@@ -13,8 +13,23 @@ pub enum Error {
         #[source]
         source: io::Error,
     },
-    #[error("cannot set up the HTTP client: {0}")]
-    Client(String),
+    #[error("cannot set up TLS")]
+    Tls {
+        #[source]
+        source: beacon_tls::TlsError,
+    },
+    #[error("cannot set up the HTTP client")]
+    Client {
+        #[source]
+        source: reqwest::Error,
+    },
+    /// A blocking step (a rename) ran on a thread that panicked or was cancelled.
+    #[error("the {what} task failed")]
+    Task {
+        what: &'static str,
+        #[source]
+        source: tokio::task::JoinError,
+    },
     #[error("invalid URL {url:?}: {reason}")]
     InvalidUrl { url: String, reason: String },
     #[error("{url}: HTTP {status} (not retried: a client error will not fix itself)")]
@@ -40,7 +55,7 @@ pub enum Error {
         limit: u64,
         detail: String,
     },
-    #[error("{url}: not finished within the --deadline of {}", humantime::format_duration(*deadline))]
+    #[error("{url}: not finished within the deadline of {}", humantime::format_duration(*deadline))]
     Deadline { url: String, deadline: Duration },
     #[error(
         "{url}: the body is encoded as {encoding:?}, which beacon cannot decode (it asks for gzip or none)"
@@ -119,23 +134,6 @@ fn without_tempfile_path(e: io::Error) -> io::Error {
     }
 }
 
-/// Renders an error and its sources on one line, because reqwest/hyper put the useful part
-/// ("connection reset by peer", "operation timed out") several levels down the chain.
-pub(crate) fn chain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut out = e.to_string();
-    let mut cur = e.source();
-    while let Some(s) = cur {
-        let msg = s.to_string();
-        // hyper repeats its cause in its own Display at some levels; skip exact repeats.
-        if !out.ends_with(&msg) {
-            out.push_str(": ");
-            out.push_str(&msg);
-        }
-        cur = s.source();
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use std::path::Path;
@@ -150,7 +148,7 @@ mod tests {
         let e = tempfile::Builder::new().tempfile_in(dir).unwrap_err();
         let err = Error::io("cannot create a temp file in", dir, e);
         assert_eq!(
-            chain(&err),
+            beacon_tls::error_chain(&err),
             "cannot create a temp file in /nonexistent-beacon-dir: No such file or directory (os error 2)"
         );
     }

@@ -337,7 +337,12 @@ impl Fetcher {
         let dest = job.dest.clone();
         tokio::task::spawn_blocking(move || fsutil::persist(tmp_path, &dest))
             .await
-            .map_err(|e| Failure::Fatal(Error::Client(format!("rename task failed: {e}"))))??;
+            .map_err(|source| {
+                Failure::Fatal(Error::Task {
+                    what: "rename",
+                    source,
+                })
+            })??;
         // Closed only now: its flock marks the temp file as live to a concurrent run's sweep
         // until the rename is done.
         drop(file);

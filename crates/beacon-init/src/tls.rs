@@ -20,9 +20,7 @@ const LOOKUP_FIRST: Duration = Duration::from_millis(100);
 pub(crate) fn http_client(opts: &ClientOptions) -> Result<reqwest::Client> {
     let max = opts.max_redirects;
     reqwest::Client::builder()
-        .use_preconfigured_tls(
-            beacon_tls::client_config().map_err(|e| Error::Client(e.to_string()))?,
-        )
+        .use_preconfigured_tls(beacon_tls::client_config().map_err(|source| Error::Tls { source })?)
         // In-process DNS: a hanging nameserver cannot hold the process past its deadline.
         // The lookup has its own bound, a little inside the connect and read timeouts (which
         // cover the lookup too): a nameserver that never answers then reads "cannot resolve NAME: no
@@ -47,7 +45,7 @@ pub(crate) fn http_client(opts: &ClientOptions) -> Result<reqwest::Client> {
         }))
         .user_agent(concat!("beacon-init/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| Error::Client(crate::error::chain(&e)))
+        .map_err(|source| Error::Client { source })
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use std::{
 
 use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue};
 
-use crate::{Error, Result, error::chain};
+use crate::{Error, Result};
 
 /// A secret string. `Debug` never shows it; [`Secret::expose`] is the only way to read it.
 #[derive(Clone, Default, PartialEq, Eq)]
@@ -34,34 +34,45 @@ impl fmt::Debug for Secret {
     }
 }
 
-/// Which endpoint the credentials are for; names its flags in messages.
+/// Which endpoint the credentials are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub enum Endpoint {
     Prometheus,
     Alertmanager,
 }
 
-impl Target {
+impl Endpoint {
     pub fn name(self) -> &'static str {
         match self {
-            Target::Prometheus => "Prometheus",
-            Target::Alertmanager => "Alertmanager",
+            Endpoint::Prometheus => "Prometheus",
+            Endpoint::Alertmanager => "Alertmanager",
         }
     }
+}
 
-    /// The command-line flag that sets `what` for this endpoint, e.g. `--alertmanager-ca-file`.
-    pub fn flag(self, what: &str) -> String {
-        match self {
-            Target::Prometheus => format!("--{what}"),
-            Target::Alertmanager => format!("--alertmanager-{what}"),
-        }
-    }
+/// What the caller calls each setting (a flag, an environment variable), so that a message
+/// says what to change; this library does not know its caller's command line. The defaults
+/// are plain words.
+#[derive(Debug, Clone)]
+pub struct Names {
+    pub bearer_token_file: String,
+    pub basic_auth_user: String,
+    pub basic_auth_password_file: String,
+    /// Where a password given by value ([`Password::Env`]) comes from.
+    pub basic_auth_password: String,
+    pub header: String,
+    pub ca_file: String,
+}
 
-    /// The environment variable that can hold the basic-auth password.
-    pub fn password_env(self) -> &'static str {
-        match self {
-            Target::Prometheus => "BEACON_PROMETHEUS_BASIC_AUTH_PASSWORD",
-            Target::Alertmanager => "BEACON_ALERTMANAGER_BASIC_AUTH_PASSWORD",
+impl Default for Names {
+    fn default() -> Self {
+        Self {
+            bearer_token_file: "the bearer token file".into(),
+            basic_auth_user: "the basic-auth user".into(),
+            basic_auth_password_file: "the basic-auth password file".into(),
+            basic_auth_password: "the basic-auth password".into(),
+            header: "an extra header".into(),
+            ca_file: "the CA file".into(),
         }
     }
 }
@@ -70,7 +81,7 @@ impl Target {
 #[derive(Debug, Clone)]
 pub enum Password {
     File(PathBuf),
-    /// From the environment (the variable is [`Target::password_env`]).
+    /// Given by value (`beacon report` reads it from the environment).
     Env(Secret),
 }
 
@@ -84,28 +95,26 @@ pub struct Header {
 impl Header {
     /// Parses `NAME:VALUE` (spaces around the value are dropped). Errors show the name at most:
     /// the value may be a credential.
-    pub fn parse(target: Target, raw: &str) -> Result<Self> {
-        let flag = target.flag("header");
-        let bad = |reason: String| Error::Credentials {
-            what: target.name(),
-            reason,
+    pub fn parse(raw: &str) -> Result<Self> {
+        let bad = |reason: &str| Error::BadHeader {
+            reason: reason.to_owned(),
         };
         let Some((name, value)) = raw.split_once(':') else {
-            return Err(bad(format!(
-                "{flag} takes NAME:VALUE, e.g. X-Scope-OrgID:tenant-1 (no ':' in the value given)"
-            )));
+            return Err(bad(
+                "expected NAME:VALUE, e.g. X-Scope-OrgID:tenant-1 (no ':' in the value given)",
+            ));
         };
         let name = name.trim();
         if HeaderName::from_bytes(name.as_bytes()).is_err() {
             // Not repeated: a mistyped argument may have a secret on either side of the ':'.
-            return Err(bad(format!(
-                "{flag}: the part before ':' is not a valid header name (letters, digits, '-')"
-            )));
+            return Err(bad(
+                "the part before ':' is not a valid header name (letters, digits, '-')",
+            ));
         }
         let value = value.trim();
         if HeaderValue::from_str(value).is_err() {
-            return Err(bad(format!(
-                "{flag} {name}: the value has characters a header cannot carry"
+            return Err(bad(&format!(
+                "{name}: the value has characters a header cannot carry"
             )));
         }
         Ok(Self {
@@ -124,6 +133,8 @@ pub struct Access {
     pub headers: Vec<Header>,
     /// Trust only this PEM bundle's CAs instead of the system's.
     pub ca_file: Option<PathBuf>,
+    /// How the caller names these settings, for messages.
+    pub names: Names,
 }
 
 /// The credentials actually sent, described without secrets, for error messages.
@@ -141,151 +152,209 @@ pub(crate) enum Sent {
 /// An HTTP client for one endpoint and what it sends.
 #[derive(Debug, Clone)]
 pub(crate) struct Authorized {
-    pub target: Target,
+    pub endpoint: Endpoint,
     pub http: reqwest::Client,
     pub sent: Sent,
     /// Names (never values) of the extra headers.
     pub header_names: Vec<String>,
+    pub names: Names,
     /// Every credential sent, as it may come back in a server's text.
     secrets: Vec<Secret>,
 }
 
+/// The `Authorization` header one endpoint gets, what it is, and the secrets in it.
+struct Credential {
+    value: HeaderValue,
+    sent: Sent,
+    secrets: Vec<Secret>,
+}
+
 impl Access {
-    /// Reads the files and builds the endpoint's client. Every error names the file or flag
+    /// Reads the files and builds the endpoint's client. Every error names the file or setting
     /// to fix, never a secret.
-    pub(crate) fn authorize(&self, target: Target, timeout: Duration) -> Result<Authorized> {
-        let fail = |reason: String| Error::Credentials {
-            what: target.name(),
-            reason,
-        };
+    pub(crate) fn authorize(&self, endpoint: Endpoint, timeout: Duration) -> Result<Authorized> {
         let mut headers = HeaderMap::new();
-        let mut sent = Sent::Nothing;
-        let mut secrets = Vec::new();
-        match (&self.bearer_token_file, &self.basic_auth_user) {
-            (Some(_), Some(_)) => {
-                return Err(fail(format!(
-                    "{} and {} are alternatives; give one",
-                    target.flag("bearer-token-file"),
-                    target.flag("basic-auth-user")
-                )));
+        let (sent, mut secrets) = match self.credential(endpoint)? {
+            Some(c) => {
+                headers.insert(AUTHORIZATION, c.value);
+                (c.sent, c.secrets)
             }
-            (Some(file), None) => {
-                let token = read_secret(target, "bearer-token-file", file)?;
-                headers.insert(
-                    AUTHORIZATION,
-                    sensitive(&format!("Bearer {}", token.expose())).ok_or_else(|| {
-                        fail(format!(
-                            "{} {}: the token has characters a header cannot carry",
-                            target.flag("bearer-token-file"),
-                            file.display()
-                        ))
-                    })?,
-                );
-                sent = Sent::Bearer(file.clone());
-                secrets.push(token);
-            }
-            (None, Some(user)) => {
-                let (password, password_from) = match &self.basic_auth_password {
-                    Some(Password::File(file)) => (
-                        read_secret(target, "basic-auth-password-file", file)?,
-                        format!(
-                            "the password in {} ({})",
-                            file.display(),
-                            target.flag("basic-auth-password-file")
-                        ),
-                    ),
-                    Some(Password::Env(secret)) => {
-                        (secret.clone(), format!("${}", target.password_env()))
-                    }
-                    None => {
-                        return Err(fail(format!(
-                            "{} needs a password: {} or ${}",
-                            target.flag("basic-auth-user"),
-                            target.flag("basic-auth-password-file"),
-                            target.password_env()
-                        )));
-                    }
-                };
-                let encoded = base64_encode(format!("{user}:{}", password.expose()).as_bytes());
-                secrets.extend([password, Secret::new(encoded.clone())]);
-                headers.insert(
-                    AUTHORIZATION,
-                    sensitive(&format!("Basic {encoded}")).expect("base64 is a valid header"),
-                );
-                sent = Sent::Basic {
-                    user: user.clone(),
-                    password_from,
-                };
-            }
-            (None, None) => {
-                if self.basic_auth_password.is_some() {
-                    return Err(fail(format!(
-                        "a basic-auth password (from {} or ${}) needs {}",
-                        target.flag("basic-auth-password-file"),
-                        target.password_env(),
-                        target.flag("basic-auth-user")
-                    )));
-                }
-            }
-        }
-        let mut header_names = Vec::new();
-        for header in &self.headers {
-            let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| {
-                fail(format!(
-                    "{}: the part before ':' is not a valid header name",
-                    target.flag("header")
-                ))
-            })?;
-            if name == AUTHORIZATION && headers.contains_key(AUTHORIZATION) {
-                return Err(fail(format!(
-                    "{} Authorization conflicts with the bearer token or basic auth",
-                    target.flag("header")
-                )));
-            }
-            let value = sensitive(header.value.expose()).ok_or_else(|| {
-                fail(format!(
-                    "{} {}: the value has characters a header cannot carry",
-                    target.flag("header"),
-                    header.name
-                ))
-            })?;
-            headers.append(name, value);
-            header_names.push(header.name.clone());
-            secrets.push(header.value.clone());
-        }
-        let tls = match &self.ca_file {
-            Some(file) => beacon_tls::client_config_trusting(file)
-                .map_err(|e| fail(format!("{}: {}", target.flag("ca-file"), chain(&e))))?,
-            None => beacon_tls::client_config().map_err(|e| Error::Client(e.to_string()))?,
+            None => (Sent::Nothing, Vec::new()),
         };
-        let http = reqwest::Client::builder()
-            .use_preconfigured_tls(tls)
-            .default_headers(headers)
-            // Credentials go to the origin they were given for and nowhere else: a redirect
-            // elsewhere (a login page, another host) is answered, not followed.
-            .redirect(reqwest::redirect::Policy::custom(|attempt| {
-                let first = &attempt.previous()[0];
-                if attempt.previous().len() > 5 {
-                    attempt.error("too many redirects")
-                } else if attempt.url().origin() == first.origin() {
-                    attempt.follow()
-                } else {
-                    attempt.stop()
-                }
-            }))
-            .connect_timeout(timeout.min(Duration::from_secs(10)))
-            .timeout(timeout)
-            .user_agent(concat!("beacon-report/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| Error::Client(chain(&e)))?;
+        let header_names = self.extra_headers(endpoint, &mut headers, &mut secrets)?;
+        let http = client(self.tls(endpoint)?, headers, timeout)?;
         Ok(Authorized {
-            target,
+            endpoint,
             http,
             sent,
             header_names,
+            names: self.names.clone(),
             secrets,
         })
     }
+
+    fn fail(&self, endpoint: Endpoint, reason: String) -> Error {
+        Error::Credentials {
+            what: endpoint.name(),
+            reason,
+        }
+    }
+
+    /// A bearer token or basic auth, which are alternatives, or neither.
+    fn credential(&self, endpoint: Endpoint) -> Result<Option<Credential>> {
+        let n = &self.names;
+        match (&self.bearer_token_file, &self.basic_auth_user) {
+            (Some(_), Some(_)) => Err(self.fail(
+                endpoint,
+                format!(
+                    "{} and {} are alternatives; give one",
+                    n.bearer_token_file, n.basic_auth_user
+                ),
+            )),
+            (Some(file), None) => self.bearer(endpoint, file).map(Some),
+            (None, Some(user)) => self.basic(endpoint, user).map(Some),
+            (None, None) if self.basic_auth_password.is_some() => Err(self.fail(
+                endpoint,
+                format!(
+                    "a basic-auth password (from {} or {}) needs {}",
+                    n.basic_auth_password_file, n.basic_auth_password, n.basic_auth_user
+                ),
+            )),
+            (None, None) => Ok(None),
+        }
+    }
+
+    fn bearer(&self, endpoint: Endpoint, file: &Path) -> Result<Credential> {
+        let name = &self.names.bearer_token_file;
+        let token = read_secret(endpoint, name, file)?;
+        let value = sensitive(&format!("Bearer {}", token.expose())).ok_or_else(|| {
+            self.fail(
+                endpoint,
+                format!(
+                    "{name} {}: the token has characters a header cannot carry",
+                    file.display()
+                ),
+            )
+        })?;
+        Ok(Credential {
+            value,
+            sent: Sent::Bearer(file.to_owned()),
+            secrets: vec![token],
+        })
+    }
+
+    fn basic(&self, endpoint: Endpoint, user: &str) -> Result<Credential> {
+        let n = &self.names;
+        let (password, password_from) = match &self.basic_auth_password {
+            Some(Password::File(file)) => (
+                read_secret(endpoint, &n.basic_auth_password_file, file)?,
+                format!(
+                    "the password in {} ({})",
+                    file.display(),
+                    n.basic_auth_password_file
+                ),
+            ),
+            Some(Password::Env(secret)) => (secret.clone(), n.basic_auth_password.clone()),
+            None => {
+                return Err(self.fail(
+                    endpoint,
+                    format!(
+                        "{} needs a password: {} or {}",
+                        n.basic_auth_user, n.basic_auth_password_file, n.basic_auth_password
+                    ),
+                ));
+            }
+        };
+        let encoded = base64_encode(format!("{user}:{}", password.expose()).as_bytes());
+        Ok(Credential {
+            value: sensitive(&format!("Basic {encoded}")).expect("base64 is a valid header"),
+            sent: Sent::Basic {
+                user: user.to_owned(),
+                password_from,
+            },
+            secrets: vec![password, Secret::new(encoded)],
+        })
+    }
+
+    /// Adds the extra headers; returns their names.
+    fn extra_headers(
+        &self,
+        endpoint: Endpoint,
+        headers: &mut HeaderMap,
+        secrets: &mut Vec<Secret>,
+    ) -> Result<Vec<String>> {
+        let flag = &self.names.header;
+        let mut names = Vec::new();
+        for header in &self.headers {
+            let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| {
+                self.fail(
+                    endpoint,
+                    format!("{flag}: the part before ':' is not a valid header name"),
+                )
+            })?;
+            if name == AUTHORIZATION && headers.contains_key(AUTHORIZATION) {
+                return Err(self.fail(
+                    endpoint,
+                    format!("{flag} Authorization conflicts with the bearer token or basic auth"),
+                ));
+            }
+            let value = sensitive(header.value.expose()).ok_or_else(|| {
+                self.fail(
+                    endpoint,
+                    format!(
+                        "{flag} {}: the value has characters a header cannot carry",
+                        header.name
+                    ),
+                )
+            })?;
+            headers.append(name, value);
+            names.push(header.name.clone());
+            secrets.push(header.value.clone());
+        }
+        Ok(names)
+    }
+
+    /// The system's trust roots, or only the CA file's.
+    fn tls(&self, endpoint: Endpoint) -> Result<beacon_tls::ClientConfig> {
+        match &self.ca_file {
+            Some(file) => {
+                beacon_tls::client_config_trusting(file).map_err(|source| Error::CaFile {
+                    what: endpoint.name(),
+                    name: self.names.ca_file.clone(),
+                    source,
+                })
+            }
+            None => beacon_tls::client_config().map_err(|source| Error::Tls { source }),
+        }
+    }
+}
+
+/// The endpoint's client: its headers on every request, and no redirect to another origin.
+fn client(
+    tls: beacon_tls::ClientConfig,
+    headers: HeaderMap,
+    timeout: Duration,
+) -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .default_headers(headers)
+        // Credentials go to the origin they were given for and nowhere else: a redirect
+        // elsewhere (a login page, another host) is answered, not followed.
+        .redirect(reqwest::redirect::Policy::custom(|attempt| {
+            let first = &attempt.previous()[0];
+            if attempt.previous().len() > 5 {
+                attempt.error("too many redirects")
+            } else if attempt.url().origin() == first.origin() {
+                attempt.follow()
+            } else {
+                attempt.stop()
+            }
+        }))
+        .connect_timeout(timeout.min(Duration::from_secs(10)))
+        .timeout(timeout)
+        .user_agent(concat!("beacon-report/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|source| Error::Client { source })
 }
 
 /// A header value that the HTTP stack must not index, log or show in `Debug`.
@@ -301,17 +370,23 @@ const MAX_SECRET_BYTES: u64 = 64 << 10;
 /// A token or password file: surrounding whitespace dropped (as Prometheus' own `*_file`
 /// settings do, so `echo secret > file` works); empty is an error. Bounded, and never waiting
 /// on a FIFO.
-fn read_secret(target: Target, flag: &str, file: &Path) -> Result<Secret> {
-    let fail = |reason: String| Error::Credentials {
-        what: target.name(),
-        reason: format!("{} {}: {reason}", target.flag(flag), file.display()),
+fn read_secret(endpoint: Endpoint, name: &str, file: &Path) -> Result<Secret> {
+    let fail = |reason: &str| Error::Credentials {
+        what: endpoint.name(),
+        reason: format!("{name} {}: {reason}", file.display()),
     };
-    let bytes = beacon_tls::read_regular_file(file, MAX_SECRET_BYTES)
-        .map_err(|e| fail(format!("cannot read it: {e}")))?;
-    let text = String::from_utf8(bytes).map_err(|_| fail("the file is not UTF-8 text".into()))?;
+    let bytes = beacon_tls::read_regular_file(file, MAX_SECRET_BYTES).map_err(|source| {
+        Error::CredentialFile {
+            what: endpoint.name(),
+            name: name.to_owned(),
+            file: file.to_owned(),
+            source,
+        }
+    })?;
+    let text = String::from_utf8(bytes).map_err(|_| fail("the file is not UTF-8 text"))?;
     let secret = text.trim();
     if secret.is_empty() {
-        return Err(fail("the file is empty".into()));
+        return Err(fail("the file is empty"));
     }
     Ok(Secret::new(secret))
 }
@@ -347,7 +422,7 @@ impl Authorized {
     pub(crate) fn warn_if_plaintext(&self, base: &reqwest::Url) {
         if sends_in_clear(base, &self.sent, !self.header_names.is_empty()) {
             tracing::warn!(
-                endpoint = self.target.name(),
+                endpoint = self.endpoint.name(),
                 host = base.host_str().unwrap_or(""),
                 "credentials are sent over plain http; use an https:// URL"
             );
@@ -356,8 +431,7 @@ impl Authorized {
 
     /// The one-line explanation of a 401/403 answer: what was sent and what to check.
     pub(crate) fn denied(&self, url: &str, status: u16, challenge: Option<&str>) -> Error {
-        let t = self.target;
-        let what = t.name();
+        let (what, n) = (self.endpoint.name(), &self.names);
         let asks = challenge
             .and_then(|c| c.split_whitespace().next())
             .map(|scheme| format!(" and asks for {scheme} authentication"))
@@ -372,22 +446,22 @@ impl Authorized {
                 "{what} (or a gateway in front of it) denies this request{headers}; check the \
                  credentials' permissions (e.g. the token's RBAC) and the tenant header the \
                  gateway expects ({} X-Scope-OrgID:<tenant>)",
-                t.flag("header")
+                n.header
             ),
             (_, Sent::Nothing) => format!(
                 "{what} needs credentials and none were sent{headers}; give {} with {} (or \
-                 ${}), or {}, and {} for gateway headers",
-                t.flag("basic-auth-user"),
-                t.flag("basic-auth-password-file"),
-                t.password_env(),
-                t.flag("bearer-token-file"),
-                t.flag("header"),
+                 {}), or {}, and {} for gateway headers",
+                n.basic_auth_user,
+                n.basic_auth_password_file,
+                n.basic_auth_password,
+                n.bearer_token_file,
+                n.header,
             ),
             (_, Sent::Bearer(file)) => format!(
                 "{what} refused the bearer token from {} ({}){headers}; is it expired, or for \
                  another cluster?",
                 file.display(),
-                t.flag("bearer-token-file")
+                n.bearer_token_file
             ),
             (
                 _,
@@ -397,7 +471,7 @@ impl Authorized {
                 },
             ) => format!(
                 "{what} refused basic auth as user {user:?}{headers}; check {} and {password_from}",
-                t.flag("basic-auth-user")
+                n.basic_auth_user
             ),
         };
         Error::Denied {
@@ -507,14 +581,14 @@ mod tests {
         let access = Access {
             basic_auth_user: Some("u".into()),
             basic_auth_password: Some(Password::Env(Secret::new("hunter2-pw"))),
-            headers: vec![Header::parse(Target::Prometheus, "X-Api-Key: hunter2-key").unwrap()],
+            headers: vec![Header::parse("X-Api-Key: hunter2-key").unwrap()],
             ..Default::default()
         };
         let shown = format!("{access:?}");
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("X-Api-Key") && shown.contains("<redacted>"));
         let authorized = access
-            .authorize(Target::Prometheus, Duration::from_secs(1))
+            .authorize(Endpoint::Prometheus, Duration::from_secs(1))
             .unwrap();
         let shown = format!("{authorized:?}");
         assert!(
@@ -526,13 +600,11 @@ mod tests {
     #[test]
     fn header_errors_never_echo_the_value() {
         for raw in ["no-colon-hunter2", "Bad Name:hunter2", "X-Ok:hunter2\u{7f}"] {
-            let err = Header::parse(Target::Alertmanager, raw)
-                .unwrap_err()
-                .to_string();
+            let err = Header::parse(raw).unwrap_err().to_string();
             assert!(!err.contains("hunter2"), "{err}");
-            assert!(err.contains("--alertmanager-header"), "{err}");
+            assert!(err.contains("header"), "{err}");
         }
-        let h = Header::parse(Target::Prometheus, " X-Scope-OrgID :  tenant-1 ").unwrap();
+        let h = Header::parse(" X-Scope-OrgID :  tenant-1 ").unwrap();
         assert_eq!(
             (h.name.as_str(), h.value.expose()),
             ("X-Scope-OrgID", "tenant-1")
@@ -567,7 +639,7 @@ mod tests {
                     basic_auth_password: Some(Password::File(token.clone())),
                     ..Default::default()
                 },
-                "needs --basic-auth-user",
+                "needs the basic-auth user",
             ),
             (
                 Access {
@@ -579,7 +651,7 @@ mod tests {
             (
                 Access {
                     bearer_token_file: Some(token.clone()),
-                    headers: vec![Header::parse(Target::Prometheus, "Authorization:x").unwrap()],
+                    headers: vec![Header::parse("Authorization:x").unwrap()],
                     ..Default::default()
                 },
                 "conflicts",
@@ -587,7 +659,7 @@ mod tests {
         ];
         for (access, expected) in cases {
             let err = access
-                .authorize(Target::Prometheus, Duration::from_secs(1))
+                .authorize(Endpoint::Prometheus, Duration::from_secs(1))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(expected), "{err}");

@@ -50,35 +50,45 @@ pub enum Error {
     },
     #[error("{what} credentials: {reason}")]
     Credentials { what: &'static str, reason: String },
+    #[error("{what} credentials: cannot read {name} {}", file.display())]
+    CredentialFile {
+        what: &'static str,
+        /// What the caller calls the setting (`access::Names`).
+        name: String,
+        file: std::path::PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{what} credentials: {name}")]
+    CaFile {
+        what: &'static str,
+        name: String,
+        #[source]
+        source: beacon_tls::CaFileError,
+    },
+    #[error("bad extra header: {reason}")]
+    BadHeader { reason: String },
     #[error("bad time range: {0}")]
     BadRange(String),
     #[error("bad selector {selector:?}: {reason}")]
     BadSelector { selector: String, reason: String },
     #[error("bad workload {workload:?}: {reason}")]
     BadWorkload { workload: String, reason: String },
-    #[error("cannot build the HTTP client: {0}")]
-    Client(String),
+    #[error("cannot set up TLS")]
+    Tls {
+        #[source]
+        source: beacon_tls::TlsError,
+    },
+    #[error("cannot build the HTTP client")]
+    Client {
+        #[source]
+        source: reqwest::Error,
+    },
     #[error("cannot render the report: {0}")]
     Render(String),
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
-
-/// The error and its sources joined on one line (reqwest hides the useful part, e.g.
-/// "Connection refused", two levels down).
-pub(crate) fn chain(e: &dyn std::error::Error) -> String {
-    let mut out = e.to_string();
-    let mut source = e.source();
-    while let Some(err) = source {
-        let text = err.to_string();
-        if !out.contains(&text) {
-            out.push_str(": ");
-            out.push_str(&text);
-        }
-        source = err.source();
-    }
-    out
-}
 
 /// First line of a response body, shortened, for error messages.
 pub(crate) fn snippet(body: &[u8]) -> String {

@@ -107,116 +107,229 @@ impl Keyed {
     }
 }
 
+/// One kind of object: the label naming it and its queries, in the order its rows read them.
+struct Kind {
+    label: &'static str,
+    queries: Vec<(&'static str, String)>,
+}
+
+fn pod_kind(ns: &str) -> Kind {
+    Kind {
+        label: "pod",
+        queries: vec![
+            ("pods", format!("kube_pod_info{{namespace={ns}}}")),
+            (
+                "pod phase",
+                format!(
+                    "max by (namespace, pod, phase) (kube_pod_status_phase{{namespace={ns}}}) == 1"
+                ),
+            ),
+            (
+                "ready containers",
+                format!(
+                    "sum by (pod) (max by (namespace, pod, container) (kube_pod_container_status_ready{{namespace={ns}}}))"
+                ),
+            ),
+            (
+                "containers",
+                format!(
+                    "count by (pod) (group by (namespace, pod, container) (kube_pod_container_info{{namespace={ns}}}))"
+                ),
+            ),
+            (
+                "restarts",
+                format!(
+                    "sum by (pod) (max by (namespace, pod, container) (kube_pod_container_status_restarts_total{{namespace={ns}}}))"
+                ),
+            ),
+            ("pod created", format!("kube_pod_created{{namespace={ns}}}")),
+        ],
+    }
+}
+
+fn pod_rows(k: &[Keyed]) -> Vec<PodRow> {
+    let [info, phase, ready, containers, restarts, created] = k else {
+        return Vec::new();
+    };
+    info.names()
+        .map(|name| PodRow {
+            name: name.clone(),
+            ready_containers: ready.value(name),
+            containers: containers.value(name),
+            phase: phase.label(name, "phase"),
+            restarts: restarts.value(name),
+            node: info.label(name, "node"),
+            ip: info.label(name, "pod_ip"),
+            created: created.value(name),
+        })
+        .collect()
+}
+
+fn statefulset_kind(ns: &str) -> Kind {
+    Kind {
+        label: "statefulset",
+        queries: vec![
+            (
+                "StatefulSet replicas",
+                format!("kube_statefulset_replicas{{namespace={ns}}}"),
+            ),
+            (
+                "StatefulSet ready replicas",
+                format!("kube_statefulset_status_replicas_ready{{namespace={ns}}}"),
+            ),
+            (
+                "StatefulSet created",
+                format!("kube_statefulset_created{{namespace={ns}}}"),
+            ),
+        ],
+    }
+}
+
+fn statefulset_rows(k: &[Keyed]) -> Vec<StatefulSetRow> {
+    let [replicas, ready, created] = k else {
+        return Vec::new();
+    };
+    replicas
+        .names()
+        .map(|name| StatefulSetRow {
+            name: name.clone(),
+            ready: ready.value(name),
+            replicas: replicas.value(name),
+            created: created.value(name),
+        })
+        .collect()
+}
+
+fn service_kind(ns: &str) -> Kind {
+    Kind {
+        label: "service",
+        queries: vec![
+            ("services", format!("kube_service_info{{namespace={ns}}}")),
+            (
+                "service type",
+                format!("kube_service_spec_type{{namespace={ns}}}"),
+            ),
+            (
+                "service created",
+                format!("kube_service_created{{namespace={ns}}}"),
+            ),
+        ],
+    }
+}
+
+fn service_rows(k: &[Keyed]) -> Vec<ServiceRow> {
+    let [info, kind, created] = k else {
+        return Vec::new();
+    };
+    info.names()
+        .map(|name| ServiceRow {
+            name: name.clone(),
+            kind: kind.label(name, "type"),
+            cluster_ip: info.label(name, "cluster_ip"),
+            external: info
+                .label(name, "external_name")
+                .or_else(|| info.label(name, "load_balancer_ip")),
+            created: created.value(name),
+        })
+        .collect()
+}
+
+fn pvc_kind(ns: &str) -> Kind {
+    Kind {
+        label: "persistentvolumeclaim",
+        queries: vec![
+            (
+                "PVCs",
+                format!("kube_persistentvolumeclaim_info{{namespace={ns}}}"),
+            ),
+            (
+                "PVC phase",
+                format!(
+                    "max by (namespace, persistentvolumeclaim, phase) (kube_persistentvolumeclaim_status_phase{{namespace={ns}}}) == 1"
+                ),
+            ),
+            (
+                "PVC requested size",
+                format!(
+                    "kube_persistentvolumeclaim_resource_requests_storage_bytes{{namespace={ns}}}"
+                ),
+            ),
+            (
+                "PVC access modes",
+                format!(
+                    "group by (namespace, persistentvolumeclaim, access_mode) (kube_persistentvolumeclaim_access_mode{{namespace={ns}}})"
+                ),
+            ),
+            (
+                "PVC created",
+                format!("kube_persistentvolumeclaim_created{{namespace={ns}}}"),
+            ),
+        ],
+    }
+}
+
+fn pvc_rows(k: &[Keyed]) -> Vec<PvcRow> {
+    let [info, phase, size, modes, created] = k else {
+        return Vec::new();
+    };
+    info.names()
+        .map(|name| PvcRow {
+            name: name.clone(),
+            phase: phase.label(name, "phase"),
+            volume: info.label(name, "volumename"),
+            capacity_bytes: size.value(name),
+            access_modes: modes.labels(name, "access_mode"),
+            storage_class: info.label(name, "storageclass"),
+            created: created.value(name),
+        })
+        .collect()
+}
+
+fn configmap_kind(ns: &str) -> Kind {
+    Kind {
+        label: "configmap",
+        queries: vec![
+            (
+                "ConfigMaps",
+                format!("kube_configmap_info{{namespace={ns}}}"),
+            ),
+            (
+                "ConfigMap created",
+                format!("kube_configmap_created{{namespace={ns}}}"),
+            ),
+        ],
+    }
+}
+
+fn configmap_rows(k: &[Keyed]) -> Vec<ConfigMapRow> {
+    let [info, created] = k else {
+        return Vec::new();
+    };
+    info.names()
+        .map(|name| ConfigMapRow {
+            name: name.clone(),
+            created: created.value(name),
+        })
+        .collect()
+}
+
 pub async fn answer(ctx: &Ctx) -> Answer<Inventory> {
     let mut answer = Answer::new(QUESTION, Inventory::default());
     let ns = ctx.ns();
-    let q = |answer: &mut Answer<Inventory>, what: &str, expr: String| answer.uses(what, expr);
-    let pod_info = q(
-        &mut answer,
-        "pods",
-        format!("kube_pod_info{{namespace={ns}}}"),
-    );
-    let pod_phase = q(
-        &mut answer,
-        "pod phase",
-        format!("max by (namespace, pod, phase) (kube_pod_status_phase{{namespace={ns}}}) == 1"),
-    );
-    let pod_ready = q(
-        &mut answer,
-        "ready containers",
-        format!(
-            "sum by (pod) (max by (namespace, pod, container) (kube_pod_container_status_ready{{namespace={ns}}}))"
-        ),
-    );
-    let pod_containers = q(
-        &mut answer,
-        "containers",
-        format!(
-            "count by (pod) (group by (namespace, pod, container) (kube_pod_container_info{{namespace={ns}}}))"
-        ),
-    );
-    let pod_restarts = q(
-        &mut answer,
-        "restarts",
-        format!(
-            "sum by (pod) (max by (namespace, pod, container) (kube_pod_container_status_restarts_total{{namespace={ns}}}))"
-        ),
-    );
-    let pod_created = q(
-        &mut answer,
-        "pod created",
-        format!("kube_pod_created{{namespace={ns}}}"),
-    );
-    let sts_replicas = q(
-        &mut answer,
-        "StatefulSet replicas",
-        format!("kube_statefulset_replicas{{namespace={ns}}}"),
-    );
-    let sts_ready = q(
-        &mut answer,
-        "StatefulSet ready replicas",
-        format!("kube_statefulset_status_replicas_ready{{namespace={ns}}}"),
-    );
-    let sts_created = q(
-        &mut answer,
-        "StatefulSet created",
-        format!("kube_statefulset_created{{namespace={ns}}}"),
-    );
-    let svc_info = q(
-        &mut answer,
-        "services",
-        format!("kube_service_info{{namespace={ns}}}"),
-    );
-    let svc_type = q(
-        &mut answer,
-        "service type",
-        format!("kube_service_spec_type{{namespace={ns}}}"),
-    );
-    let svc_created = q(
-        &mut answer,
-        "service created",
-        format!("kube_service_created{{namespace={ns}}}"),
-    );
-    let pvc_info = q(
-        &mut answer,
-        "PVCs",
-        format!("kube_persistentvolumeclaim_info{{namespace={ns}}}"),
-    );
-    let pvc_phase = q(
-        &mut answer,
-        "PVC phase",
-        format!(
-            "max by (namespace, persistentvolumeclaim, phase) (kube_persistentvolumeclaim_status_phase{{namespace={ns}}}) == 1"
-        ),
-    );
-    let pvc_size = q(
-        &mut answer,
-        "PVC requested size",
-        format!("kube_persistentvolumeclaim_resource_requests_storage_bytes{{namespace={ns}}}"),
-    );
-    let pvc_modes = q(
-        &mut answer,
-        "PVC access modes",
-        format!(
-            "group by (namespace, persistentvolumeclaim, access_mode) (kube_persistentvolumeclaim_access_mode{{namespace={ns}}})"
-        ),
-    );
-    let pvc_created = q(
-        &mut answer,
-        "PVC created",
-        format!("kube_persistentvolumeclaim_created{{namespace={ns}}}"),
-    );
-    let cm_info = q(
-        &mut answer,
-        "ConfigMaps",
-        format!("kube_configmap_info{{namespace={ns}}}"),
-    );
-    let cm_created = q(
-        &mut answer,
-        "ConfigMap created",
-        format!("kube_configmap_created{{namespace={ns}}}"),
-    );
-
+    let kinds = [
+        pod_kind(&ns),
+        statefulset_kind(&ns),
+        service_kind(&ns),
+        pvc_kind(&ns),
+        configmap_kind(&ns),
+    ];
+    // Recorded before anything runs, so the PromQL is shown even when the metrics are absent.
+    let mut exprs = Vec::new();
+    for kind in &kinds {
+        for (what, expr) in &kind.queries {
+            exprs.push(answer.uses(*what, expr.clone()));
+        }
+    }
     if !ctx.catalogue.has("kube_pod_info") && !ctx.catalogue.has("kube_service_info") {
         answer.note(
             ctx.catalogue
@@ -224,107 +337,29 @@ pub async fn answer(ctx: &Ctx) -> Answer<Inventory> {
         );
         return answer;
     }
-    let exprs = [
-        &pod_info,
-        &pod_phase,
-        &pod_ready,
-        &pod_containers,
-        &pod_restarts,
-        &pod_created,
-        &sts_replicas,
-        &sts_ready,
-        &sts_created,
-        &svc_info,
-        &svc_type,
-        &svc_created,
-        &pvc_info,
-        &pvc_phase,
-        &pvc_size,
-        &pvc_modes,
-        &pvc_created,
-        &cm_info,
-        &cm_created,
-    ];
     let results = futures_util::future::join_all(exprs.iter().map(|e| ctx.instant(e))).await;
-    let mut it = results.into_iter().map(|r| answer.take(r));
-    let mut next = |label: &str| Keyed::new(it.next().unwrap_or_default(), label);
-    let (pod_info, pod_phase, pod_ready, pod_containers, pod_restarts, pod_created) = (
-        next("pod"),
-        next("pod"),
-        next("pod"),
-        next("pod"),
-        next("pod"),
-        next("pod"),
-    );
-    let (sts_replicas, sts_ready, sts_created) = (
-        next("statefulset"),
-        next("statefulset"),
-        next("statefulset"),
-    );
-    let (svc_info, svc_type, svc_created) = (next("service"), next("service"), next("service"));
-    let (pvc_info, pvc_phase, pvc_size, pvc_modes, pvc_created) = (
-        next("persistentvolumeclaim"),
-        next("persistentvolumeclaim"),
-        next("persistentvolumeclaim"),
-        next("persistentvolumeclaim"),
-        next("persistentvolumeclaim"),
-    );
-    let (cm_info, cm_created) = (next("configmap"), next("configmap"));
-
-    let inv = &mut answer.data;
-    inv.pods = pod_info
-        .names()
-        .map(|name| PodRow {
-            name: name.clone(),
-            ready_containers: pod_ready.value(name),
-            containers: pod_containers.value(name),
-            phase: pod_phase.label(name, "phase"),
-            restarts: pod_restarts.value(name),
-            node: pod_info.label(name, "node"),
-            ip: pod_info.label(name, "pod_ip"),
-            created: pod_created.value(name),
+    let mut samples = results
+        .into_iter()
+        .map(|r| answer.take(r))
+        .collect::<Vec<_>>()
+        .into_iter();
+    let keyed: Vec<Vec<Keyed>> = kinds
+        .iter()
+        .map(|kind| {
+            kind.queries
+                .iter()
+                .map(|_| Keyed::new(samples.next().unwrap_or_default(), kind.label))
+                .collect()
         })
         .collect();
-    inv.statefulsets = sts_replicas
-        .names()
-        .map(|name| StatefulSetRow {
-            name: name.clone(),
-            ready: sts_ready.value(name),
-            replicas: sts_replicas.value(name),
-            created: sts_created.value(name),
-        })
-        .collect();
-    inv.services = svc_info
-        .names()
-        .map(|name| ServiceRow {
-            name: name.clone(),
-            kind: svc_type.label(name, "type"),
-            cluster_ip: svc_info.label(name, "cluster_ip"),
-            external: svc_info
-                .label(name, "external_name")
-                .or_else(|| svc_info.label(name, "load_balancer_ip")),
-            created: svc_created.value(name),
-        })
-        .collect();
-    inv.persistentvolumeclaims = pvc_info
-        .names()
-        .map(|name| PvcRow {
-            name: name.clone(),
-            phase: pvc_phase.label(name, "phase"),
-            volume: pvc_info.label(name, "volumename"),
-            capacity_bytes: pvc_size.value(name),
-            access_modes: pvc_modes.labels(name, "access_mode"),
-            storage_class: pvc_info.label(name, "storageclass"),
-            created: pvc_created.value(name),
-        })
-        .collect();
-    inv.configmaps = cm_info
-        .names()
-        .map(|name| ConfigMapRow {
-            name: name.clone(),
-            created: cm_created.value(name),
-        })
-        .collect();
+    answer.data = Inventory {
+        pods: pod_rows(&keyed[0]),
+        statefulsets: statefulset_rows(&keyed[1]),
+        services: service_rows(&keyed[2]),
+        persistentvolumeclaims: pvc_rows(&keyed[3]),
+        configmaps: configmap_rows(&keyed[4]),
+    };
+    let inv = &answer.data;
     if inv.pods.is_empty() && inv.statefulsets.is_empty() && inv.services.is_empty() {
         answer.note(format!(
             "kube-state-metrics has no objects in namespace {} at the range's end",

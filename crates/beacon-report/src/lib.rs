@@ -3,7 +3,6 @@
 
 pub mod access;
 pub mod catalogue;
-pub mod charts;
 pub mod cost;
 mod error;
 pub mod inventory;
@@ -12,8 +11,8 @@ pub mod prom_client;
 pub mod questions;
 pub mod render;
 pub mod step_budget;
-pub mod target;
 pub mod time_range;
+pub mod workload;
 
 use std::time::Duration;
 
@@ -22,8 +21,8 @@ use serde::Serialize;
 pub use access::Access;
 pub use error::{Error, Result};
 pub use render::Format;
-pub use target::Workload;
 pub use time_range::TimeRange;
+pub use workload::Workload;
 
 use crate::{
     catalogue::Catalogue,
@@ -52,6 +51,8 @@ pub struct Options {
     pub all_namespaces: bool,
     /// Bounds each HTTP request.
     pub timeout: Duration,
+    /// Rows each ranked table leads with, from each end (`--top`).
+    pub top: usize,
     /// Instant and range queries in flight at once
     /// ([`prom_client::DEFAULT_MAX_CONCURRENT_QUERIES`]).
     pub max_concurrent_queries: usize,
@@ -67,6 +68,8 @@ pub struct Report {
     pub alertmanager: Option<String>,
     pub namespace: String,
     pub range: RangeInfo,
+    /// Rows each ranked table shows from each end; every row is in this JSON.
+    pub top: usize,
     /// Some query failed: the answers' `failed` lists say which (exit status 3).
     pub partial: bool,
     /// What the report cost Prometheus.
@@ -112,20 +115,14 @@ pub async fn build(opts: &Options) -> Result<Report> {
         namespace: opts.namespace.clone(),
         catalogue,
         cadvisor,
+        top: opts.top,
         sample_budget: opts.sample_budget,
         all_namespaces: opts.all_namespaces,
     };
     tracing::debug!(prometheus = %info.version, "asking the questions");
-    // Every question's queries run concurrently: the report's time is its slowest query's.
-    let (
-        mut workload,
-        mut pod_cpu,
-        mut nodes,
-        mut kubelets,
-        mut network,
-        mut alerts,
-        mut inventory,
-    ) = tokio::join!(
+    // Every question's queries run concurrently (bounded by the client's slots): the report's
+    // time is about its slowest query's.
+    let (workload, pod_cpu, nodes, kubelets, network, alerts, inventory) = tokio::join!(
         questions::workload::answer(&ctx, &opts.workload),
         questions::pod_cpu::answer(&ctx),
         questions::nodes::answer(&ctx),
@@ -134,25 +131,6 @@ pub async fn build(opts: &Options) -> Result<Report> {
         questions::alerts::answer(&prom, am.as_ref()),
         inventory::answer(&ctx),
     );
-    // The label names the question where the reader looks, and in a CronJob's log.
-    workload.announce_failures("question 1 (CPU and memory of the workload)");
-    pod_cpu.announce_failures("question 2 (pods by CPU)");
-    nodes.announce_failures("question 3 (node memory and CPU)");
-    kubelets.announce_failures("question 4 (pods and containers per kubelet)");
-    network.announce_failures("question 5 (network per pod)");
-    alerts.announce_failures("question 6 (alerts)");
-    inventory.announce_failures("inventory");
-    let partial = [
-        workload.failed.len(),
-        pod_cpu.failed.len(),
-        nodes.failed.len(),
-        kubelets.failed.len(),
-        network.failed.len(),
-        alerts.failed.len(),
-        inventory.failed.len(),
-    ]
-    .iter()
-    .any(|n| *n > 0);
     let cost = prom
         .costs()
         .summary(prom.max_concurrent_queries(), opts.sample_budget);
@@ -163,7 +141,7 @@ pub async fn build(opts: &Options) -> Result<Report> {
         prometheus_seconds = cost.prometheus_seconds,
         "report cost"
     );
-    Ok(Report {
+    let mut report = Report {
         generated_at: jiff::Timestamp::now()
             .round(jiff::Unit::Second)
             .unwrap_or_else(|_| jiff::Timestamp::now())
@@ -172,12 +150,13 @@ pub async fn build(opts: &Options) -> Result<Report> {
         prometheus_version: info.version,
         alertmanager: am.map(|a| a.url().to_owned()),
         namespace: opts.namespace.clone(),
+        top: opts.top,
         range: RangeInfo {
             start: time_range::format_time(opts.range.start),
             end: time_range::format_time(opts.range.end),
             seconds: opts.range,
         },
-        partial,
+        partial: false,
         cost,
         workload,
         pod_cpu,
@@ -186,5 +165,36 @@ pub async fn build(opts: &Options) -> Result<Report> {
         network,
         alerts,
         inventory,
-    })
+    };
+    report.announce_failures();
+    Ok(report)
+}
+
+impl Report {
+    /// Names each failed query's question in a note where the reader looks (and in a
+    /// CronJob's log), and marks the report partial.
+    fn announce_failures(&mut self) {
+        self.workload
+            .announce_failures("question 1 (CPU and memory of the workload)");
+        self.pod_cpu.announce_failures("question 2 (pods by CPU)");
+        self.nodes
+            .announce_failures("question 3 (node memory and CPU)");
+        self.kubelets
+            .announce_failures("question 4 (pods and containers per kubelet)");
+        self.network
+            .announce_failures("question 5 (network per pod)");
+        self.alerts.announce_failures("question 6 (alerts)");
+        self.inventory.announce_failures("inventory");
+        self.partial = [
+            self.workload.failed.len(),
+            self.pod_cpu.failed.len(),
+            self.nodes.failed.len(),
+            self.kubelets.failed.len(),
+            self.network.failed.len(),
+            self.alerts.failed.len(),
+            self.inventory.failed.len(),
+        ]
+        .iter()
+        .any(|n| *n > 0);
+    }
 }

@@ -85,7 +85,7 @@ impl<T> Answer<T> {
             .and_then(|p| self.queries.iter().find(|q| q.promql == p))
             .map(|q| q.what.clone())
             .or_else(|| promql.map(|p| format!("the query {p}")))
-            .unwrap_or_else(|| "a query".into());
+            .unwrap_or_else(|| "its data".into());
         self.failed.push(FailedQuery {
             what,
             error: in_words(cause),
@@ -184,5 +184,131 @@ pub struct Chart {
     pub id: String,
     pub title: String,
     pub unit: Unit,
+    /// At most [`CHART_LINES`], chosen by the question's own measure.
     pub series: Vec<NamedSeries>,
+    /// The series left out, summed up in words, so a legend never lists thousands.
+    pub remainder: Option<Remainder>,
+}
+
+/// The most lines one chart draws: beyond about ten, colours repeat and no line can be told
+/// from another.
+pub const CHART_LINES: usize = 10;
+
+/// What a chart leaves out: "1,490 other pods: median of their average CPU 0.120".
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Remainder {
+    pub count: usize,
+    /// What they are, plural: `pods`, `nodes`.
+    pub noun: &'static str,
+    /// The measure the chart was chosen by, e.g. `average CPU`.
+    pub measure: &'static str,
+    /// The median of that measure over the series left out.
+    pub median: Option<f64>,
+}
+
+impl Remainder {
+    /// The series of `measures` (all of them, ranked or not) that `shown` (indices) leaves out.
+    pub fn of(
+        measures: &[f64],
+        shown: &[usize],
+        noun: &'static str,
+        measure: &'static str,
+    ) -> Option<Self> {
+        let rest: Vec<f64> = measures
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| !shown.contains(i))
+            .map(|(_, v)| *v)
+            .collect();
+        (!rest.is_empty()).then(|| Self {
+            count: rest.len(),
+            noun,
+            measure,
+            median: median(&rest),
+        })
+    }
+}
+
+/// Indices into a ranked list (first = most) that a view shows: the first `top` and the last
+/// `bottom`, in rank order; every index when the two would meet.
+pub fn extremes(len: usize, top: usize, bottom: usize) -> Vec<usize> {
+    if top + bottom >= len {
+        return (0..len).collect();
+    }
+    (0..top).chain(len - bottom..len).collect()
+}
+
+/// The median of the finite values (the mean of the middle two for an even count).
+pub fn median(values: &[f64]) -> Option<f64> {
+    let mut v: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+    if v.is_empty() {
+        return None;
+    }
+    v.sort_by(f64::total_cmp);
+    let mid = v.len() / 2;
+    Some(if v.len() % 2 == 1 {
+        v[mid]
+    } else {
+        (v[mid - 1] + v[mid]) / 2.0
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn extremes_take_both_ends_or_everything() {
+        assert_eq!(extremes(100, 7, 3), [0, 1, 2, 3, 4, 5, 6, 97, 98, 99]);
+        assert_eq!(extremes(10, 7, 3), (0..10).collect::<Vec<_>>());
+        assert_eq!(extremes(4, 7, 3), [0, 1, 2, 3]);
+        assert_eq!(extremes(20, 10, 0), (0..10).collect::<Vec<_>>());
+        assert!(extremes(0, 5, 5).is_empty());
+    }
+
+    #[test]
+    fn median_of_odd_even_and_non_finite() {
+        assert_eq!(median(&[3.0, 1.0, 2.0]), Some(2.0));
+        assert_eq!(median(&[4.0, 1.0, 3.0, 2.0]), Some(2.5));
+        assert_eq!(median(&[f64::NAN, 5.0]), Some(5.0));
+        assert_eq!(median(&[]), None);
+    }
+
+    #[test]
+    fn remainder_counts_and_takes_the_median_of_what_is_left_out() {
+        // 1..=100 shown at both ends (1..=7 and 98..=100): the rest is 8..=97, median 52.5.
+        let measures: Vec<f64> = (1..=100).map(f64::from).collect();
+        let shown = extremes(100, 7, 3);
+        let r = Remainder::of(&measures, &shown, "pods", "average CPU").unwrap();
+        assert_eq!(r.count, 90);
+        assert_eq!(r.median, Some(52.5));
+        assert_eq!(
+            Remainder::of(&measures[..5], &[0, 1, 2, 3, 4], "pods", "x"),
+            None
+        );
+    }
+
+    #[test]
+    fn a_failed_query_is_named_by_its_purpose_and_question() {
+        let mut a = Answer::new("q", ());
+        let promql = a.uses("CPU used %", "sum(rate(x[5m]))");
+        let refused = Error::Api {
+            url: "http://p/api/v1/query_range".into(),
+            error_type: "execution".into(),
+            message: "query processing would load too many samples into memory".into(),
+        };
+        let rows: Vec<u8> = a.take(Err(Error::Query {
+            promql,
+            source: Box::new(refused),
+        }));
+        assert!(rows.is_empty());
+        a.note("an earlier explanation");
+        a.announce_failures("question 3 (node memory and CPU)");
+        assert_eq!(
+            a.notes[0],
+            "question 3 (node memory and CPU): asking for CPU used % failed: Prometheus refused it (execution): query processing would load too many samples into memory"
+        );
+        assert_eq!(a.notes.len(), 2);
+        assert_eq!(a.failed[0].what, "CPU used %");
+    }
 }

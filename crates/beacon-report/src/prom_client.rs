@@ -8,9 +8,9 @@ use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::{
     Error, Result,
-    access::{Access, Authorized, Target},
+    access::{Access, Authorized, Endpoint, Names},
     cost::{CostLog, QueryCost, QueryStats},
-    error::{chain, snippet},
+    error::snippet,
     time_range::TimeRange,
 };
 
@@ -106,8 +106,8 @@ pub struct BuildInfo {
 
 /// Parses a base URL and makes sure relative joins keep its path prefix
 /// (`http://host/prometheus` + `api/v1/query`).
-fn base_url(target: Target, url: &str) -> Result<Url> {
-    let what = target.name();
+fn base_url(endpoint: Endpoint, url: &str, names: &Names) -> Result<Url> {
+    let what = endpoint.name();
     let mut parsed = Url::parse(url).map_err(|e| Error::BadUrl {
         what,
         url: url.to_owned(),
@@ -122,7 +122,7 @@ fn base_url(target: Target, url: &str) -> Result<Url> {
             url: parsed.to_string(),
             reason: format!(
                 "it holds a password (removed here); use {} with a password file instead",
-                target.flag("basic-auth-user")
+                names.basic_auth_user
             ),
         });
     }
@@ -157,8 +157,8 @@ pub struct PromClient {
 impl PromClient {
     /// A client for the Prometheus at `url`, sending `access`'s credentials to it only.
     pub fn new(url: &str, access: &Access, timeout: Duration) -> Result<Self> {
-        let base = base_url(Target::Prometheus, url)?;
-        let auth = access.authorize(Target::Prometheus, timeout)?;
+        let base = base_url(Endpoint::Prometheus, url, &access.names)?;
+        let auth = access.authorize(Endpoint::Prometheus, timeout)?;
         auth.warn_if_plaintext(&base);
         Ok(Self {
             base,
@@ -339,8 +339,8 @@ pub struct AlertmanagerClient {
 impl AlertmanagerClient {
     /// A client for the Alertmanager at `url`, with its own credentials (never Prometheus').
     pub fn new(url: &str, access: &Access, timeout: Duration) -> Result<Self> {
-        let base = base_url(Target::Alertmanager, url)?;
-        let auth = access.authorize(Target::Alertmanager, timeout)?;
+        let base = base_url(Endpoint::Alertmanager, url, &access.names)?;
+        let auth = access.authorize(Endpoint::Alertmanager, timeout)?;
         auth.warn_if_plaintext(&base);
         Ok(Self { base, auth })
     }
@@ -372,11 +372,11 @@ async fn fetch(
     request: reqwest::RequestBuilder,
 ) -> Result<(u16, Vec<u8>)> {
     let unreachable = |e: reqwest::Error| {
-        let mut reason = chain(&e);
+        let mut reason = beacon_tls::error_chain(&e);
         if reason.contains("certificate") {
             reason.push_str(&format!(
                 "; does {} name the CA that signed the server's certificate?",
-                auth.target.flag("ca-file")
+                auth.names.ca_file
             ));
         }
         Error::Unreachable {
@@ -436,26 +436,89 @@ mod tests {
 
     #[test]
     fn base_url_keeps_a_path_prefix() {
-        let base = base_url(Target::Prometheus, "http://host:9090/prom").unwrap();
+        let base = base_url(
+            Endpoint::Prometheus,
+            "http://host:9090/prom",
+            &Names::default(),
+        )
+        .unwrap();
         assert_eq!(
             base.join("api/v1/query").unwrap().as_str(),
             "http://host:9090/prom/api/v1/query"
         );
-        assert!(base_url(Target::Prometheus, "ftp://host").is_err());
-        assert!(base_url(Target::Prometheus, "not a url").is_err());
+        assert!(base_url(Endpoint::Prometheus, "ftp://host", &Names::default()).is_err());
+        assert!(base_url(Endpoint::Prometheus, "not a url", &Names::default()).is_err());
     }
 
     #[test]
     fn a_password_in_the_url_is_refused_without_being_repeated() {
-        let err = base_url(Target::Prometheus, "https://admin:hunter2@host:9090/")
-            .unwrap_err()
-            .to_string();
+        let err = base_url(
+            Endpoint::Prometheus,
+            "https://admin:hunter2@host:9090/",
+            &Names::default(),
+        )
+        .unwrap_err()
+        .to_string();
         assert!(
-            !err.contains("hunter2") && err.contains("--basic-auth-user"),
+            !err.contains("hunter2") && err.contains("the basic-auth user"),
             "{err}"
         );
         // A user name alone is not a secret, and stays allowed.
-        assert!(base_url(Target::Prometheus, "https://admin@host:9090/").is_ok());
+        assert!(
+            base_url(
+                Endpoint::Prometheus,
+                "https://admin@host:9090/",
+                &Names::default()
+            )
+            .is_ok()
+        );
+    }
+
+    /// A Prometheus stand-in on 127.0.0.1 that holds each query a moment and records how many
+    /// were in flight at once: the client never lets more than its bound through.
+    #[tokio::test]
+    async fn concurrent_queries_are_bounded() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (n, m) = (now.clone(), most.clone());
+        tokio::spawn(async move {
+            loop {
+                let (mut stream, _) = listener.accept().await.unwrap();
+                let (n, m) = (n.clone(), m.clone());
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let _ = stream.read(&mut buf).await;
+                    m.fetch_max(n.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    n.fetch_sub(1, Ordering::SeqCst);
+                    let body = r#"{"status":"success","data":{"resultType":"vector","result":[],"stats":{"timings":{"evalTotalTime":0.5},"samples":{"totalQueryableSamples":7,"peakSamples":3}}}}"#;
+                    let response = format!(
+                        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                        body.len()
+                    );
+                    let _ = stream.write_all(response.as_bytes()).await;
+                });
+            }
+        });
+        let client = PromClient::new(&url, &Access::default(), Duration::from_secs(10))
+            .unwrap()
+            .with_max_concurrent_queries(3);
+        let queries = (0..12).map(|i| {
+            let client = client.clone();
+            async move { client.query(&format!("up{i}"), 0.0).await }
+        });
+        for r in futures_util::future::join_all(queries).await {
+            r.unwrap();
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!((1..=3).contains(&most), "{most} queries at once");
+        // Every clone records into the same log, with Prometheus' own figures.
+        let cost = client.costs().summary(3, 100);
+        assert_eq!((cost.queries, cost.total_samples), (12, 84));
+        assert_eq!(cost.largest_peak_samples, 3);
     }
 
     #[test]

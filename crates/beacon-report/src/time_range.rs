@@ -55,21 +55,21 @@ impl TimeRange {
         let span = end - start;
         let step = match step {
             Some(s) if s.is_zero() => {
-                return Err(Error::BadRange("--step must be above zero".into()));
+                return Err(Error::BadRange("the step must be above zero".into()));
             }
             Some(s) => s.as_secs_f64(),
             None => (span / TARGET_POINTS).ceil().max(MIN_AUTO_STEP),
         };
         if span / step + 1.0 > MAX_POINTS {
             return Err(Error::BadRange(format!(
-                "{} points per series at step {}s; Prometheus allows at most 11000 (raise --step)",
+                "{} points per series at step {}s; Prometheus allows at most 11000 (raise the step)",
                 (span / step) as u64 + 1,
                 step
             )));
         }
         let rate_window = match rate_window {
             Some(w) if w.is_zero() => {
-                return Err(Error::BadRange("--rate-window must be above zero".into()));
+                return Err(Error::BadRange("the rate window must be above zero".into()));
             }
             Some(w) => w.as_secs_f64(),
             // Never narrower than a step, or samples between points would be skipped.

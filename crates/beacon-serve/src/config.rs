@@ -123,7 +123,8 @@ impl<'de> Deserialize<'de> for Title {
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// `cause`, not `source`: see [`crate::Error`].
+    /// `cause` in the message, not a `source`: the watcher logs reload errors by their message
+    /// alone, and a cause held both ways would be printed twice.
     #[error("cannot read config file {path}: {cause}")]
     Read { path: PathBuf, cause: io::Error },
     #[error("invalid config file {path}: line {line}, column {column}{}: {message}", key.as_ref().map(|k| format!(", at `{k}`")).unwrap_or_default())]
@@ -228,6 +229,17 @@ mod tests {
 
     fn parse(s: &str) -> Result<Config, ConfigError> {
         Config::parse(Path::new("/config/config.json"), s.as_bytes())
+    }
+
+    #[test]
+    fn an_invalid_fault_in_config_json_is_reported_with_file_line_column_and_key() {
+        let err = parse("{\n  \"faults\": {\"pods\": {\"1\": {\"errorRatio\": 2}}}\n}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid config file /config/config.json: line 2, column 44, at `faults.pods.1.errorRatio`: errorRatio must be between 0 and 1"),
+            "{err}"
+        );
     }
 
     #[test]

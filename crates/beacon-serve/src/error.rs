@@ -2,29 +2,36 @@ use std::{io, net::SocketAddr, path::PathBuf};
 
 use crate::{config::ConfigError, store::StoreError};
 
-/// Errors that stop `beacon serve` from starting or running.
-///
-/// An I/O cause is a `cause` field in the message, not an error `source`: `main` prints the
-/// whole chain (`{:#}`), so a cause that is both would be printed twice (`…: X: X`), and the
-/// log lines that show only the message would lose it if it were only a source.
+/// Errors that stop `beacon serve` from starting or running. The cause is the error's
+/// `source`, never repeated in its message: the binary prints the chain (`a: b: c`).
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error(transparent)]
     Config(#[from] ConfigError),
     #[error(transparent)]
     Store(#[from] StoreError),
-    #[error("cannot listen on {addr}: {cause}")]
-    Bind { addr: SocketAddr, cause: io::Error },
-    #[error("cannot create data directory {path}: {cause}")]
-    DataDir { path: PathBuf, cause: io::Error },
-    #[error("server I/O error: {cause}")]
-    Io { cause: io::Error },
-}
-
-impl From<io::Error> for Error {
-    fn from(cause: io::Error) -> Self {
-        Self::Io { cause }
-    }
+    #[error("cannot listen on {addr}")]
+    Bind {
+        addr: SocketAddr,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot create data directory {}", path.display())]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("cannot read the address the listener is bound to")]
+    LocalAddr {
+        #[source]
+        source: io::Error,
+    },
+    #[error("the task closing the visits store did not finish")]
+    StoreTask {
+        #[source]
+        source: tokio::task::JoinError,
+    },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -25,7 +25,6 @@ use tokio_io_timeout::TimeoutStream;
 use crate::{
     Error, Result,
     config_watch::{self, LiveConfig},
-    identity::Identity,
     init_data,
     metrics::Metrics,
     page,
@@ -49,9 +48,9 @@ impl Application {
         let metrics = Arc::new(Metrics::new(settings.build));
         let config = Arc::new(LiveConfig::load(settings.config_path.clone())?);
         metrics.set_config_source(config.is_from_file());
-        std::fs::create_dir_all(&settings.data_dir).map_err(|cause| Error::DataDir {
+        std::fs::create_dir_all(&settings.data_dir).map_err(|source| Error::DataDir {
             path: settings.data_dir.clone(),
-            cause,
+            source,
         })?;
         let store = VisitsStore::open(&settings.data_dir, metrics.store.clone())?;
         tracing::info!(path = %store.path().display(), visits = store.count(), "visits store opened");
@@ -65,7 +64,7 @@ impl Application {
             metrics.clone(),
             settings.config_poll_interval,
         );
-        let identity = Identity::from_env();
+        let identity = settings.identity.clone();
         let state = Arc::new(AppContext {
             config,
             store,
@@ -121,7 +120,7 @@ impl Application {
             Some(admin_listener) => Some(spawn_admin(admin_listener, &state, limits, &http)?),
             None => None,
         };
-        let addr = listener.local_addr()?;
+        let addr = local_addr(&listener)?;
         tracing::info!(%addr, pod = %state.identity.pod, version = settings.build.version, "listening");
         let graceful = GracefulShutdown::new();
         let conns = Connections {
@@ -163,7 +162,7 @@ fn spawn_admin(
     limits: &crate::settings::Limits,
     http: &hyper::server::conn::http1::Builder,
 ) -> Result<tokio::task::JoinHandle<()>> {
-    let addr = admin_listener.local_addr()?;
+    let addr = local_addr(&admin_listener)?;
     tracing::info!(%addr, "admin listening");
     let conns = Connections {
         router: routes::admin_router(state.clone(), limits),
@@ -212,7 +211,7 @@ async fn close_store(state: &AppState) -> Result<()> {
     let store = state.store.clone();
     let closed = tokio::task::spawn_blocking(move || store.close())
         .await
-        .map_err(std::io::Error::other)?;
+        .map_err(|source| Error::StoreTask { source })?;
     match closed {
         Ok(()) => {
             tracing::info!(visits = state.store.count(), "visits store flushed; bye");
@@ -228,7 +227,13 @@ async fn close_store(state: &AppState) -> Result<()> {
 async fn bind(addr: SocketAddr) -> Result<TcpListener> {
     TcpListener::bind(addr)
         .await
-        .map_err(|cause| Error::Bind { addr, cause })
+        .map_err(|source| Error::Bind { addr, source })
+}
+
+fn local_addr(listener: &TcpListener) -> Result<SocketAddr> {
+    listener
+        .local_addr()
+        .map_err(|source| Error::LocalAddr { source })
 }
 
 type Conn = hyper::server::conn::http1::Connection<

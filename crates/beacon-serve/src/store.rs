@@ -57,11 +57,17 @@ const SLOT_OFFSETS: [u64; 2] = [0, 4096];
 const FILE_LEN: u64 = 8192;
 const SLOT_LEN: usize = 32;
 
-/// Causes are `cause` fields, not error sources, for the reason given on [`crate::Error`].
+/// Commit and flush failures are logged by their message alone, so their cause is a `cause`
+/// field shown in the message (not also a `source`, which the binary would print again).
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("cannot open visits store {path}: {cause}")]
-    Open { path: PathBuf, cause: io::Error },
+    /// Only returned at start, to the binary, which prints the chain: the cause is the source.
+    #[error("cannot open visits store {path}")]
+    Open {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
     #[error("visits store {path} is in use by another process")]
     Locked { path: PathBuf },
     #[error(
@@ -153,9 +159,9 @@ impl VisitsStore {
     /// Opens (or creates) `<dir>/visits.db` and starts the writer thread.
     pub fn open(dir: &Path, metrics: StoreMetrics) -> Result<Self, StoreError> {
         let path = dir.join(FILE_NAME);
-        let open_err = |cause| StoreError::Open {
+        let open_err = |source| StoreError::Open {
             path: path.clone(),
-            cause,
+            source,
         };
         if !path.exists() {
             create_empty(&path).map_err(open_err)?;
@@ -388,9 +394,9 @@ fn read_current(file: &File, path: &Path) -> Result<Slot, StoreError> {
     };
     let len = file
         .metadata()
-        .map_err(|cause| StoreError::Open {
+        .map_err(|source| StoreError::Open {
             path: path.to_owned(),
-            cause,
+            source,
         })?
         .len();
     if len != FILE_LEN {
@@ -400,9 +406,9 @@ fn read_current(file: &File, path: &Path) -> Result<Slot, StoreError> {
     for (i, offset) in SLOT_OFFSETS.iter().enumerate() {
         let mut buf = [0u8; SLOT_LEN];
         file.read_exact_at(&mut buf, *offset)
-            .map_err(|cause| StoreError::Open {
+            .map_err(|source| StoreError::Open {
                 path: path.to_owned(),
-                cause,
+                source,
             })?;
         match Slot::decode(&buf) {
             Some(slot) if slot.offset() == *offset => slots.push(slot),

@@ -41,3 +41,33 @@ pub fn require(tool: &str, package: &str) -> PathBuf {
         )
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn require_finds_a_tool_on_path_and_takes_a_path_as_given() {
+        let sh = require("sh", "the Debian package dash");
+        assert!(sh.is_absolute() && sh.ends_with("sh"), "{}", sh.display());
+        assert_eq!(require(sh.to_str().unwrap(), "dash"), sh);
+    }
+
+    #[test]
+    #[should_panic(expected = "`no-such-tool-here` is missing: install the Debian package nothing")]
+    fn require_fails_on_a_missing_tool() {
+        require("no-such-tool-here", "the Debian package nothing");
+    }
+
+    #[test]
+    #[should_panic(expected = "`/no/such/tool` is missing")]
+    fn require_fails_on_a_missing_path() {
+        require("/no/such/tool", "nothing");
+    }
+
+    #[test]
+    fn repo_root_holds_the_workspace() {
+        assert!(repo_root().join("Cargo.toml").is_file());
+        assert!(repo_root().join("crates/beacon-testkit").is_dir());
+    }
+}

@@ -6,15 +6,18 @@
 //! and fall back to the compiled-in Mozilla roots when there is no bundle (a `scratch` image).
 //! reqwest's platform verifier is not used because it fails outright without a bundle.
 //!
-//! [`read_regular_file`] is here too: the CA file and the credential files of every client are
-//! read through it.
+//! Two helpers every client shares live here too: [`read_regular_file`], through which the CA
+//! file and the credential files are read, and [`error_chain`], the one rule for printing an
+//! error with its causes (the binary's error line, the clients' per-attempt reasons and notes).
 
 use std::{
     path::{Path, PathBuf},
     sync::Arc,
 };
 
-use rustls::{ClientConfig, RootCertStore};
+use rustls::RootCertStore;
+/// The configuration handed to reqwest, and its error, so that clients need no rustls of their own.
+pub use rustls::{ClientConfig, Error as TlsError};
 use rustls_pki_types::{CertificateDer, pem::PemObject};
 
 const SYSTEM_BUNDLES: &[&str] = &["/etc/ssl/certs/ca-certificates.crt", "/etc/ssl/cert.pem"];
@@ -22,6 +25,23 @@ const SYSTEM_BUNDLES: &[&str] = &["/etc/ssl/certs/ca-certificates.crt", "/etc/ss
 /// A client config for HTTP/1.1 over TLS, ready for `reqwest::ClientBuilder::use_preconfigured_tls`.
 pub fn client_config() -> Result<ClientConfig, rustls::Error> {
     config_with_roots(root_store())
+}
+
+/// The error and its causes joined by `: ` (`a: b: c`). beacon's own errors hold their cause as
+/// the `source` and never repeat it; the HTTP stack's sometimes show their cause and return it
+/// too (hyper), so a cause the line already ends with is skipped rather than printed twice.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut line = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let msg = c.to_string();
+        if !line.ends_with(&msg) {
+            line.push_str(": ");
+            line.push_str(&msg);
+        }
+        cause = c.source();
+    }
+    line
 }
 
 /// The most a CA file may hold: Debian's whole bundle is ~220 KB.
@@ -166,17 +186,6 @@ mod tests {
         assert_eq!(from_bundle.len(), pems);
     }
 
-    /// The error and its sources, as the binary prints them.
-    fn chain(e: &dyn std::error::Error) -> String {
-        let mut out = e.to_string();
-        let mut source = e.source();
-        while let Some(s) = source {
-            out.push_str(&format!(": {s}"));
-            source = s.source();
-        }
-        out
-    }
-
     #[test]
     fn only_a_bounded_regular_file_is_read() {
         let dir = tempfile::tempdir().unwrap();
@@ -198,7 +207,7 @@ mod tests {
     fn a_ca_file_must_exist_and_hold_a_certificate() {
         let dir = tempfile::tempdir().unwrap();
         let missing = dir.path().join("missing.pem");
-        let err = chain(&client_config_trusting(&missing).unwrap_err());
+        let err = error_chain(&client_config_trusting(&missing).unwrap_err());
         assert!(
             err.contains(&missing.display().to_string()) && err.contains("No such file"),
             "{err}"

@@ -10,7 +10,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context;
 use beacon_report::{
     Access, Format, Options, TimeRange, Workload,
-    access::{Header, Password, Secret, Target},
+    access::{Endpoint, Header, Names, Password, Secret},
     time_range::parse_time,
 };
 
@@ -63,6 +63,10 @@ pub struct ReportArgs {
     /// Window of every rate() (default: 5m, or the step when larger).
     #[arg(long, value_parser = humantime::parse_duration)]
     rate_window: Option<Duration>,
+    /// Rows each ranked table shows from each end (busiest and idlest pods, fullest nodes,
+    /// largest network users); the rest are counted, and every row is in --format json.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u16).range(1..))]
+    top: u16,
     /// Output format.
     #[arg(long, value_enum, default_value = "text")]
     format: FormatArg,
@@ -178,23 +182,51 @@ impl std::fmt::Debug for RawHeader {
     }
 }
 
+/// The command-line flag that sets `what` for this endpoint, e.g. `--alertmanager-ca-file`.
+fn flag(endpoint: Endpoint, what: &str) -> String {
+    match endpoint {
+        Endpoint::Prometheus => format!("--{what}"),
+        Endpoint::Alertmanager => format!("--alertmanager-{what}"),
+    }
+}
+
+/// The environment variable that can hold the endpoint's basic-auth password.
+fn password_env(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::Prometheus => "BEACON_PROMETHEUS_BASIC_AUTH_PASSWORD",
+        Endpoint::Alertmanager => "BEACON_ALERTMANAGER_BASIC_AUTH_PASSWORD",
+    }
+}
+
+/// How messages about the endpoint's credentials name the settings: by their flags.
+fn names(endpoint: Endpoint) -> Names {
+    Names {
+        bearer_token_file: flag(endpoint, "bearer-token-file"),
+        basic_auth_user: flag(endpoint, "basic-auth-user"),
+        basic_auth_password_file: flag(endpoint, "basic-auth-password-file"),
+        basic_auth_password: format!("${}", password_env(endpoint)),
+        header: flag(endpoint, "header"),
+        ca_file: flag(endpoint, "ca-file"),
+    }
+}
+
 /// One endpoint's flags, and the environment variable that may hold its password.
 fn access(
-    target: Target,
+    endpoint: Endpoint,
     bearer_token_file: &Option<PathBuf>,
     basic_auth_user: &Option<String>,
     basic_auth_password_file: &Option<PathBuf>,
     headers: &[RawHeader],
     ca_file: &Option<PathBuf>,
 ) -> anyhow::Result<Access> {
-    let from_env = std::env::var(target.password_env())
+    let from_env = std::env::var(password_env(endpoint))
         .ok()
         .filter(|p| !p.is_empty());
     let basic_auth_password = match (basic_auth_password_file, from_env) {
         (Some(_), Some(_)) => anyhow::bail!(
             "{} and ${} are alternatives; give one",
-            target.flag("basic-auth-password-file"),
-            target.password_env()
+            flag(endpoint, "basic-auth-password-file"),
+            password_env(endpoint)
         ),
         (Some(file), None) => Some(Password::File(file.clone())),
         (None, Some(value)) => Some(Password::Env(Secret::new(value))),
@@ -206,9 +238,11 @@ fn access(
         basic_auth_password,
         headers: headers
             .iter()
-            .map(|h| Header::parse(target, &h.0))
-            .collect::<Result<_, _>>()?,
+            .map(|h| Header::parse(&h.0))
+            .collect::<Result<_, _>>()
+            .with_context(|| flag(endpoint, "header"))?,
         ca_file: ca_file.clone(),
+        names: names(endpoint),
     })
 }
 
@@ -242,7 +276,8 @@ fn time_range(args: &ReportArgs) -> anyhow::Result<TimeRange> {
         Some(t) => parse_time(t).context("--start")?,
         None => end - args.range.as_secs_f64(),
     };
-    Ok(TimeRange::new(start, end, args.step, args.rate_window)?)
+    TimeRange::new(start, end, args.step, args.rate_window)
+        .context("check --range, --start, --end, --step and --rate-window")
 }
 
 pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
@@ -257,7 +292,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     workload.filter(&args.namespace)?;
     let p = &args.prometheus_access;
     let prometheus_access = access(
-        Target::Prometheus,
+        Endpoint::Prometheus,
         &p.bearer_token_file,
         &p.basic_auth_user,
         &p.basic_auth_password_file,
@@ -266,7 +301,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     )?;
     let a = &args.alertmanager_access;
     let alertmanager_access = access(
-        Target::Alertmanager,
+        Endpoint::Alertmanager,
         &a.alertmanager_bearer_token_file,
         &a.alertmanager_basic_auth_user,
         &a.alertmanager_basic_auth_password_file,
@@ -283,6 +318,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         range,
         all_namespaces: args.all_namespaces,
         timeout: args.timeout,
+        top: usize::from(args.top),
         max_concurrent_queries: args.max_concurrent_queries,
         sample_budget: args.sample_budget,
     };

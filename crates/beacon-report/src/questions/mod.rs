@@ -15,11 +15,11 @@ use serde::Serialize;
 use crate::{
     Result,
     catalogue::{Catalogue, Source},
-    model::{Answer, NamedSeries, Stats},
+    model::{Answer, CHART_LINES, NamedSeries, Remainder, Stats},
     prom_client::{PromClient, Sample, Series},
     step_budget::{self, Stepped},
-    target::quote,
     time_range::{TimeRange, promql_duration},
+    workload::quote,
 };
 
 /// Everything a question needs, shared by all of them.
@@ -33,6 +33,8 @@ pub struct Ctx {
     pub sample_budget: u64,
     /// Questions 2 and 5 rank the whole cluster, not `namespace`.
     pub all_namespaces: bool,
+    /// Rows each table leads with, from each end (`--top`): their series are ranged in full.
+    pub top: usize,
 }
 
 /// cAdvisor also exports a series per pod cgroup (`container=""`, `image=""`), the sandbox
@@ -213,6 +215,25 @@ impl Ctx {
         })
     }
 
+    /// `func` (e.g. `avg_over_time`) of `expr` over the range, at the range's step, as one
+    /// instant value per series: a ranking needs every series' average, not every point.
+    /// Pinned with `@ end()` so it is evaluated once even inside a range query. The window
+    /// has half a step to spare, so that it holds the range's first point whether ranges are
+    /// closed at the start (Prometheus 2) or open (Prometheus 3).
+    pub fn over_range(&self, func: &str, expr: &str) -> String {
+        let step = self.range.step;
+        let pad = if step >= 4.0 {
+            (step / 2.0).ceil()
+        } else {
+            step / 2.0
+        };
+        format!(
+            "{func}(({expr})[{}:{}] @ end())",
+            promql_duration(self.range.end - self.range.start + pad),
+            promql_duration(step)
+        )
+    }
+
     /// Runs an instant query at the range's end.
     pub async fn instant(&self, expr: &str) -> Result<Vec<Sample>> {
         self.prom.query(expr, self.range.end).await
@@ -315,6 +336,54 @@ fn key_of(labels: &crate::prom_client::Labels, label: &str) -> String {
     }
 }
 
+/// The `CHART_LINES` rows of highest average as chart lines (highest first), and the rest as
+/// a count and their median average: a chart of a 1,500-pod workload stays readable.
+pub fn highest(
+    rows: &[Keyed],
+    noun: &'static str,
+    measure: &'static str,
+) -> (Vec<NamedSeries>, Option<Remainder>) {
+    let avg = |k: &Keyed| k.stats.avg.unwrap_or(0.0);
+    let mut order: Vec<&Keyed> = rows.iter().collect();
+    order.sort_by(|a, b| avg(b).total_cmp(&avg(a)).then(a.key.cmp(&b.key)));
+    let shown: Vec<usize> = (0..order.len().min(CHART_LINES)).collect();
+    let averages: Vec<f64> = order.iter().map(|k| avg(k)).collect();
+    let series = order[..shown.len()]
+        .iter()
+        .map(|r| NamedSeries {
+            name: r.key.clone(),
+            points: r.points.clone(),
+        })
+        .collect();
+    (series, Remainder::of(&averages, &shown, noun, measure))
+}
+
+/// A matcher (`,label=~"^(?:a|b)$"`) for exactly these values, to range only the series a
+/// chart or table shows: a label matcher narrows the series Prometheus loads, where `and` or
+/// `topk` would still evaluate every series at every step. Empty when `values` is everything.
+pub fn only(label: &str, values: &[&str], all: usize) -> String {
+    if values.len() >= all {
+        return String::new();
+    }
+    let escaped: Vec<String> = values
+        .iter()
+        // Keys across namespaces read `namespace/pod`; the label holds the pod.
+        .map(|v| v.rsplit('/').next().unwrap_or(v))
+        .map(|v| {
+            v.chars()
+                .flat_map(|c| {
+                    let special = "\\.+*?()|[]{}^$".contains(c);
+                    special.then_some('\\').into_iter().chain([c])
+                })
+                .collect()
+        })
+        .collect();
+    format!(
+        ",{label}=~{}",
+        quote(&format!("^(?:{})$", escaped.join("|")))
+    )
+}
+
 /// Rows as chart lines, one per key.
 pub fn to_series(rows: &[Keyed]) -> Vec<NamedSeries> {
     rows.iter()
@@ -325,10 +394,53 @@ pub fn to_series(rows: &[Keyed]) -> Vec<NamedSeries> {
         .collect()
 }
 
+/// Instant samples keyed as range rows are ([`key_of`]: `namespace/pod` across namespaces).
+pub fn by_key(samples: &[Sample], label: &str) -> BTreeMap<String, f64> {
+    samples
+        .iter()
+        .map(|s| (key_of(&s.labels, label), s.value))
+        .collect()
+}
+
 /// Instant samples keyed by a label.
 pub fn by_label(samples: &[Sample], label: &str) -> BTreeMap<String, f64> {
     samples
         .iter()
         .map(|s| (s.labels.get(label).cloned().unwrap_or_default(), s.value))
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_matches_exactly_the_values() {
+        assert_eq!(
+            only("instance", &["10.0.0.1:9100", "a+b"], 3),
+            r#",instance=~"^(?:10\\.0\\.0\\.1:9100|a\\+b)$""#
+        );
+        assert_eq!(only("pod", &["a", "b"], 2), "");
+    }
+
+    #[test]
+    fn charts_draw_the_highest_averages_and_state_the_rest() {
+        let rows: Vec<Keyed> = (0..25)
+            .map(|i| Keyed {
+                key: format!("pod-{i:02}"),
+                stats: Stats {
+                    avg: Some(f64::from(i)),
+                    ..Stats::default()
+                },
+                points: vec![(0.0, f64::from(i))],
+            })
+            .collect();
+        let (series, rest) = highest(&rows, "pods", "average CPU");
+        let names: Vec<&str> = series.iter().map(|s| s.name.as_str()).collect();
+        let expected: Vec<String> = (15..25).rev().map(|i| format!("pod-{i:02}")).collect();
+        assert_eq!(names, expected);
+        // The rest: averages 0..=14, median 7.
+        let rest = rest.unwrap();
+        assert_eq!((rest.count, rest.median), (15, Some(7.0)));
+    }
 }

@@ -5,10 +5,10 @@ use serde::Serialize;
 
 use std::collections::BTreeMap;
 
-use super::{CPU_RAW, Ctx, Keyed, MEMORY, PodScope, PodSource, by_label, to_series};
+use super::{CPU_RAW, Ctx, Keyed, MEMORY, PodScope, PodSource, by_label, highest};
 use crate::{
     model::{Answer, Chart, Stats, Unit},
-    target::{PodFilter, Workload},
+    workload::{PodFilter, Workload},
 };
 
 pub const QUESTION: &str = "CPU and memory of the workload (per pod and total)";
@@ -146,27 +146,56 @@ pub fn cpu_per_pod_in(ctx: &Ctx, scope: &PodScope) -> String {
 }
 
 fn cpu_in(ctx: &Ctx, scope: &str, by: &str, extra: &str, join: &str) -> String {
-    let source = ctx.cadvisor.cpu;
-    if source == PodSource::Containers
-        && ctx.range.rate_window == 300.0
-        && ctx.catalogue.has(CPU_RULE)
-    {
-        format!("sum by ({by}) ({CPU_RULE}{{{scope}{extra},{RULE_CONTAINERS}}}{join})")
+    let selector = cpu_selector(ctx, scope, extra);
+    if uses_cpu_rule(ctx) {
+        format!("sum by ({by}) ({selector}{join})")
     } else {
         format!(
-            "sum by ({by}) (rate({CPU_RAW}{{{scope}{extra},{}}}[{}]){join})",
-            source.matchers(),
+            "sum by ({by}) (rate({selector}[{}]){join})",
             ctx.range.window()
         )
     }
 }
 
-pub fn memory_per_pod(ctx: &Ctx, filter: &PodFilter) -> String {
+fn uses_cpu_rule(ctx: &Ctx) -> bool {
+    ctx.cadvisor.cpu == PodSource::Containers
+        && ctx.range.rate_window == 300.0
+        && ctx.catalogue.has(CPU_RULE)
+}
+
+/// The series a per-pod CPU query reads: the rule's or cAdvisor's.
+fn cpu_selector(ctx: &Ctx, scope: &str, extra: &str) -> String {
+    if uses_cpu_rule(ctx) {
+        format!("{CPU_RULE}{{{scope}{extra},{RULE_CONTAINERS}}}")
+    } else {
+        format!(
+            "{CPU_RAW}{{{scope}{extra},{}}}",
+            ctx.cadvisor.cpu.matchers()
+        )
+    }
+}
+
+/// Counts the series [`cpu_per_pod`] reads, for its step budget ([`Ctx::range`]).
+pub fn cpu_series_count(ctx: &Ctx, extra: &str) -> String {
     format!(
-        "sum by (pod) ({MEMORY}{{namespace={}{},{}}}{})",
+        "count({})",
+        cpu_selector(ctx, &format!("namespace={}", ctx.ns()), extra)
+    )
+}
+
+fn memory_selector(ctx: &Ctx, filter: &PodFilter) -> String {
+    format!(
+        "{MEMORY}{{namespace={}{},{}}}",
         ctx.ns(),
         filter.matchers,
-        ctx.cadvisor.memory.matchers(),
+        ctx.cadvisor.memory.matchers()
+    )
+}
+
+pub fn memory_per_pod(ctx: &Ctx, filter: &PodFilter) -> String {
+    format!(
+        "sum by (pod) ({}{})",
+        memory_selector(ctx, filter),
         filter.join
     )
 }
@@ -177,6 +206,36 @@ pub fn note_pod_cgroup_source<T>(answer: &mut Answer<T>, ctx: &Ctx, metric: &str
         "{metric}'s per-container series in namespace {} have empty container/image labels (the Docker runtime, cri-dockerd: minikube's default), so these figures are each pod's pod-level cgroup series (id …/pod<uid>), which also count the pod's sandbox (pause) container",
         ctx.namespace
     ));
+}
+
+/// One row per pod seen in either query, with its requests and what stands out.
+fn pod_rows(
+    cpu: &[Keyed],
+    mem: &[Keyed],
+    resources: &BTreeMap<String, Resources>,
+) -> Vec<PodUsage> {
+    let mut pods: Vec<String> = cpu.iter().chain(mem).map(|r| r.key.clone()).collect();
+    pods.sort();
+    pods.dedup();
+    let stats_of = |rows: &[Keyed], pod: &str| {
+        rows.iter()
+            .find(|r| r.key == pod)
+            .map(|r| r.stats)
+            .unwrap_or_default()
+    };
+    pods.iter()
+        .map(|pod| {
+            let (cpu, memory) = (stats_of(cpu, pod), stats_of(mem, pod));
+            let resources = resources.get(pod).copied().unwrap_or_default();
+            PodUsage {
+                pod: pod.clone(),
+                flags: flags(&cpu, &memory, &resources),
+                cpu,
+                memory,
+                resources,
+            }
+        })
+        .collect()
 }
 
 /// The total is its own query (not a client-side sum) so the PromQL shown is what a Grafana
@@ -211,16 +270,25 @@ pub async fn answer(ctx: &Ctx, workload: &Workload) -> Answer<WorkloadUsage> {
     );
     let cpu_total_q = answer.uses("CPU cores, total", total(&cpu_q));
     let mem_q = answer.uses("memory working set per pod", memory_per_pod(ctx, &filter));
+    let cpu_count = cpu_series_count(ctx, &filter.matchers);
+    let mem_count = format!("count({})", memory_selector(ctx, &filter));
     let mem_total_q = answer.uses("memory working set, total", total(&mem_q));
 
     let (cpu, cpu_total, mem, mem_total) = tokio::join!(
-        ctx.range_by(&cpu_q, "pod"),
-        ctx.range_by(&cpu_total_q, "pod"),
-        ctx.range_by(&mem_q, "pod"),
-        ctx.range_by(&mem_total_q, "pod"),
+        ctx.range_keyed(&cpu_q, &cpu_count, "pod"),
+        ctx.range_keyed(&cpu_total_q, &cpu_count, "pod"),
+        ctx.range_keyed(&mem_q, &mem_count, "pod"),
+        ctx.range_keyed(&mem_total_q, &mem_count, "pod"),
     );
-    let (cpu, cpu_total) = (answer.take(cpu), answer.take(cpu_total));
-    let (mem, mem_total) = (answer.take(mem), answer.take(mem_total));
+    // The same series, so the same step: the note once per metric.
+    let (cpu, cpu_total) = (
+        answer.take_stepped(cpu),
+        answer.take(cpu_total.map(|s| s.rows)),
+    );
+    let (mem, mem_total) = (
+        answer.take_stepped(mem),
+        answer.take(mem_total.map(|s| s.rows)),
+    );
     let resources = if cpu.is_empty() && mem.is_empty() {
         BTreeMap::new()
     } else {
@@ -245,44 +313,25 @@ pub async fn answer(ctx: &Ctx, workload: &Workload) -> Answer<WorkloadUsage> {
     answer.data.total_cpu = first(&cpu_total);
     answer.data.total_memory = first(&mem_total);
 
-    let mut pods: Vec<String> = cpu.iter().chain(&mem).map(|r| r.key.clone()).collect();
-    pods.sort();
-    pods.dedup();
-    let stats_of = |rows: &[Keyed], pod: &str| {
-        rows.iter()
-            .find(|r| r.key == pod)
-            .map(|r| r.stats)
-            .unwrap_or_default()
-    };
-    answer.data.pods = pods
-        .iter()
-        .map(|pod| {
-            let (cpu, memory) = (stats_of(&cpu, pod), stats_of(&mem, pod));
-            let resources = resources.get(pod).copied().unwrap_or_default();
-            PodUsage {
-                pod: pod.clone(),
-                flags: flags(&cpu, &memory, &resources),
-                cpu,
-                memory,
-                resources,
-            }
-        })
-        .collect();
-
+    answer.data.pods = pod_rows(&cpu, &mem, &resources);
     if !cpu.is_empty() {
+        let (series, remainder) = highest(&cpu, "pods", "average CPU");
         answer.charts.push(Chart {
             id: "q1-cpu".into(),
             title: format!("CPU of {} (cores)", workload.describe()),
             unit: Unit::Cores,
-            series: to_series(&cpu),
+            series,
+            remainder,
         });
     }
     if !mem.is_empty() {
+        let (series, remainder) = highest(&mem, "pods", "average memory");
         answer.charts.push(Chart {
             id: "q1-memory".into(),
             title: format!("Memory working set of {}", workload.describe()),
             unit: Unit::Bytes,
-            series: to_series(&mem),
+            series,
+            remainder,
         });
     }
     answer

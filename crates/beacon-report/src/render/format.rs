@@ -43,6 +43,62 @@ fn binary(v: f64, suffix: &str) -> String {
     }
 }
 
+/// A count with thousands separators: `1,490`.
+pub fn count(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
+
+/// `name` in at most `width` terminal columns, shortened in the middle
+/// (`gke-prod-pool-1-…-a1b2c3`): names differ at both ends (pool, then hash), so both stay.
+/// Counts display width, so wide characters are not cut in half and never overflow.
+pub fn shorten_middle(name: &str, width: usize) -> String {
+    use unicode_width::UnicodeWidthChar;
+    let w = |c: char| c.width().unwrap_or(0);
+    if unicode_width::UnicodeWidthStr::width(name) <= width {
+        return name.to_owned();
+    }
+    let budget = width.saturating_sub(1);
+    let (head_budget, tail_budget) = (budget - budget / 2, budget / 2);
+    let (mut head, mut used) = (String::new(), 0);
+    for c in name.chars() {
+        if used + w(c) > head_budget {
+            break;
+        }
+        used += w(c);
+        head.push(c);
+    }
+    let (mut tail, mut used) = (Vec::new(), 0);
+    for c in name.chars().rev() {
+        if used + w(c) > tail_budget {
+            break;
+        }
+        used += w(c);
+        tail.push(c);
+    }
+    head.push('…');
+    head.extend(tail.into_iter().rev());
+    head
+}
+
+/// A chart's remainder in words: "1,490 other pods: median average CPU 0.120".
+pub fn remainder(r: &crate::model::Remainder, unit: Unit) -> String {
+    format!(
+        "{} other {}: median {} {}",
+        count(r.count),
+        r.noun,
+        r.measure,
+        opt(unit, r.median)
+    )
+}
+
 /// A chart axis's time label, as precise as its span needs so that ~7 ticks never read the
 /// same: seconds on ranges of a few minutes, the date on ranges of days.
 pub fn clock_for_span(secs: f64, span: f64) -> String {
@@ -134,6 +190,45 @@ mod tests {
         assert_eq!(value(Unit::Cores, 0.25), "0.250");
         assert_eq!(mib(Some(3.0 * KIB * KIB)), "3 MiB");
         assert_eq!(opt(Unit::Cores, None), DASH);
+    }
+
+    #[test]
+    fn counts_have_thousands_separators() {
+        assert_eq!(count(0), "0");
+        assert_eq!(count(999), "999");
+        assert_eq!(count(1490), "1,490");
+        assert_eq!(count(1_234_567), "1,234,567");
+    }
+
+    #[test]
+    fn shortens_in_the_middle_to_the_width() {
+        let node = "gke-production-cluster-default-pool-1-a1b2c3d4-x9z8";
+        let short = shorten_middle(node, 24);
+        assert_eq!(short, "gke-producti…b2c3d4-x9z8");
+        assert_eq!(short.chars().count(), 24);
+        assert_eq!(shorten_middle("node-a", 24), "node-a");
+        assert_eq!(shorten_middle(node, node.len()), node);
+        assert_eq!(shorten_middle("abcdef", 3), "a…f");
+    }
+
+    #[test]
+    fn shortening_counts_display_width_and_keeps_characters_whole() {
+        use unicode_width::UnicodeWidthStr;
+        // Each CJK character is two columns wide; none may be split or overflow.
+        let wide = "ノード-東京-本番-プール-一";
+        for width in 5..20 {
+            let short = shorten_middle(wide, width);
+            assert!(short.width() <= width, "{short:?} wider than {width}");
+            assert!(short.contains('…'), "{short:?}");
+            assert!(
+                short.starts_with('ノ') && short.ends_with('一'),
+                "{short:?}"
+            );
+        }
+        // Combining accents have no width: "é" as e + U+0301 stays whole.
+        let accents = "cafe\u{301}-cafe\u{301}-cafe\u{301}-cafe\u{301}";
+        let short = shorten_middle(accents, 9);
+        assert!(short.width() <= 9, "{short:?}");
     }
 
     #[test]

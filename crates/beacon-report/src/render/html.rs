@@ -3,8 +3,9 @@
 
 use maud::{DOCTYPE, PreEscaped, html};
 
+use super::chart;
 use super::sections::Section;
-use crate::{Report, Result, charts};
+use crate::{Report, Result};
 
 const STYLE: &str = r#"
 body { font-family: system-ui, sans-serif; margin: 2rem auto; max-width: 1000px; color: #222; }
@@ -13,7 +14,7 @@ section { border-top: 1px solid #ddd; margin-top: 2rem; }
 table { border-collapse: collapse; margin: .6rem 0; font-size: .9rem; }
 th, td { padding: .2rem .7rem; border-bottom: 1px solid #eee; text-align: left; }
 td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
-caption { text-align: left; font-style: italic; color: #555; }
+caption, .omitted, figcaption { text-align: left; font-style: italic; color: #555; }
 .finding { font-weight: 600; }
 .note { background: #fff6dd; border-left: 4px solid #e0a800; padding: .4rem .8rem; }
 figure { margin: 1rem 0; } figure svg { max-width: 100%; height: auto; }
@@ -26,7 +27,11 @@ pub fn render(report: &Report, sections: &[Section]) -> Result<(String, usize)> 
     for s in sections {
         let mut svgs = Vec::new();
         for c in &s.charts {
-            svgs.push((c.id.clone(), c.title.clone(), charts::svg(c)?));
+            let remainder = c
+                .remainder
+                .as_ref()
+                .map(|r| super::format::remainder(r, c.unit));
+            svgs.push((c.id.clone(), c.title.clone(), chart::svg(c)?, remainder));
         }
         chart_svgs.push(svgs);
     }
@@ -62,9 +67,13 @@ pub fn render(report: &Report, sections: &[Section]) -> Result<(String, usize)> 
                                     } }
                                 }
                             }
+                            @if let Some(o) = &t.omitted { p.omitted { (o) } }
                         }
-                        @for (id, title, svg) in svgs {
-                            figure.chart id=(id) aria-label=(title) { (PreEscaped(svg)) }
+                        @for (id, title, svg, remainder) in svgs {
+                            figure.chart id=(id) aria-label=(title) {
+                                (PreEscaped(svg))
+                                @if let Some(r) = remainder { figcaption { (r) } }
+                            }
                         }
                         @if !s.queries.is_empty() {
                             details open {

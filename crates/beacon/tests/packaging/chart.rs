@@ -9,6 +9,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use crate::chart_tools::*;
+use beacon_testkit::{repo_root, require};
 use serde_json::{Value, json};
 
 const NAMESPACE: &str = "web";

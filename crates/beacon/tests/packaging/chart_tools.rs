@@ -1,5 +1,5 @@
-//! Helpers shared by `chart.rs` and `monitoring_rules.rs`: locating the external tools (a missing
-//! tool fails the test and says how to install it), running them, and parsing YAML into
+//! Helpers of the packaging modules: helm and promtool (through `beacon_testkit::require`: a
+//! missing tool fails the test and says how to install it), running them, and parsing YAML into
 //! `serde_json::Value`s.
 
 use std::path::{Path, PathBuf};
@@ -10,7 +10,7 @@ use serde_json::Value;
 
 pub const INSTALL_HINT: &str = "run `scripts/install-test-deps` (as root) to install it";
 
-pub use beacon_testkit::{repo_root, require};
+use beacon_testkit::{repo_root, require};
 
 /// A file of the repository as text; a missing one fails the test with its path.
 pub fn read_repo_file(rel: &str) -> String {

@@ -5,6 +5,8 @@
 
 use serde_json::Value;
 
+use beacon_testkit::repo_root;
+
 use crate::chart_tools::*;
 
 #[test]

@@ -9,7 +9,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::chart_tools::*;
-use beacon_testkit::free_port;
+use beacon_testkit::{free_port, repo_root, require};
 use serde_json::Value;
 
 const RUNBOOK_BASE: &str = "https://github.com/beacon-k8s/beacon/blob/main/docs/alerts.md";

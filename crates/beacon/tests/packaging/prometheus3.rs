@@ -21,6 +21,7 @@ use std::{
 };
 
 use crate::chart_tools::*;
+use beacon_testkit::{free_port, repo_root};
 use serde_json::Value;
 
 /// The shortest literal range a rule or dashboard may use, in seconds.
@@ -271,11 +272,7 @@ fn legacy_name(name: &str) -> bool {
 #[test]
 fn beacons_metrics_need_no_prometheus_3_normalisation() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
+    let port = free_port();
     let _serve = Serve(
         Command::new(env!("CARGO_BIN_EXE_beacon"))
             .arg("serve")

@@ -2,10 +2,11 @@
 //! values: every answer's numbers are checked against values computed here from the
 //! fixture's functions, the CPU ranking in full, and the rendered formats.
 
-use crate::{fixture as report_fixture, stack as report_stack};
+use crate::{fixture as report_fixture, stack as report_stack, workloads as report_workloads};
 use report_fixture::{Cluster, GIB, Pod};
 use report_stack::{
-    Prometheus, PrometheusConfig, Workdir, assert_close, backfill, now, report, report_json,
+    OpenMetrics, Prometheus, PrometheusConfig, Workdir, assert_close, backfill, now, report,
+    report_json, report_logging,
 };
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -23,6 +24,22 @@ struct Stack {
 }
 
 static REALISTIC: OnceLock<Stack> = OnceLock::new();
+static LIMITED: OnceLock<Stack> = OnceLock::new();
+
+/// The realistic cluster on a Prometheus whose `--query.max-samples` the node CPU range query
+/// exceeds (it holds about 6,200 samples at its peak: 8 CPUs × 3 modes over 3 nodes, twice on
+/// node-b, × 241 points) but question 1's queries (under 1,500) do not.
+fn limited() -> &'static Stack {
+    LIMITED.get_or_init(|| {
+        let config = PrometheusConfig {
+            args: vec![format!("--query.max-samples={MAX_SAMPLES}")],
+            ..PrometheusConfig::default()
+        };
+        Stack::start_full(Cluster::realistic(now()), |_| {}, config, |_, _| {})
+    })
+}
+
+const MAX_SAMPLES: u64 = 5000;
 static LEGACY: OnceLock<Stack> = OnceLock::new();
 
 /// The healthy containerd cluster (with an old-kernel node, a node-exporter restart and two
@@ -55,35 +72,61 @@ static WITH_RULE: OnceLock<Stack> = OnceLock::new();
 /// The realistic cluster plus that rule's history: `promtool tsdb create-blocks-from rules`
 /// evaluates the real rule against the realistic stack and its blocks join a second backfill.
 fn with_recording_rule() -> &'static Stack {
-    WITH_RULE.get_or_init(|| {
-        let base = realistic();
-        // The same `now` gives the same fixture (its range ends 30 s before `now`).
-        let cluster = Cluster::realistic(base.cluster.end + 30.0);
-        assert_eq!(cluster.end, base.cluster.end);
-        Stack::start_with(cluster, |work, tsdb| {
-            let rules = work.join("kps-rules.yml");
-            std::fs::write(&rules, KPS_CPU_RULE).unwrap();
-            let blocks = work.join("rule-blocks");
-            let out = std::process::Command::new(report_stack::PROMTOOL)
-                .args(["tsdb", "create-blocks-from", "rules", "--quiet"])
-                .arg(format!("--url={}", base.prom.url))
-                .arg(format!("--start={}", base.cluster.start - 300.0))
-                .arg(format!("--end={}", base.cluster.end))
-                .arg("--eval-interval=15s")
-                .arg(format!("--output-dir={}", blocks.display()))
-                .arg(&rules)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "promtool rules backfill: {}",
-                String::from_utf8_lossy(&out.stderr)
-            );
-            for block in std::fs::read_dir(&blocks).unwrap() {
-                let block = block.unwrap();
-                std::fs::rename(block.path(), tsdb.join(block.file_name())).unwrap();
-            }
-        })
+    WITH_RULE.get_or_init(|| with_rules(KPS_CPU_RULE))
+}
+
+/// kube-prometheus-stack's node-exporter rules for question 3, as the chart renders them.
+const KPS_NODE_RULES: &str = r#"groups:
+  - name: node-exporter.rules
+    rules:
+      - record: instance:node_num_cpu:sum
+        expr: |-
+          count without (cpu, mode) (
+            node_cpu_seconds_total{job="node-exporter",mode="idle"}
+          )
+      - record: instance:node_cpu_utilisation:rate5m
+        expr: |-
+          1 - avg without (cpu) (
+            sum without (mode) (rate(node_cpu_seconds_total{job="node-exporter", mode=~"idle|iowait|steal"}[5m]))
+          )
+"#;
+
+static WITH_NODE_RULES: OnceLock<Stack> = OnceLock::new();
+
+fn with_node_rules() -> &'static Stack {
+    WITH_NODE_RULES.get_or_init(|| with_rules(KPS_NODE_RULES))
+}
+
+/// The realistic cluster plus the history of `rules`, evaluated by promtool against the
+/// realistic stack.
+fn with_rules(rules_yaml: &str) -> Stack {
+    let base = realistic();
+    // The same `now` gives the same fixture (its range ends 30 s before `now`).
+    let cluster = Cluster::realistic(base.cluster.end + 30.0);
+    assert_eq!(cluster.end, base.cluster.end);
+    Stack::start_with(cluster, |work, tsdb| {
+        let rules = work.join("kps-rules.yml");
+        std::fs::write(&rules, rules_yaml).unwrap();
+        let blocks = work.join("rule-blocks");
+        let out = std::process::Command::new(report_stack::PROMTOOL)
+            .args(["tsdb", "create-blocks-from", "rules", "--quiet"])
+            .arg(format!("--url={}", base.prom.url))
+            .arg(format!("--start={}", base.cluster.start - 300.0))
+            .arg(format!("--end={}", base.cluster.end))
+            .arg("--eval-interval=15s")
+            .arg(format!("--output-dir={}", blocks.display()))
+            .arg(&rules)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "promtool rules backfill: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        for block in std::fs::read_dir(&blocks).unwrap() {
+            let block = block.unwrap();
+            std::fs::rename(block.path(), tsdb.join(block.file_name())).unwrap();
+        }
     })
 }
 
@@ -97,12 +140,25 @@ impl Stack {
         cluster: Cluster,
         more_blocks: impl FnOnce(&std::path::Path, &std::path::Path),
     ) -> Self {
+        Self::start_full(cluster, |_| {}, PrometheusConfig::default(), more_blocks)
+    }
+
+    /// The cluster's series (with its owners and requests), changed by `edit`, in a
+    /// Prometheus run with `config`.
+    fn start_full(
+        cluster: Cluster,
+        edit: impl FnOnce(&mut OpenMetrics),
+        config: PrometheusConfig,
+        more_blocks: impl FnOnce(&std::path::Path, &std::path::Path),
+    ) -> Self {
         let work = Workdir::new().0.keep();
         let tsdb = work.join("tsdb");
-        backfill(&work, &tsdb, &cluster.openmetrics());
+        let mut om = cluster.openmetrics();
+        report_workloads::add(&cluster, &mut om);
+        edit(&mut om);
+        backfill(&work, &tsdb, &om);
         more_blocks(&work, &tsdb);
-        let prom =
-            Prometheus::start_with_cleanup(&work, &tsdb, PrometheusConfig::default(), Some(&work));
+        let prom = Prometheus::start_with_cleanup(&work, &tsdb, config, Some(&work));
         Self {
             start: cluster.start.to_string(),
             end: cluster.end.to_string(),
@@ -217,7 +273,7 @@ fn check_cpu_ranking(c: &Cluster, r: &Value, cpu: impl Fn(&Pod, f64) -> f64) {
 }
 
 #[test]
-fn q1_counts_the_workloads_containers_not_their_sandboxes() {
+fn workload_counts_its_containers_not_their_sandboxes() {
     let stack = realistic();
     let (c, r) = (&stack.cluster, stack.report());
     // Per pod and total: the containers' CPU and memory. The fixture's pause containers
@@ -258,7 +314,7 @@ fn q1_counts_the_workloads_containers_not_their_sandboxes() {
 }
 
 #[test]
-fn q2_ranks_every_pod_of_the_namespace() {
+fn pod_cpu_ranks_every_pod_of_the_namespace() {
     let stack = realistic();
     let (c, r) = (&stack.cluster, stack.report());
     check_cpu_ranking(c, r, |p, t| c.pod_cpu(p, t));
@@ -272,7 +328,7 @@ fn q2_ranks_every_pod_of_the_namespace() {
 /// (MemFree + Buffers + Cached + SReclaimable), node-a's from MemAvailable, and the note says
 /// so for node-b only, without blaming node-exporter (whose targets are up).
 #[test]
-fn q3_node_memory_falls_back_per_node_without_memavailable() {
+fn node_memory_falls_back_per_node_without_memavailable() {
     let stack = realistic();
     let (c, r) = (&stack.cluster, stack.report());
     for (i, node) in c.nodes.iter().enumerate() {
@@ -332,7 +388,7 @@ fn q3_node_memory_falls_back_per_node_without_memavailable() {
 /// node-b's node-exporter pod is replaced 40 minutes in: the host's counters go on under a new
 /// `pod` label. Every evaluation point, before, around and after, shows the true busy share.
 #[test]
-fn q3_node_cpu_is_right_through_a_node_exporter_restart() {
+fn node_cpu_is_right_through_a_node_exporter_restart() {
     let stack = realistic();
     let (c, r) = (&stack.cluster, stack.report());
     assert!(c.nodes[1].exporter_restart.is_some());
@@ -354,7 +410,7 @@ fn q3_node_cpu_is_right_through_a_node_exporter_restart() {
 }
 
 #[test]
-fn q4_kubelet_gauges_per_node() {
+fn kubelets_count_running_pods_and_containers_per_node() {
     let stack = realistic();
     let (c, r) = (&stack.cluster, stack.report());
     assert_eq!(r["kubelets"]["data"]["source"], "kubelet");
@@ -369,7 +425,7 @@ fn q4_kubelet_gauges_per_node() {
 }
 
 #[test]
-fn q5_network_per_pod_without_host_network_pods() {
+fn network_is_per_pod_without_host_network_pods() {
     let stack = realistic();
     let (c, r) = (&stack.cluster, stack.report());
     let net = r["network"]["data"].as_array().unwrap();
@@ -971,7 +1027,7 @@ fn unusable_prometheus_or_range_fails_on_one_line() {
         ),
         (
             &["--prometheus", &dead, "--range", "30d", "--step", "1s"],
-            "raise --step",
+            "raise the step",
         ),
     ];
     for (args, message) in cases {
@@ -1403,5 +1459,579 @@ fn recording_rule_and_raw_paths_count_the_same_containers() {
         );
         let expected = c.pod_cpu(self::pod(c, pod), c.end);
         assert_close(&Value::from(*rule_now), expected, &format!("{pod} now"));
+    }
+}
+
+/// Every instant and range query asks for `stats=all`: the JSON's `cost` sums what Prometheus
+/// reported, and `--log debug` shows each query. An instant selector of one sample per series
+/// loads exactly its series: `kube_pod_info{namespace="default"}` is 7 pods × 2 replicas.
+#[test]
+fn cost_of_each_query_is_logged_and_summed_in_the_json() {
+    let stack = realistic();
+    let c = &stack.cluster;
+    let mut args = vec!["--format", "json"];
+    args.extend(stack.args());
+    let run = report_logging(&args, "json", "debug");
+    assert_eq!(run.code, Some(0), "{}", run.stderr);
+    let r: Value = serde_json::from_str(&run.stdout).unwrap();
+    let logged: Vec<Value> = run
+        .stderr
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|l| l["message"] == "query")
+        .collect();
+    let cost = &r["cost"];
+    assert_eq!(
+        cost["queries"].as_u64().unwrap() as usize,
+        logged.len(),
+        "{cost}"
+    );
+    let samples = |l: &Value| l["samples"].as_u64().unwrap();
+    let total: u64 = logged.iter().map(samples).sum();
+    assert_eq!(cost["total_samples"], total);
+    assert_eq!(
+        cost["largest_samples"],
+        logged.iter().map(samples).max().unwrap()
+    );
+    assert_eq!(cost["failed_queries"], 0);
+    assert_eq!(cost["max_concurrent_queries"], 4);
+    assert_eq!(cost["sample_budget"], 500_000);
+    assert_eq!(r["partial"], false);
+    let pod_info = logged
+        .iter()
+        .find(|l| l["promql"] == r#"kube_pod_info{namespace="default"}"#)
+        .expect("the inventory's pod query is logged");
+    let default_pods = pods_in(c, "default").count() as u64;
+    assert_eq!(samples(pod_info), default_pods * c.ksm_replicas as u64);
+}
+
+/// Prometheus started with a `--query.max-samples` that the node CPU range query exceeds:
+/// that query's failure is a note naming question 3 and what it asked for, the other answers
+/// are complete, and the exit status is 3 (partial report written).
+#[test]
+fn a_failed_query_is_named_and_the_report_exits_3() {
+    let stack = limited();
+    let c = &stack.cluster;
+    let mut args = vec!["--format", "json"];
+    args.extend(stack.args());
+    let run = report(&args);
+    assert_eq!(run.code, Some(3), "{}", run.stderr);
+    assert!(run.stderr.contains("partial"), "{}", run.stderr);
+    let r: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(r["partial"], true);
+    let notes = notes_of(&r, "nodes");
+    assert!(
+        notes.contains("question 3 (node memory and CPU): asking for")
+            && notes.contains("failed: Prometheus refused it")
+            && notes.contains("too many samples"),
+        "{notes}"
+    );
+    assert!(r["cost"]["failed_queries"].as_u64().unwrap() >= 1);
+    // The rest is whole: question 1 as on an unlimited Prometheus.
+    check_q1_pods(
+        c,
+        &r["workload"]["data"],
+        |p, t| c.pod_cpu(p, t),
+        |p, t| c.at(p.memory, t),
+    );
+    assert_eq!(notes_of(&r, "workload"), "");
+    // The text says it too, where the question is.
+    let text = report(&stack.args());
+    assert_eq!(text.code, Some(3));
+    assert!(
+        text.stdout.contains("question 3 (node memory and CPU)"),
+        "{}",
+        text.stdout
+    );
+}
+
+/// `--workload deployment/web` finds the pods of the Deployment's ReplicaSets through
+/// kube_pod_owner and kube_replicaset_owner (both exported by two kube-state-metrics replicas),
+/// `daemonset/…` through kube_pod_owner; `--statefulset` still works.
+#[test]
+fn q1_covers_deployments_daemonsets_and_statefulsets() {
+    let stack = realistic();
+    let c = &stack.cluster;
+    let q1 = |extra: &[&str]| {
+        let mut args = stack.args();
+        args.extend(extra);
+        report_json(&args)["workload"].clone()
+    };
+    let names = |q: &Value| -> Vec<String> {
+        q["data"]["pods"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["pod"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    for (args, ns) in [
+        (vec!["--workload", "deployment/web"], "default"),
+        (vec!["--workload", "deploy/worker"], "default"),
+        (
+            vec!["-w", "daemonset/node-exporter", "-n", "kube-system"],
+            "kube-system",
+        ),
+        (vec!["--workload", "statefulset/beacon"], "default"),
+        (vec!["--statefulset", "beacon"], "default"),
+    ] {
+        let name = args[1].rsplit('/').next().unwrap();
+        let expected: Vec<&Pod> = pods_in(c, ns)
+            .filter(|p| {
+                let o = report_workloads::owner(p);
+                o.deployment.as_deref() == Some(name) || (o.deployment.is_none() && o.name == name)
+            })
+            .collect();
+        let q = q1(&args);
+        let mut want: Vec<String> = expected.iter().map(|p| p.name.clone()).collect();
+        want.sort();
+        assert_eq!(names(&q), want, "{args:?}");
+        check_stats(
+            &q["data"]["total_cpu"],
+            c.stats(|t| expected.iter().map(|p| c.pod_cpu(p, t)).sum()),
+            &format!("{args:?} total cpu"),
+        );
+    }
+    // The Deployment's other ReplicaSet (scaled down) and a same-named one in kube-system
+    // add nobody.
+    assert!(
+        names(&q1(&[
+            "-n",
+            "kube-system",
+            "--workload",
+            "deployment/worker"
+        ]))
+        .is_empty()
+    );
+    let run = report(&[&stack.args()[..], &["--workload", "cronjob/x"]].concat());
+    assert_eq!(run.code, Some(1));
+    assert!(
+        run.stderr.contains("bad workload \"cronjob/x\""),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Question 1 shows each pod's requests and limits (summed over its containers, each counted
+/// once although two kube-state-metrics replicas export it) and flags average use above the
+/// request or under a quarter of it.
+#[test]
+fn q1_shows_requests_and_limits_and_flags_the_extremes() {
+    let stack = realistic();
+    let (c, r) = (&stack.cluster, stack.report());
+    for pod in statefulset_pods(c) {
+        let row = by_key(&r["workload"]["data"]["pods"], "pod", &pod.name);
+        let (cpu_req, cpu_lim, mem_req, mem_lim) = report_workloads::pod_resources(pod).unwrap();
+        let res = &row["resources"];
+        assert_close(&res["cpu_request"], cpu_req, "cpu request");
+        assert_close(&res["cpu_limit"], cpu_lim, "cpu limit");
+        assert_close(&res["memory_request"], mem_req, "memory request");
+        assert_close(&res["memory_limit"], mem_lim, "memory limit");
+        let cpu_avg = c.stats(|t| c.pod_cpu(pod, t)).1;
+        let mem_avg = c.stats(|t| c.at(pod.memory, t)).1;
+        let mut flags = Vec::new();
+        for (what, avg, req) in [("cpu", cpu_avg, cpu_req), ("memory", mem_avg, mem_req)] {
+            if avg > req {
+                flags.push(format!("{what} above request"));
+            } else if avg < req / 4.0 {
+                flags.push(format!("{what} under a quarter of request"));
+            }
+        }
+        assert_eq!(row["flags"], serde_json::json!(flags), "{}", pod.name);
+    }
+    // beacon-2 uses 0.05 of its 0.3 cores; beacon-0 and -1 use more memory than 100 MiB.
+    let flagged = |name: &str| by_key(&r["workload"]["data"]["pods"], "pod", name)["flags"].clone();
+    assert!(
+        flagged("beacon-2")
+            .to_string()
+            .contains("cpu under a quarter")
+    );
+    assert!(
+        flagged("beacon-0")
+            .to_string()
+            .contains("memory above request")
+    );
+}
+
+/// Every query of a namespaced question that joins on (namespace, pod) names the namespace on
+/// both sides of the join, so Prometheus never reads the whole cluster's pods.
+#[test]
+fn every_join_names_the_namespace() {
+    let stack = realistic();
+    let mut args = stack.args();
+    args.extend(["--selector", "app=beacon"]);
+    let with_selector = report_json(&args);
+    let mut args = stack.args();
+    args.extend(["--workload", "deployment/web"]);
+    let with_deployment = report_json(&args);
+    let mut checked = 0;
+    for r in [stack.report(), &with_selector, &with_deployment] {
+        for q in ["workload", "pod_cpu", "network", "inventory"] {
+            for used in r[q]["queries"].as_array().unwrap() {
+                let promql = used["promql"].as_str().unwrap();
+                if !promql.contains(" on (") {
+                    continue;
+                }
+                checked += 1;
+                // Every selector (`metric{…}`) in the query.
+                for selector in promql.split('{').skip(1) {
+                    let body = selector.split('}').next().unwrap();
+                    assert!(body.contains("namespace=\"default\""), "{q}: {promql}");
+                }
+            }
+        }
+    }
+    assert!(checked >= 6, "only {checked} joins checked");
+}
+
+/// `--all-namespaces` ranks every pod of the cluster (question 2) and its network (question
+/// 5), keyed `namespace/pod`; question 1 stays in its namespace.
+#[test]
+fn all_namespaces_ranks_the_whole_cluster() {
+    let stack = realistic();
+    let c = &stack.cluster;
+    let mut args = stack.args();
+    args.push("--all-namespaces");
+    let r = report_json(&args);
+    let mut expected: Vec<(String, f64)> = c
+        .pods
+        .iter()
+        .map(|p| {
+            (
+                format!("{}/{}", p.namespace, p.name),
+                c.stats(|t| c.pod_cpu(p, t)).1,
+            )
+        })
+        .collect();
+    expected.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let ranking = r["pod_cpu"]["data"]["ranking"].as_array().unwrap();
+    let names: Vec<&str> = ranking.iter().map(|p| p["pod"].as_str().unwrap()).collect();
+    let want: Vec<&str> = expected.iter().map(|e| e.0.as_str()).collect();
+    assert_eq!(names, want);
+    assert_eq!(
+        r["pod_cpu"]["data"]["most"],
+        "kube-system/node-exporter-8x7f2"
+    );
+    let net = r["network"]["data"].as_array().unwrap();
+    let no_host: Vec<&Pod> = c.pods.iter().filter(|p| !p.host_network).collect();
+    assert_eq!(net.len(), no_host.len(), "{net:?}");
+    for pod in no_host {
+        let key = format!("{}/{}", pod.namespace, pod.name);
+        let row = by_key(&r["network"]["data"], "pod", &key);
+        check_stats(&row["receive"], (pod.rx, pod.rx, pod.rx), &key);
+    }
+    assert_eq!(r["workload"]["data"]["pods"].as_array().unwrap().len(), 3);
+}
+
+static DOCKER_NO_POD_NET: OnceLock<Stack> = OnceLock::new();
+
+/// A Docker-runtime cluster where cAdvisor has network series only for the nodes' root
+/// cgroups (no namespace or pod labels), as cri-dockerd leaves it on some versions.
+fn docker_without_pod_network() -> &'static Stack {
+    DOCKER_NO_POD_NET.get_or_init(|| {
+        let edit = |om: &mut OpenMetrics| {
+            for metric in [
+                "container_network_receive_bytes_total",
+                "container_network_transmit_bytes_total",
+            ] {
+                om.retain(metric, |line| !line.contains("pod=\""));
+            }
+        };
+        Stack::start_full(
+            Cluster::legacy(now()),
+            edit,
+            PrometheusConfig::default(),
+            |_, _| {},
+        )
+    })
+}
+
+/// Question 5 on that cluster says why per-pod network is missing and what would give it,
+/// not just "namespaces with data: none".
+#[test]
+fn q5_explains_network_on_the_root_cgroup_only() {
+    let stack = docker_without_pod_network();
+    let r = stack.report();
+    assert!(r["network"]["data"].as_array().unwrap().is_empty());
+    let notes = notes_of(r, "network");
+    assert!(
+        notes.contains("per-pod network is not available")
+            && notes.contains("Docker runtime")
+            && notes.contains("containerd")
+            && !notes.contains("namespaces with data: none"),
+        "{notes}"
+    );
+    // An empty namespace on the same cluster is still only that.
+    let mut args = stack.args();
+    args.extend(["-n", "empty"]);
+    let notes = notes_of(&report_json(&args), "network");
+    assert!(
+        notes.contains("per-pod network is not available"),
+        "{notes}"
+    );
+}
+
+/// With `--sample-budget 100`, question 1's range queries (3 series each: one container per
+/// StatefulSet pod) get the smallest multiple of the 15 s step whose points fit: their charts
+/// and figures come from that coarser grid, and the answer says so.
+#[test]
+fn a_range_query_over_the_sample_budget_gets_a_coarser_step() {
+    let stack = realistic();
+    let c = &stack.cluster;
+    let mut args = stack.args();
+    args.extend(["--sample-budget", "100"]);
+    let r = report_json(&args);
+    let span = c.end - c.start;
+    let step = (1..)
+        .map(|k| f64::from(k) * 15.0)
+        .find(|s| 3 * ((span / s).floor() as u64 + 1) <= 100)
+        .unwrap();
+    assert_eq!(step, 120.0);
+    let times = report_stack::grid(c.start, c.end, step);
+    let notes = notes_of(&r, "workload");
+    assert!(
+        notes.contains("coarsened from 15s to 2m") && notes.contains("31 points instead of 241"),
+        "{notes}"
+    );
+    let chart = r["workload"]["charts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|ch| ch["id"] == "q1-cpu")
+        .unwrap();
+    for series in chart["series"].as_array().unwrap() {
+        let at: Vec<f64> = series["points"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p[0].as_f64().unwrap())
+            .collect();
+        assert_eq!(at, times, "{}", series["name"]);
+    }
+    for pod in statefulset_pods(c) {
+        let values: Vec<f64> = times.iter().map(|t| c.pod_cpu(pod, *t)).collect();
+        let avg = values.iter().sum::<f64>() / values.len() as f64;
+        let row = by_key(&r["workload"]["data"]["pods"], "pod", &pod.name);
+        assert_close(&row["cpu"]["avg"], avg, &format!("{} coarse avg", pod.name));
+        assert_close(&row["cpu"]["current"], *values.last().unwrap(), &pod.name);
+    }
+}
+
+static WIDE: OnceLock<Stack> = OnceLock::new();
+
+/// Twelve nodes with GKE-length names (52 characters), each fuller and busier than the last,
+/// and 60 pods of distinct CPU: more than a chart may draw or a table may list.
+fn wide_names() -> &'static Stack {
+    WIDE.get_or_init(|| {
+        let mut c = Cluster::many(now(), 60);
+        c.nodes = (0..12)
+            .map(|i| report_fixture::Node {
+                name: format!("gke-production-europe-west4-default-pool-{i:02}-a1b2c3d4"),
+                ip: format!("10.0.2.{}", i + 1),
+                cores: 4,
+                memory_total: 32.0 * GIB,
+                memory_available: report_fixture::Piecewise::flat((30.0 - i as f64) * GIB),
+                old_kernel: false,
+                busy: 0.1 + 0.05 * i as f64,
+                exporter_restart: None,
+                joined: None,
+            })
+            .collect();
+        for (i, p) in c.pods.iter_mut().enumerate() {
+            p.node = i % 12;
+        }
+        Stack::start(c)
+    })
+}
+
+/// The chart's figure in the HTML: its data lines and its legend's full names.
+fn figure<'a>(html: &'a str, id: &str) -> &'a str {
+    let at = html
+        .find(&format!(r#"id="{id}""#))
+        .unwrap_or_else(|| panic!("no chart {id}"));
+    &html[at..at + html[at..].find("</figure>").unwrap()]
+}
+
+fn legend_names(figure: &str) -> Vec<String> {
+    figure
+        .split("<title>")
+        .skip(1)
+        .map(|t| t.split("</title>").next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn wide_clusters_draw_ten_lines_by_the_questions_measure_and_fit_100_columns() {
+    let stack = wide_names();
+    let c = &stack.cluster;
+    let out = Workdir::new();
+    let html = out.path().join("wide.html");
+    let mut args = stack.args();
+    args.extend(["--statefulset", "load"]);
+    args.extend(["--format", "html", "--output", html.to_str().unwrap()]);
+    let run = report(&args);
+    assert!(run.ok, "{}", run.stderr);
+    let html = std::fs::read_to_string(&html).unwrap();
+
+    for id in CHARTS {
+        let f = figure(&html, id);
+        let lines = f
+            .split("<polyline")
+            .filter(|p| p.contains(r#"stroke-width="2""#))
+            .count();
+        assert!((1..=12).contains(&lines), "{id}: {lines} lines");
+    }
+
+    // Question 2: the 7 busiest and 3 idlest by average CPU, as the fixture computes it.
+    let mut by_cpu: Vec<(String, f64)> = c
+        .pods
+        .iter()
+        .map(|p| (p.name.clone(), c.stats(|t| c.pod_cpu(p, t)).1))
+        .collect();
+    by_cpu.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let expected: Vec<String> = by_cpu[..7]
+        .iter()
+        .chain(&by_cpu[57..])
+        .map(|p| p.0.clone())
+        .collect();
+    assert_eq!(legend_names(figure(&html, "q2-pod-cpu")), expected);
+    let mut rest: Vec<f64> = by_cpu[7..57].iter().map(|p| p.1).collect();
+    rest.sort_by(f64::total_cmp);
+    let median = (rest[24] + rest[25]) / 2.0;
+    let stated = format!("50 other pods: median average CPU {median:.3}");
+    assert!(
+        figure(&html, "q2-pod-cpu").contains(&stated),
+        "{stated} not in the chart"
+    );
+
+    // Question 3: the ten fullest nodes (least available memory: the last ten), full names in
+    // <title>, shortened in the legend's text.
+    let memory = legend_names(figure(&html, "q3-node-memory"));
+    let fullest: Vec<String> = c
+        .nodes
+        .iter()
+        .rev()
+        .take(10)
+        .map(|n| n.name.clone())
+        .collect();
+    assert_eq!(memory, fullest);
+    let f = figure(&html, "q3-node-memory");
+    assert!(
+        !f.contains(&format!(">{}</text>", fullest[0])),
+        "drawn in full"
+    );
+    assert!(f.contains("2 other nodes"), "remainder stated");
+    let busiest = legend_names(figure(&html, "q3-node-cpu"));
+    assert_eq!(
+        busiest, fullest,
+        "busy share grows with the node's number too"
+    );
+
+    // Text: every line fits 100 columns, tables say what they leave out, 3 and 4 summarise.
+    let mut args = stack.args();
+    args.extend(["--statefulset", "load"]);
+    let text = report(&args);
+    assert!(text.ok, "{}", text.stderr);
+    for line in text.stdout.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    // Question 1 (the 60-pod StatefulSet: usage, and requests and limits), 2 and 5 each
+    // leave 50 pods out.
+    assert_eq!(
+        text.stdout.matches("50 more pods between them").count(),
+        4,
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout
+            .contains("Memory used across 12 nodes (average): min"),
+        "{}",
+        text.stdout
+    );
+    assert!(
+        text.stdout.contains("Pods across 12 kubelets: min 5"),
+        "{}",
+        text.stdout
+    );
+
+    // Markdown's source too: prose and PromQL wrapped, table names shortened in the middle.
+    let md = out.path().join("wide.md");
+    let mut args = stack.args();
+    args.extend(["--format", "md", "--output", md.to_str().unwrap()]);
+    assert!(report(&args).ok);
+    let markdown = std::fs::read_to_string(&md).unwrap();
+    for line in markdown.lines() {
+        assert!(
+            line.chars().count() <= 100,
+            "{} columns: {line}",
+            line.chars().count()
+        );
+    }
+    // To look at them: BEACON_REPORT_TEST_KEEP=/some/dir cargo test … wide_clusters
+    if let Some(keep) = std::env::var_os("BEACON_REPORT_TEST_KEEP") {
+        let keep = std::path::Path::new(&keep);
+        std::fs::write(keep.join("wide.txt"), &text.stdout).unwrap();
+        std::fs::write(keep.join("wide.html"), &html).unwrap();
+        std::fs::write(keep.join("wide.md"), &markdown).unwrap();
+    }
+
+    // --top changes the tables; the JSON keeps every row.
+    let mut args = stack.args();
+    args.extend(["--top", "2"]);
+    let text = report(&args);
+    assert!(
+        text.stdout.contains("56 more pods between them"),
+        "{}",
+        text.stdout
+    );
+    let json = stack.report();
+    assert_eq!(
+        json["pod_cpu"]["data"]["ranking"].as_array().unwrap().len(),
+        60
+    );
+    assert_eq!(json["nodes"]["data"].as_array().unwrap().len(), 12);
+}
+
+/// With kube-prometheus-stack's node rules, question 3 reads one series per node
+/// (`instance:node_cpu_utilisation:rate5m`, `instance:node_num_cpu:sum`) instead of one per
+/// CPU and mode, and gives the same busy share and cores.
+#[test]
+fn q3_uses_the_node_recording_rules_when_present() {
+    let stack = with_node_rules();
+    let (c, r) = (&stack.cluster, stack.report());
+    let queries = r["nodes"]["queries"].to_string();
+    assert!(
+        queries.contains("100 * avg by (instance) (instance:node_cpu_utilisation:rate5m)")
+            && queries.contains("max by (instance) (instance:node_num_cpu:sum)"),
+        "{queries}"
+    );
+    assert!(
+        !queries.contains("rate(node_cpu_seconds_total"),
+        "{queries}"
+    );
+    for node in &c.nodes {
+        let row = by_key(&r["nodes"]["data"], "nodename", &node.name);
+        assert_close(&row["cores"], node.cores as f64, "cores");
+        let busy = 100.0 * node.busy;
+        assert_close(
+            &row["cpu_used_percent"]["current"],
+            busy,
+            &format!("{} cpu % now", node.name),
+        );
+        // The rule averages per-CPU rates, so a young or restarted exporter's partial windows
+        // read high for five minutes (the raw path's ratio of sums does not): whole-range
+        // figures are compared on the node whose series are whole.
+        if node.exporter_restart.is_none() && node.joined.is_none() {
+            check_stats(
+                &row["cpu_used_percent"],
+                (busy, busy, busy),
+                &format!("{} cpu %", node.name),
+            );
+        }
     }
 }

@@ -75,7 +75,7 @@ fn a_trace_id_is_found_through_prometheus_exemplars_and_in_the_access_log() {
             scrape_configs: format!(
                 "  - job_name: beacon\n    static_configs:\n      - targets: ['127.0.0.1:{port}']\n"
             ),
-            flags: vec!["--enable-feature=exemplar-storage".into()],
+            args: vec!["--enable-feature=exemplar-storage".into()],
             ..Default::default()
         },
     );

@@ -896,7 +896,7 @@ impl Cluster {
     }
 
     /// kube-state-metrics' scrape targets: (instance, the replica's own pod name).
-    fn ksm_targets(&self) -> Vec<(String, String)> {
+    pub fn ksm_targets(&self) -> Vec<(String, String)> {
         (0..self.ksm_replicas)
             .map(|i| {
                 (
@@ -915,7 +915,7 @@ impl Cluster {
 /// (`pod`/`container` of kube-state-metrics itself, `instance` of the replica) unless the
 /// series exports its own (`honorLabels: true`), so replicas differ by `instance` (and by `pod`
 /// on series that are not about a pod).
-fn ksm_labels(target: &(String, String), object: &[(&str, &str)]) -> Vec<(String, String)> {
+pub fn ksm_labels(target: &(String, String), object: &[(&str, &str)]) -> Vec<(String, String)> {
     let mut labels: std::collections::BTreeMap<String, String> = [
         ("job", "kube-state-metrics"),
         ("instance", target.0.as_str()),

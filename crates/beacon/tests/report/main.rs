@@ -7,3 +7,4 @@ mod bench;
 mod exemplars;
 mod fixture;
 mod stack;
+mod workloads;

@@ -53,6 +53,17 @@ impl OpenMetrics {
         self.samples += times.len();
     }
 
+    /// Keeps only the lines of family `name` that `keep` accepts (a cluster without some series).
+    pub fn retain(&mut self, name: &str, keep: impl Fn(&str) -> bool) {
+        if let Some(body) = self.families.get_mut(name) {
+            *body = body
+                .lines()
+                .filter(|l| keep(l))
+                .map(|l| format!("{l}\n"))
+                .collect();
+        }
+    }
+
     pub fn text(&self) -> String {
         let mut out = String::new();
         for body in self.families.values() {
@@ -203,8 +214,8 @@ pub struct PrometheusConfig {
     pub scrape_configs: String,
     pub rules: Option<String>,
     pub alertmanager: Option<String>,
-    /// Extra command-line flags, e.g. `--enable-feature=exemplar-storage`.
-    pub flags: Vec<String>,
+    /// Extra command-line flags, e.g. `--query.max-samples=…`.
+    pub args: Vec<String>,
 }
 
 impl Prometheus {
@@ -242,14 +253,14 @@ impl Prometheus {
         std::fs::write(&conf, yaml).unwrap();
         let port = free_port();
         let url = format!("http://127.0.0.1:{port}");
-        let mut args = vec![
+        let args = vec![
             format!("--config.file={}", conf.display()),
             format!("--storage.tsdb.path={}", tsdb.display()),
             "--storage.tsdb.retention.time=100y".into(),
             format!("--web.listen-address=127.0.0.1:{port}"),
             "--log.level=warn".into(),
         ];
-        args.extend(config.flags.iter().cloned());
+        let args = [args, config.args.clone()].concat();
         let mut process = spawn_tied("prometheus", PROMETHEUS, &args, work, cleanup);
         wait_ready(&mut process, &format!("{url}/-/ready"));
         Self {

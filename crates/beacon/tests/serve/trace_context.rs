@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{TestServer, blocking_client, eventually};
+use crate::helpers::{TestApp, blocking_client, eventually};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
@@ -13,7 +13,7 @@ fn traceparent(trace_id: &str) -> String {
 }
 
 /// The access lines of `path`, in order, once `count` of them are logged.
-fn access_lines(server: &TestServer, path: &str, count: usize) -> Vec<serde_json::Value> {
+fn access_lines(server: &TestApp, path: &str, count: usize) -> Vec<serde_json::Value> {
     let lines = || -> Vec<serde_json::Value> {
         server
             .logs()
@@ -38,7 +38,7 @@ fn is_trace_id(v: &serde_json::Value) -> bool {
 
 #[test]
 fn the_trace_id_of_a_traceparent_is_logged_and_attached_as_an_exemplar() {
-    let server = TestServer::start();
+    let server = TestApp::start();
     let http = blocking_client();
     let resp = http
         .get(server.url("/"))
@@ -99,7 +99,7 @@ fn the_trace_id_of_a_traceparent_is_logged_and_attached_as_an_exemplar() {
 
 #[test]
 fn without_a_valid_traceparent_each_request_starts_its_own_trace() {
-    let server = TestServer::start();
+    let server = TestApp::start();
     let http = blocking_client();
     let invalid = [
         // Uppercase hex, an all-zero trace id, an all-zero parent id, version ff, garbage.
