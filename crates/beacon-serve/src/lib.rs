@@ -23,6 +23,7 @@ mod server;
 pub mod settings;
 mod state;
 pub mod store;
+pub mod trace_context;
 
 pub use error::{Error, Result};
 pub use server::Application;

@@ -6,6 +6,7 @@ use prometheus_client::{
     encoding::{EncodeLabelSet, text::encode},
     metrics::{
         counter::Counter,
+        exemplar::HistogramWithExemplars,
         family::Family,
         gauge::Gauge,
         histogram::{Histogram, exponential_buckets},
@@ -14,7 +15,7 @@ use prometheus_client::{
     registry::{Registry, Unit},
 };
 
-use crate::{process_metrics::ProcessCollector, settings::BuildInfo};
+use crate::{process_metrics::ProcessCollector, settings::BuildInfo, trace_context::TraceExemplar};
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
@@ -80,12 +81,18 @@ pub(crate) fn batch_size_buckets() -> impl Iterator<Item = f64> {
     exponential_buckets(1.0, 2.0, 11)
 }
 
-type HistogramFamily = Family<RouteLabels, Histogram, fn() -> Histogram>;
+/// Request latency with, per bucket, the trace id of the latest request that fell into it
+/// (an OpenMetrics exemplar: `… # {trace_id="…"} 0.0012 1765065600.123`).
+type LatencyFamily = Family<
+    RouteLabels,
+    HistogramWithExemplars<TraceExemplar>,
+    fn() -> HistogramWithExemplars<TraceExemplar>,
+>;
 
 pub struct Metrics {
     registry: Registry,
     pub http_requests: Family<RequestLabels, Counter>,
-    pub http_duration: HistogramFamily,
+    pub http_duration: LatencyFamily,
     pub config_reloads: Family<ReloadLabels, Counter>,
     pub config_last_reload_successful: Gauge,
     pub config_source: Family<SourceLabels, Gauge>,
@@ -102,8 +109,9 @@ impl Metrics {
             "HTTP requests answered, by method, route and status",
             http_requests.clone(),
         );
-        let http_duration: HistogramFamily =
-            Family::new_with_constructor(|| Histogram::new(LATENCY_BUCKETS));
+        let http_duration: LatencyFamily = Family::new_with_constructor(|| {
+            HistogramWithExemplars::new(LATENCY_BUCKETS.into_iter())
+        });
         registry.register_with_unit(
             "http_request_duration",
             "Time from request headers read to response headers written",

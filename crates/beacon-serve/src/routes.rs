@@ -1,6 +1,10 @@
 //! The HTTP routes, and the middleware that measures and logs every request.
 
-use std::{borrow::Cow, sync::atomic::Ordering, time::Instant};
+use std::{
+    borrow::Cow,
+    sync::atomic::Ordering,
+    time::{Instant, SystemTime},
+};
 
 use axum::{
     Router,
@@ -22,6 +26,7 @@ use crate::{
     page,
     settings::{BuildInfo, Limits},
     state::{AppContext, AppState, DelayLimits},
+    trace_context::{TraceExemplar, TraceId},
 };
 
 pub fn router(state: AppState, limits: &Limits) -> Router {
@@ -119,6 +124,7 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
     let start = Instant::now();
     let method = method_label(req.method());
     let route = route_label(req.extensions().get::<MatchedPath>());
+    let trace_id = TraceId::of_request(req.headers());
     // Probes and scrapes arrive every few seconds from the kubelet and Prometheus; their access
     // lines are debug so they neither drown the log nor cost a JSON line each (~20k instructions).
     let routine = matches!(route.as_ref(), "/healthz" | "/readyz" | "/metrics");
@@ -137,13 +143,19 @@ async fn track(State(state): State<AppState>, req: Request, next: Next) -> Respo
             method: method.clone(),
             route: route.clone(),
         })
-        .observe(elapsed.as_secs_f64());
+        .observe(
+            elapsed.as_secs_f64(),
+            Some(TraceExemplar { trace_id }),
+            // The request's own time: without one, Prometheus stamps the exemplar with the time of
+            // the scrape that first sees it, up to a scrape interval later.
+            Some(SystemTime::now()),
+        );
     if let Some(path) = path {
         let duration_ms = elapsed.as_secs_f64() * 1e3;
         if routine {
-            tracing::debug!(target: "beacon::access", method = %method, path, route = %route, status, duration_ms, "request");
+            tracing::debug!(target: "beacon::access", method = %method, path, route = %route, status, duration_ms, trace_id = %trace_id, "request");
         } else {
-            tracing::info!(target: "beacon::access", method = %method, path, route = %route, status, duration_ms, "request");
+            tracing::info!(target: "beacon::access", method = %method, path, route = %route, status, duration_ms, trace_id = %trace_id, "request");
         }
     }
     m.http_requests

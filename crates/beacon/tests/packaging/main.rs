@@ -7,6 +7,7 @@ mod chart_readme;
 mod chart_tools;
 mod container;
 mod docs_commands;
+mod exemplars;
 mod monitoring_rules;
 mod prometheus3;
 mod version;

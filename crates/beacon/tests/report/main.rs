@@ -4,6 +4,7 @@
 mod access;
 mod answers;
 mod bench;
+mod exemplars;
 mod fixture;
 mod stack;
 mod wide_cluster;

@@ -13,4 +13,5 @@ mod limits;
 mod probes;
 mod runtime;
 mod shutdown;
+mod trace_context;
 mod visits;
