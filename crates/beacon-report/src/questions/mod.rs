@@ -143,6 +143,16 @@ pub struct Keyed {
     pub points: Vec<(f64, f64)>,
 }
 
+impl Keyed {
+    /// The series as a chart line named by its key.
+    pub fn line(&self) -> NamedSeries {
+        NamedSeries {
+            name: self.key.clone(),
+            points: self.points.clone(),
+        }
+    }
+}
+
 /// Where a per-pod question looks: one namespace, or all of them (`--all-namespaces`).
 #[derive(Debug, Clone)]
 pub struct PodScope {
@@ -155,6 +165,15 @@ pub struct PodScope {
 }
 
 impl Ctx {
+    /// Where the per-pod questions look, in words: the namespace or "all namespaces".
+    pub fn place(&self) -> &str {
+        if self.all_namespaces {
+            "all namespaces"
+        } else {
+            &self.namespace
+        }
+    }
+
     pub fn ns(&self) -> String {
         quote(&self.namespace)
     }
@@ -348,13 +367,7 @@ pub fn highest(
     order.sort_by(|a, b| avg(b).total_cmp(&avg(a)).then(a.key.cmp(&b.key)));
     let shown: Vec<usize> = (0..order.len().min(CHART_LINES)).collect();
     let averages: Vec<f64> = order.iter().map(|k| avg(k)).collect();
-    let series = order[..shown.len()]
-        .iter()
-        .map(|r| NamedSeries {
-            name: r.key.clone(),
-            points: r.points.clone(),
-        })
-        .collect();
+    let series = order[..shown.len()].iter().map(|r| r.line()).collect();
     (series, Remainder::of(&averages, &shown, noun, measure))
 }
 
@@ -382,16 +395,6 @@ pub fn only(label: &str, values: &[&str], all: usize) -> String {
         ",{label}=~{}",
         quote(&format!("^(?:{})$", escaped.join("|")))
     )
-}
-
-/// Rows as chart lines, one per key.
-pub fn to_series(rows: &[Keyed]) -> Vec<NamedSeries> {
-    rows.iter()
-        .map(|r| NamedSeries {
-            name: r.key.clone(),
-            points: r.points.clone(),
-        })
-        .collect()
 }
 
 /// Instant samples keyed as range rows are ([`key_of`]: `namespace/pod` across namespaces).

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{Ctx, Keyed, PodScope, by_key, only};
-use crate::model::{Answer, CHART_LINES, Chart, NamedSeries, Remainder, Stats, Unit, extremes};
+use crate::model::{Answer, CHART_LINES, Chart, Remainder, Stats, Unit, extremes};
 
 pub const QUESTION: &str = "Network receive/transmit per pod in the namespace";
 
@@ -189,16 +189,9 @@ fn chart(ctx: &Ctx, id: &str, direction: &str, pods: &[PodNetwork], rows: &[Keye
     let series = shown
         .iter()
         .filter_map(|&i| rows.iter().find(|r| r.key == pods[i].pod))
-        .map(|r| NamedSeries {
-            name: r.key.clone(),
-            points: r.points.clone(),
-        })
+        .map(Keyed::line)
         .collect();
-    let place = if ctx.all_namespaces {
-        "all namespaces"
-    } else {
-        &ctx.namespace
-    };
+    let place = ctx.place();
     let title = if shown.len() < pods.len() {
         format!(
             "Network {direction} in {place}: the {} largest users of {}",

@@ -7,7 +7,7 @@ use super::{
     CPU_RAW, Ctx, Keyed, PodScope, PodSource, by_key, only,
     workload::{cpu_per_pod_in, note_pod_cgroup_source},
 };
-use crate::model::{Answer, CHART_LINES, Chart, NamedSeries, Remainder, Stats, Unit, extremes};
+use crate::model::{Answer, CHART_LINES, Chart, Remainder, Stats, Unit, extremes};
 
 pub const QUESTION: &str = "Pods using the most and the least CPU in the namespace";
 
@@ -134,16 +134,9 @@ fn chart(ctx: &Ctx, rows: &[(String, Stats)], ranged: &[Keyed]) -> Chart {
     let series = shown
         .iter()
         .filter_map(|&i| ranged.iter().find(|r| r.key == rows[i].0))
-        .map(|r| NamedSeries {
-            name: r.key.clone(),
-            points: r.points.clone(),
-        })
+        .map(Keyed::line)
         .collect();
-    let place = if ctx.all_namespaces {
-        "all namespaces"
-    } else {
-        &ctx.namespace
-    };
+    let place = ctx.place();
     let title = if shown.len() < rows.len() {
         format!(
             "CPU per pod in {place}: the {CHART_TOP} busiest and {CHART_BOTTOM} idlest of {} (cores)",
