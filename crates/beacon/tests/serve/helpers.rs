@@ -114,31 +114,6 @@ impl TestServer {
         }
     }
 
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    pub fn admin_url(&self, path: &str) -> String {
-        let addr = self.admin_addr.expect("started with --admin-listen");
-        format!("http://{addr}{path}")
-    }
-
-    pub fn init_data_dir(&self) -> PathBuf {
-        self.root.join("init_data")
-    }
-
-    /// `GET /metrics` on the service port, as text.
-    pub fn metrics(&self) -> String {
-        get_text_blocking(&self.url("/metrics"))
-    }
-
-    /// This pod's count, from `GET /visits`.
-    pub fn visits(&self) -> u64 {
-        get_json_blocking(&self.url("/visits"))["visits"]
-            .as_u64()
-            .unwrap()
-    }
-
     pub fn logs(&self) -> String {
         self.logs.lock().unwrap().join("\n")
     }
@@ -258,31 +233,6 @@ impl TestApp {
             running: Some(running),
             _tmp: None,
         })
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("http://{}{}", self.addr, path)
-    }
-
-    pub fn admin_url(&self, path: &str) -> String {
-        let addr = self.admin_addr.expect("started with admin_listen");
-        format!("http://{addr}{path}")
-    }
-
-    pub fn init_data_dir(&self) -> PathBuf {
-        self.root.join("init_data")
-    }
-
-    /// `GET /metrics` on the service port, as text.
-    pub fn metrics(&self) -> String {
-        get_text_blocking(&self.url("/metrics"))
-    }
-
-    /// This pod's count, from `GET /visits`.
-    pub fn visits(&self) -> u64 {
-        get_json_blocking(&self.url("/visits"))["visits"]
-            .as_u64()
-            .unwrap()
     }
 
     /// The app's log so far: one JSON object per line.
@@ -483,4 +433,62 @@ pub fn metric_value(exposition: &str, series: &str) -> Option<f64> {
         .lines()
         .find(|l| l.starts_with(series) && l[series.len()..].starts_with(' '))
         .and_then(|l| l[series.len()..].trim().split(' ').next()?.parse().ok())
+}
+
+/// What a test asks of a running beacon, in a process ([`TestServer`]) or in this one
+/// ([`TestApp`]): its addresses and directories, and the endpoints most tests read.
+pub trait Served {
+    fn addr(&self) -> SocketAddr;
+    /// The probe/metrics port, when started with one.
+    fn admin_addr(&self) -> Option<SocketAddr>;
+    fn root(&self) -> &Path;
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr(), path)
+    }
+
+    fn admin_url(&self, path: &str) -> String {
+        let addr = self.admin_addr().expect("started with an admin port");
+        format!("http://{addr}{path}")
+    }
+
+    fn init_data_dir(&self) -> PathBuf {
+        self.root().join("init_data")
+    }
+
+    /// `GET /metrics` on the service port, as text.
+    fn metrics(&self) -> String {
+        get_text_blocking(&self.url("/metrics"))
+    }
+
+    /// This pod's count, from `GET /visits`.
+    fn visits(&self) -> u64 {
+        get_json_blocking(&self.url("/visits"))["visits"]
+            .as_u64()
+            .unwrap()
+    }
+}
+
+impl Served for TestServer {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+    fn root(&self) -> &Path {
+        &self.root
+    }
+}
+
+impl Served for TestApp {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+    fn admin_addr(&self) -> Option<SocketAddr> {
+        self.admin_addr
+    }
+    fn root(&self) -> &Path {
+        &self.root
+    }
 }

@@ -2,7 +2,7 @@
 //! cgroup quota, as `available_parallelism` counts them), workers named apart from the
 //! blocking pool so an operator (and bench/) can count them.
 
-use crate::helpers::{Options, TestServer, blocking_client};
+use crate::helpers::{Options, Served, TestServer, blocking_client};
 
 /// The names of the server's threads (Linux `/proc/<pid>/task/*/comm`).
 fn thread_names(server: &TestServer) -> Vec<String> {

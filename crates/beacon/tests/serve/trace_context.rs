@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::helpers::{TestApp, blocking_client, eventually};
+use crate::helpers::{Served, TestApp, blocking_client, eventually};
 
 const TRACE_ID: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 
