@@ -190,32 +190,10 @@ impl Config {
     }
 }
 
-/// Reads a regular file of at most [`MAX_FILE_BYTES`]. Opened non-blocking, so a FIFO in its
-/// place is refused instead of blocking the reader until something writes to it.
+/// Reads a regular file of at most [`MAX_FILE_BYTES`], refusing a FIFO in its place instead
+/// of blocking until something writes to it.
 pub fn read_file(path: &Path) -> io::Result<Vec<u8>> {
-    use std::{io::Read, os::unix::fs::OpenOptionsExt};
-    let file = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(libc::O_NONBLOCK)
-        .open(path)?;
-    let meta = file.metadata()?;
-    if meta.is_dir() {
-        return Err(io::Error::from_raw_os_error(libc::EISDIR));
-    }
-    if !meta.is_file() {
-        return Err(io::Error::other(
-            "not a regular file (a FIFO, socket or device)",
-        ));
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(io::Error::new(
-            io::ErrorKind::FileTooLarge,
-            format!("larger than {MAX_FILE_BYTES} bytes, the most a ConfigMap holds"),
-        ));
-    }
-    Ok(bytes)
+    beacon_tls::read_regular_file(path, MAX_FILE_BYTES)
 }
 
 pub use crate::redaction::REDACTED;
