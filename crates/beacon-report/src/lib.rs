@@ -32,7 +32,7 @@ use crate::{
     prom_client::{AlertmanagerClient, PromClient},
     questions::{
         CadvisorShape, Ctx, alerts::Alerts, kubelets::Kubelets, network::PodNetwork,
-        nodes::NodeUsage, pod_cpu::CpuRanking, workload::WorkloadUsage,
+        nodes::NodeUsage, pod_cpu::CpuRanking, slo::Slo, workload::WorkloadUsage,
     },
 };
 
@@ -58,6 +58,8 @@ pub struct Options {
     pub max_concurrent_queries: usize,
     /// Series × points one range query may hold ([`step_budget::DEFAULT_SAMPLE_BUDGET`]).
     pub sample_budget: u64,
+    /// Objectives and latency threshold where no recording rule states them (`--slo-*`).
+    pub slo: questions::slo::SloFlags,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,6 +82,8 @@ pub struct Report {
     pub kubelets: Answer<Kubelets>,
     pub network: Answer<Vec<PodNetwork>>,
     pub alerts: Answer<Alerts>,
+    /// Availability and latency of `/`: objective, SLI, budget and burn rates.
+    pub slo: Answer<Vec<Slo>>,
     pub inventory: Answer<Inventory>,
 }
 
@@ -122,13 +126,14 @@ pub async fn build(opts: &Options) -> Result<Report> {
     tracing::debug!(prometheus = %info.version, "asking the questions");
     // Every question's queries run concurrently (bounded by the client's slots): the report's
     // time is about its slowest query's.
-    let (workload, pod_cpu, nodes, kubelets, network, alerts, inventory) = tokio::join!(
+    let (workload, pod_cpu, nodes, kubelets, network, alerts, slo, inventory) = tokio::join!(
         questions::workload::answer(&ctx, &opts.workload),
         questions::pod_cpu::answer(&ctx),
         questions::nodes::answer(&ctx),
         questions::kubelets::answer(&ctx),
         questions::network::answer(&ctx),
         questions::alerts::answer(&prom, am.as_ref()),
+        questions::slo::answer(&ctx, &opts.workload, &opts.slo),
         inventory::answer(&ctx),
     );
     let cost = prom
@@ -164,6 +169,7 @@ pub async fn build(opts: &Options) -> Result<Report> {
         kubelets,
         network,
         alerts,
+        slo,
         inventory,
     };
     report.announce_failures();
@@ -184,6 +190,7 @@ impl Report {
         self.network
             .announce_failures("question 5 (network per pod)");
         self.alerts.announce_failures("question 6 (alerts)");
+        self.slo.announce_failures("SLOs");
         self.inventory.announce_failures("inventory");
         self.partial = [
             self.workload.failed.len(),
@@ -192,6 +199,7 @@ impl Report {
             self.kubelets.failed.len(),
             self.network.failed.len(),
             self.alerts.failed.len(),
+            self.slo.failed.len(),
             self.inventory.failed.len(),
         ]
         .iter()

@@ -5,5 +5,6 @@ mod access;
 mod answers;
 mod bench;
 mod fixture;
+mod slo;
 mod stack;
 mod workloads;

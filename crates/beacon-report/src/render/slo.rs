@@ -1,0 +1,195 @@
+//! Section 7: the SLOs of `/`, laid out as the other sections are.
+
+use super::sections::{self, Section, Table};
+use crate::{
+    Report,
+    questions::slo::{BudgetOver, ObjectiveFrom, Origin, PAIRS, Slo, SloKind},
+    render::format::{self, DASH},
+};
+
+pub fn section(report: &Report) -> Section {
+    let a = &report.slo;
+    let mut s = sections::section(7, a, "Service-level objectives of /".into());
+    if a.data.is_empty() {
+        return s;
+    }
+    s.findings.push(source(&a.data));
+    s.findings.extend(a.data.iter().map(finding));
+    s.tables.push(objectives(&a.data));
+    s.tables.push(burn_rates(&a.data));
+    s
+}
+
+fn name(o: &Slo) -> String {
+    match o.slo {
+        SloKind::Availability => "availability (not 5xx)".to_owned(),
+        SloKind::Latency => format!(
+            "latency (within {})",
+            crate::questions::slo::duration_words(o.threshold_seconds.unwrap_or_default())
+        ),
+    }
+}
+
+/// `99.9%`, `99.95%`: an objective as it was written.
+pub fn objective(ratio: f64) -> String {
+    let text = format!("{:.4}", 100.0 * ratio);
+    let text = text.trim_end_matches('0').trim_end_matches('.');
+    format!("{text}%")
+}
+
+fn percent3(v: Option<f64>) -> String {
+    v.filter(|v| v.is_finite())
+        .map_or_else(|| DASH.to_owned(), |v| format!("{:.3}%", 100.0 * v))
+}
+
+fn burn(v: Option<f64>) -> String {
+    v.filter(|v| v.is_finite())
+        .map_or_else(|| DASH.to_owned(), |v| format!("{v:.2}×"))
+}
+
+/// Which alert pairs' conditions hold now, in words.
+fn finding(o: &Slo) -> String {
+    let held: Vec<String> = o
+        .alerts
+        .iter()
+        .filter(|a| a.exceeded)
+        .map(|a| {
+            format!(
+                "{} ({}× over {} and {})",
+                a.pair.severity, a.pair.factor, a.pair.long, a.pair.short
+            )
+        })
+        .collect();
+    let name = name(o);
+    if held.is_empty() {
+        format!("{name}: no burn-rate alert condition holds at the range's end")
+    } else {
+        format!(
+            "{name}: burning its budget too fast at the range's end: {}",
+            held.join("; ")
+        )
+    }
+}
+
+fn objectives(slos: &[Slo]) -> Table {
+    let mut t = Table::new(
+        Some("objective, SLI over the range, error budget consumed"),
+        &[
+            ("SLO", false),
+            ("OBJECTIVE", true),
+            ("SLI", true),
+            ("REQUESTS", true),
+            ("BAD", true),
+            ("BUDGET USED", true),
+            ("OVER", false),
+        ],
+    );
+    let count = |v: Option<f64>| {
+        v.filter(|v| v.is_finite())
+            .map_or_else(|| DASH.to_owned(), |v| format::count(v.round() as usize))
+    };
+    for o in slos {
+        let bad = o.range.requests.zip(o.range.good).map(|(r, g)| r - g);
+        t.rows.push(vec![
+            kind(o).to_owned(),
+            format!("{} / {}", objective(o.objective), o.period),
+            percent3(o.range.sli),
+            count(o.range.requests),
+            count(bad),
+            o.budget
+                .consumed
+                .map_or_else(|| DASH.to_owned(), |v| format!("{:.1}%", 100.0 * v)),
+            match o.budget.over {
+                BudgetOver::Period => format!("period {}", o.budget.window),
+                BudgetOver::Range => format!("range {}", o.budget.window),
+            },
+        ]);
+    }
+    t
+}
+
+fn kind(o: &Slo) -> &'static str {
+    match o.slo {
+        SloKind::Availability => "availability",
+        SloKind::Latency => "latency",
+    }
+}
+
+/// Where the figures come from, once for the section when both SLOs agree.
+fn source(slos: &[Slo]) -> String {
+    let from = |o: &Slo| match (o.budget.from, o.objective_from) {
+        (Origin::RecordingRules, _) => format!(
+            "the recording rules beacon:slo_* of job {}",
+            o.job.as_deref().unwrap_or(DASH)
+        ),
+        (Origin::RawCounters, ObjectiveFrom::Flag) => {
+            "the raw counters, with the objective from its flag".to_owned()
+        }
+        (Origin::RawCounters, _) => {
+            "the raw counters, with the chart's default objective".to_owned()
+        }
+    };
+    let all: Vec<String> = slos.iter().map(from).collect();
+    if all.windows(2).all(|w| w[0] == w[1]) {
+        return format!("Source: {}", all[0]);
+    }
+    let each: Vec<String> = slos
+        .iter()
+        .zip(&all)
+        .map(|(o, f)| format!("{} from {f}", kind(o)))
+        .collect();
+    format!("Source: {}", each.join("; "))
+}
+
+/// One row per alert pair: each SLO's burn rates over its two windows, ▲ when both are above
+/// the factor.
+fn burn_rates(slos: &[Slo]) -> Table {
+    let mut header = vec![("ALERT", false), ("WINDOWS", false)];
+    for o in slos {
+        header.push((
+            match o.slo {
+                SloKind::Availability => "AVAILABILITY BURN",
+                SloKind::Latency => "LATENCY BURN",
+            },
+            true,
+        ));
+    }
+    let mut t = Table::new(
+        Some(
+            "burn rates at the range's end: bad share ÷ (1 − objective), long & short window; ▲ both above the factor: the alert's condition holds",
+        ),
+        &header,
+    );
+    for (i, p) in PAIRS.iter().enumerate() {
+        let mut row = vec![
+            format!("{} {}×", p.severity, p.factor),
+            format!("{} & {}", p.long, p.short),
+        ];
+        for o in slos {
+            let Some(a) = o.alerts.get(i) else {
+                row.push(DASH.to_owned());
+                continue;
+            };
+            let mark = if a.exceeded { " ▲" } else { "" };
+            row.push(format!(
+                "{} & {}{mark}",
+                burn(a.long_burn_rate),
+                burn(a.short_burn_rate)
+            ));
+        }
+        t.rows.push(row);
+    }
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn objectives_read_as_written() {
+        assert_eq!(objective(0.999), "99.9%");
+        assert_eq!(objective(0.99), "99%");
+        assert_eq!(objective(0.9995), "99.95%");
+    }
+}
