@@ -184,6 +184,21 @@ impl Model {
             });
         }
         self.decoys(&mut om, &times);
+        for (ns, pod, app) in [
+            (NS, "beacon-0", "beacon"),
+            (NS, "beacon-1", "beacon"),
+            (NS, "beacon-2", "beacon"),
+            (NS, "other-0", "other"),
+            ("staging", "beacon-0", "beacon"),
+        ] {
+            let labels = [
+                ("job", "kube-state-metrics"),
+                ("namespace", ns),
+                ("pod", pod),
+                ("label_app", app),
+            ];
+            om.series("kube_pod_labels", &labels, &times, |_| 1.0);
+        }
         om
     }
 
@@ -479,6 +494,79 @@ fn slo_flags_set_objectives_and_threshold_without_rules() {
     let s = slo(&r, "latency");
     assert_eq!(s["objective_from"], "flag", "{s}");
     assert_close(&s["threshold_seconds"], 0.25, "threshold");
+}
+
+/// A label selector goes through kube-state-metrics' kube_pod_labels: the same pods, the
+/// same figures, and every selector of a joined query keeps to the namespace.
+#[test]
+fn slo_of_a_label_selector_joins_within_the_namespace() {
+    let stack = raw();
+    let r = stack.report(&["--selector", "app=beacon"]);
+    let m = &stack.model;
+    check(&r, "availability", &availability(m, 0.999), false);
+    check(&r, "latency", &latency(m, 0.99, |p| p.within_500ms), false);
+    let mut joins = 0;
+    for used in r["slo"]["queries"].as_array().unwrap() {
+        let promql = used["promql"].as_str().unwrap();
+        if !promql.contains(" on (") {
+            continue;
+        }
+        joins += 1;
+        for selector in promql.split('{').skip(1) {
+            let body = selector.split('}').next().unwrap();
+            assert!(body.contains(r#"namespace="shop""#), "{promql}");
+        }
+    }
+    assert!(joins >= 16, "only {joins} joins");
+}
+
+/// A Prometheus that refuses the widest raw queries (the 3d window) answers the rest: the
+/// failed windows are named under the SLO section and the report exits 3.
+#[test]
+fn slo_windows_refused_by_prometheus_are_named_and_the_report_is_partial() {
+    let model = Model::new(now());
+    let work = Workdir::new().0.keep();
+    let tsdb = work.join("tsdb");
+    backfill(&work, &tsdb, &model.openmetrics());
+    // Prometheus loads a rate()'s range one series at a time: 4,321 samples for the 3d window,
+    // 1,441 for the 1d window.
+    let config = PrometheusConfig {
+        args: vec!["--query.max-samples=3000".into()],
+        ..PrometheusConfig::default()
+    };
+    let prom = Prometheus::start_with_cleanup(&work, &tsdb, config, Some(&work));
+    let stack = Stack {
+        model,
+        prom,
+        json: OnceLock::new(),
+    };
+    let mut args = stack.args();
+    args.extend(["--format".into(), "json".into()]);
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    let run = report(&args);
+    let r: Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(run.code, Some(3), "{}: {}", run.stderr, r["cost"]);
+    assert_eq!(r["partial"], true);
+    let notes = r["slo"]["notes"].to_string();
+    for name in ["availability", "latency"] {
+        assert!(
+            notes.contains(&format!(
+                "SLOs: asking for {name}: bad share over 3d failed"
+            )) && notes.contains("too many samples"),
+            "{notes}"
+        );
+        let s = slo(&r, name);
+        let burns = s["burn_rates"].as_array().unwrap();
+        assert!(burns[6]["burn_rate"].is_null(), "{s}");
+        assert!(burns[5]["burn_rate"].is_number(), "{s}");
+    }
+    let m = &stack.model;
+    let a = availability(m, 0.999);
+    assert_close(
+        &slo(&r, "availability")["range"]["sli"],
+        1.0 - a.range.1,
+        "SLI",
+    );
 }
 
 #[test]
