@@ -1,5 +1,6 @@
-//! `beacon report`: answers six operator questions about a workload from the Prometheus HTTP
-//! API, each with the PromQL it used and an explanation wherever data is missing.
+//! `beacon report`: answers six operator questions about a workload, and reports the SLOs of
+//! its `/`, from the Prometheus HTTP API, each with the PromQL it used and an explanation
+//! wherever data is missing.
 
 pub mod access;
 pub mod catalogue;

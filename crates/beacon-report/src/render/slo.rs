@@ -156,7 +156,7 @@ fn burn_rates(slos: &[Slo]) -> Table {
     }
     let mut t = Table::new(
         Some(
-            "burn rates at the range's end: bad share ÷ (1 − objective), long & short window; ▲ both above the factor: the alert's condition holds",
+            "burn rates now: bad share ÷ (1 − objective), long & short window (▲ both above the factor)",
         ),
         &header,
     );

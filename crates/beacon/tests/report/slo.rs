@@ -602,9 +602,6 @@ fn slo_section_in_every_human_format() {
         let run = report(&args);
         assert!(run.ok, "{format}: {}", run.stderr);
         let out = &run.stdout;
-        if format == "text" {
-            eprintln!("TEXTOUT\n{out}");
-        }
         for expected in [
             "Service-level objectives of /",
             "99.9%",
@@ -617,6 +614,12 @@ fn slo_section_in_every_human_format() {
                 out.contains(expected),
                 "{format}: no {expected:?} in\n{out}"
             );
+        }
+        if format == "text" {
+            let section = out.split("7. Service-level").nth(1).unwrap_or_default();
+            for line in section.lines() {
+                assert!(line.chars().count() <= 100, "wider than 100: {line}");
+            }
         }
         base.truncate(base.len() - 2);
     }
