@@ -62,6 +62,7 @@ pub const PAIRS: [Pair; 4] = [
 
 const OBJECTIVE_RULE: &str = "beacon:slo_objective:ratio";
 const PERIOD_RULE: &str = "beacon:slo_errors:ratio_period";
+const RATE_RULE: &str = "beacon:slo_errors:ratio_rate";
 const REQUESTS: &str = "http_requests_total";
 const BUCKETS: &str = "http_request_duration_seconds_bucket";
 const COUNT: &str = "http_request_duration_seconds_count";
@@ -170,7 +171,7 @@ pub enum BudgetOver {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct BurnRate {
-    pub window: &'static str,
+    pub window: String,
     /// Share of bad requests over the window, at the range's end.
     pub error_ratio: Option<f64>,
     /// error_ratio / (1 − objective): 1 spends the budget exactly over the period.
@@ -193,8 +194,10 @@ pub fn burn_rate(error_ratio: f64, objective: f64) -> f64 {
     error_ratio / (1.0 - objective)
 }
 
-/// Each pair, with its windows' burn rates and whether both are above its factor (the
-/// alerts compare with `>`). A window can be in two pairs (6h: long of 6×, short of 1×).
+/// Each pair whose two windows were read, with their burn rates and whether both are above its
+/// factor (the alerts compare with `>`). A window can be in two pairs (6h: long of 6×, short
+/// of 1×). Rules recorded over other windows (the demo's seconds and minutes) have no pair
+/// here: the alerting rules, not the recorded series, say how the chart pairs them.
 pub fn alerts(burns: &[BurnRate]) -> Vec<BurnAlert> {
     let of = |w: &str| {
         burns
@@ -202,8 +205,10 @@ pub fn alerts(burns: &[BurnRate]) -> Vec<BurnAlert> {
             .find(|b| b.window == w)
             .and_then(|b| b.burn_rate)
     };
+    let read = |w: &str| burns.iter().any(|b| b.window == w);
     PAIRS
         .iter()
+        .filter(|p| read(p.long) && read(p.short))
         .map(|p| {
             let (long, short) = (of(p.long), of(p.short));
             let above = |b: Option<f64>| b.is_some_and(|b| b > p.factor);
@@ -313,6 +318,34 @@ impl RawSelectors {
             format!("1 - {counted} / {total}")
         }
     }
+}
+
+/// The burn-rate windows to read, shortest first: with the rules, every window the chart
+/// records (`prometheusRule.slo`'s windows are values: the demo's are seconds and minutes);
+/// without, the standard ones.
+fn windows(ctx: &Ctx, rules: bool) -> Vec<String> {
+    let recorded: Vec<String> = if rules {
+        ctx.catalogue
+            .names_with_prefix(RATE_RULE)
+            .map(|n| n[RATE_RULE.len()..].to_owned())
+            .collect()
+    } else {
+        Vec::new()
+    };
+    sorted_windows(recorded)
+}
+
+/// `windows` by duration, or the standard ones when none parses.
+fn sorted_windows(windows: Vec<String>) -> Vec<String> {
+    let mut timed: Vec<(f64, String)> = windows
+        .into_iter()
+        .filter_map(|w| Some((humantime::parse_duration(&w).ok()?.as_secs_f64(), w)))
+        .collect();
+    if timed.is_empty() {
+        return WINDOWS.iter().map(|(w, _)| (*w).to_owned()).collect();
+    }
+    timed.sort_by(|a, b| a.0.total_cmp(&b.0));
+    timed.into_iter().map(|(_, w)| w).collect()
 }
 
 /// The value of a one-sample answer.
@@ -483,7 +516,8 @@ struct Queries {
     counted: String,
     /// The rules' bad share over the whole period, when recorded.
     period: Option<String>,
-    burns: Vec<(Origin, String)>,
+    /// Window, where its figure comes from, and the query.
+    burns: Vec<(String, Origin, String)>,
 }
 
 fn queries(
@@ -512,17 +546,15 @@ fn queries(
     let rule = |metric: &str| rules.then(|| s.rule(ctx, metric)).flatten();
     let period =
         rule(PERIOD_RULE).map(|e| answer.uses(format!("{name}: bad share over the period"), e));
-    let burns = WINDOWS
-        .iter()
-        .map(|(w, _)| {
-            let (from, expr) = match rule(&format!("beacon:slo_errors:ratio_rate{w}")) {
+    let burns = windows(ctx, rules)
+        .into_iter()
+        .map(|w| {
+            let (from, expr) = match rule(&format!("{RATE_RULE}{w}")) {
                 Some(e) => (Origin::RecordingRules, e),
-                None => (Origin::RawCounters, raw.error_ratio(w)),
+                None => (Origin::RawCounters, raw.error_ratio(&w)),
             };
-            (
-                from,
-                answer.uses(format!("{name}: bad share over {w}"), expr),
-            )
+            let expr = answer.uses(format!("{name}: bad share over {w}"), expr);
+            (w, from, expr)
         })
         .collect();
     Queries {
@@ -550,7 +582,7 @@ async fn answer_one(ctx: &Ctx, s: Settings<'_>, answer: &mut Answer<Option<Slo>>
         ctx.instant(&q.total),
         ctx.instant(&q.counted),
         period_rows,
-        futures_util::future::join_all(q.burns.iter().map(|(_, e)| ctx.instant(e))),
+        futures_util::future::join_all(q.burns.iter().map(|(_, _, e)| ctx.instant(e))),
     );
     let total = value(&answer.take(total));
     let counted = value(&answer.take(counted)).or(total.map(|_| 0.0));
@@ -558,9 +590,8 @@ async fn answer_one(ctx: &Ctx, s: Settings<'_>, answer: &mut Answer<Option<Slo>>
     let burn_rates: Vec<BurnRate> = q
         .burns
         .iter()
-        .zip(WINDOWS)
         .zip(burns)
-        .map(|(((from, _), (window, _)), rows)| {
+        .map(|((window, from, _), rows)| {
             burn_row(window, value(&answer.take(rows)), objective, *from)
         })
         .collect();
@@ -617,9 +648,9 @@ fn range_sli(total: Option<f64>, counted: Option<f64>, counts_bad: bool) -> Rang
     }
 }
 
-fn burn_row(window: &'static str, ratio: Option<f64>, objective: f64, from: Origin) -> BurnRate {
+fn burn_row(window: &str, ratio: Option<f64>, objective: f64, from: Origin) -> BurnRate {
     BurnRate {
-        window,
+        window: window.to_owned(),
         error_ratio: ratio,
         burn_rate: ratio.map(|r| burn_rate(r, objective)),
         from,
@@ -640,7 +671,7 @@ fn describe(kind: SloKind, threshold: f64) -> String {
 mod tests {
     use super::*;
 
-    fn burn(window: &'static str, b: f64) -> BurnRate {
+    fn burn(window: &str, b: f64) -> BurnRate {
         burn_row(window, Some(b * 0.001), 0.999, Origin::RawCounters)
     }
 
@@ -669,12 +700,24 @@ mod tests {
         let near = |v: Option<f64>, e: f64| v.is_some_and(|v| (v - e).abs() < 1e-9);
         assert!(near(a.long_burn_rate, 5.0) && near(a.short_burn_rate, 7.0));
         // Exactly at the factor is not above it (the alerts use `>`).
-        let at = [burn("1h", 14.4), burn("5m", 30.0)];
+        let mut at = [burn("1h", 14.4), burn("5m", 30.0)];
+        at[0].burn_rate = Some(14.4);
         assert!(!alerts(&at)[0].exceeded);
         assert!(
-            !alerts(&[burn("1h", 30.0)])[0].exceeded,
-            "the 5m is missing"
+            alerts(&[burn("1h", 30.0)]).is_empty(),
+            "the 5m was not read"
         );
+    }
+
+    #[test]
+    fn recorded_windows_are_read_shortest_first() {
+        let recorded = ["3m", "10s", "1h", "1d", "30s", "15m"].map(String::from);
+        assert_eq!(
+            sorted_windows(recorded.to_vec()),
+            ["10s", "30s", "3m", "15m", "1h", "1d"]
+        );
+        let standard: Vec<String> = WINDOWS.iter().map(|(w, _)| (*w).to_owned()).collect();
+        assert_eq!(sorted_windows(Vec::new()), standard);
     }
 
     #[test]

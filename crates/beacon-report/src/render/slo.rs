@@ -3,7 +3,7 @@
 use super::sections::{self, Section, Table};
 use crate::{
     Report,
-    questions::slo::{BudgetOver, ObjectiveFrom, Origin, PAIRS, Slo, SloKind},
+    questions::slo::{BudgetOver, BurnAlert, ObjectiveFrom, Origin, PAIRS, Slo, SloKind},
     render::format::{self, DASH},
 };
 
@@ -16,8 +16,41 @@ pub fn section(report: &Report) -> Section {
     s.findings.push(source(&a.data));
     s.findings.extend(a.data.iter().map(finding));
     s.tables.push(objectives(&a.data));
-    s.tables.push(burn_rates(&a.data));
+    if a.data.iter().any(|o| !o.alerts.is_empty()) {
+        s.tables.push(burn_rates(&a.data));
+    } else {
+        s.tables.push(burn_windows(&a.data));
+    }
     s
+}
+
+/// One row per window read, for windows the standard alert pairs do not cover (the demo's).
+fn burn_windows(slos: &[Slo]) -> Table {
+    let mut header = vec![("WINDOW", false)];
+    header.extend(slos.iter().map(|o| (burn_header(o), true)));
+    let mut t = Table::new(Some("burn rates now: bad share ÷ (1 − objective)"), &header);
+    let mut windows: Vec<&str> = Vec::new();
+    for b in slos.iter().flat_map(|o| &o.burn_rates) {
+        if !windows.contains(&b.window.as_str()) {
+            windows.push(&b.window);
+        }
+    }
+    for w in windows {
+        let mut row = vec![w.to_owned()];
+        for o in slos {
+            let b = o.burn_rates.iter().find(|b| b.window == w);
+            row.push(burn(b.and_then(|b| b.burn_rate)));
+        }
+        t.rows.push(row);
+    }
+    t
+}
+
+fn burn_header(o: &Slo) -> &'static str {
+    match o.slo {
+        SloKind::Availability => "AVAILABILITY BURN",
+        SloKind::Latency => "LATENCY BURN",
+    }
 }
 
 fn name(o: &Slo) -> String {
@@ -145,28 +178,29 @@ fn source(slos: &[Slo]) -> String {
 /// the factor.
 fn burn_rates(slos: &[Slo]) -> Table {
     let mut header = vec![("ALERT", false), ("WINDOWS", false)];
-    for o in slos {
-        header.push((
-            match o.slo {
-                SloKind::Availability => "AVAILABILITY BURN",
-                SloKind::Latency => "LATENCY BURN",
-            },
-            true,
-        ));
-    }
+    header.extend(slos.iter().map(|o| (burn_header(o), true)));
     let mut t = Table::new(
         Some(
             "burn rates now: bad share ÷ (1 − objective), long & short window (▲ both above the factor)",
         ),
         &header,
     );
-    for (i, p) in PAIRS.iter().enumerate() {
+    for p in PAIRS.iter() {
+        let held = |o: &Slo| {
+            o.alerts
+                .iter()
+                .any(|a| a.pair.long == p.long && a.pair.short == p.short)
+        };
+        if !slos.iter().any(held) {
+            continue;
+        }
         let mut row = vec![
             format!("{} {}×", p.severity, p.factor),
             format!("{} & {}", p.long, p.short),
         ];
         for o in slos {
-            let Some(a) = o.alerts.get(i) else {
+            let same = |a: &&BurnAlert| a.pair.long == p.long && a.pair.short == p.short;
+            let Some(a) = o.alerts.iter().find(same) else {
                 row.push(DASH.to_owned());
                 continue;
             };
@@ -185,6 +219,51 @@ fn burn_rates(slos: &[Slo]) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::questions::slo::{Budget, BurnRate, RangeSli, alerts};
+
+    fn slo(windows: &[(&str, f64)]) -> Slo {
+        let burn_rates: Vec<BurnRate> = windows
+            .iter()
+            .map(|(w, b)| BurnRate {
+                window: (*w).to_owned(),
+                error_ratio: Some(b / 1000.0),
+                burn_rate: Some(*b),
+                from: Origin::RecordingRules,
+            })
+            .collect();
+        Slo {
+            slo: SloKind::Availability,
+            description: String::new(),
+            objective: 0.999,
+            objective_from: ObjectiveFrom::RecordingRule,
+            period: "1h".into(),
+            threshold_seconds: None,
+            job: Some("beacon".into()),
+            range: RangeSli::default(),
+            budget: Budget {
+                consumed: Some(2.5),
+                over: BudgetOver::Period,
+                window: "1h".into(),
+                from: Origin::RecordingRules,
+            },
+            alerts: alerts(&burn_rates),
+            burn_rates,
+        }
+    }
+
+    #[test]
+    fn windows_outside_the_standard_pairs_are_listed_one_per_row() {
+        // The demo's windows: no standard pair is complete.
+        let demo = [slo(&[("10s", 300.0), ("1m", 120.0), ("15m", 9.0)])];
+        assert!(demo[0].alerts.is_empty());
+        let t = burn_windows(&demo);
+        assert_eq!(t.header, ["WINDOW", "AVAILABILITY BURN"]);
+        assert_eq!(t.rows[0], ["10s", "300.00×"]);
+        assert_eq!(t.rows.len(), 3);
+        // Standard windows: one row per pair whose windows were read, ▲ where it holds.
+        let t = burn_rates(&[slo(&[("5m", 20.0), ("1h", 15.0), ("30m", 1.0)])]);
+        assert_eq!(t.rows, [["page 14.4×", "1h & 5m", "15.00× & 20.00× ▲"]]);
+    }
 
     #[test]
     fn objectives_read_as_written() {
