@@ -320,6 +320,59 @@ impl RawSelectors {
     }
 }
 
+/// The latency threshold the recording rules count (their `le`), read from Prometheus' rules
+/// API, so that the SLI over the range counts the same requests; the flag's when Prometheus
+/// does not evaluate them itself (a ruler elsewhere), which is noted.
+async fn rules_threshold(
+    ctx: &Ctx,
+    answer: &mut Answer<Vec<Slo>>,
+    job: &str,
+    flags: &SloFlags,
+) -> f64 {
+    let flag = flags.latency_threshold;
+    let rules = ctx.prom.recording_rules().await.unwrap_or_default();
+    let scope = [
+        format!("namespace={}", quote(&ctx.namespace)),
+        format!("job={}", quote(job)),
+    ];
+    let le = rules
+        .iter()
+        .filter(|r| r.name.starts_with(RATE_RULE) || r.name == PERIOD_RULE)
+        .filter(|r| r.labels.get("slo").is_some_and(|s| s == "latency"))
+        .filter(|r| {
+            scope
+                .iter()
+                .all(|m| r.query.replace(", ", ",").contains(m.as_str()))
+        })
+        .find_map(|r| le_of(&r.query));
+    match le {
+        Some(le) if (le - flag).abs() > 1e-9 => {
+            answer.note(format!(
+                "the latency SLO counts requests within the recording rules' {} (le=\"{}\"), not --slo-latency-threshold {}",
+                duration_words(le),
+                le_label(le),
+                duration_words(flag)
+            ));
+            le
+        }
+        Some(le) => le,
+        None => {
+            answer.note(format!(
+                "the recording rules' latency threshold is not in this Prometheus' rules API (evaluated elsewhere?): the SLI over the range counts requests within --slo-latency-threshold {}; keep it equal to the chart's",
+                duration_words(flag)
+            ));
+            flag
+        }
+    }
+}
+
+/// The `le` a rule's query selects: `…_bucket{…, le="0.5"}` → 0.5.
+fn le_of(query: &str) -> Option<f64> {
+    let start = query.find("le=\"")? + 4;
+    let end = query[start..].find('"')? + start;
+    query[start..end].parse().ok()
+}
+
 /// The burn-rate windows to read, shortest first: with the rules, every window the chart
 /// records (`prometheusRule.slo`'s windows are values: the demo's are seconds and minutes);
 /// without, the standard ones.
@@ -403,6 +456,11 @@ pub async fn answer(ctx: &Ctx, workload: &Workload, flags: &SloFlags) -> Answer<
     }
     let job = workload_job(ctx, &mut answer, &filter).await;
     let rules = job.clone().filter(|_| ctx.catalogue.has(OBJECTIVE_RULE));
+    let mut flags = *flags;
+    if let Some(job) = &rules {
+        flags.latency_threshold = rules_threshold(ctx, &mut answer, job, &flags).await;
+    }
+    let flags = &flags;
     let mut parts = [Answer::new(QUESTION, None), Answer::new(QUESTION, None)];
     let [a, l] = &mut parts;
     let settings = |kind| Settings {
@@ -707,6 +765,13 @@ mod tests {
             alerts(&[burn("1h", 30.0)]).is_empty(),
             "the 5m was not read"
         );
+    }
+
+    #[test]
+    fn the_rules_threshold_is_their_le() {
+        let q = r#"1 - (sum by (namespace, job) (rate(http_request_duration_seconds_bucket{job="beacon", namespace="shop", route="/", le="0.25"}[5m])) / 1)"#;
+        assert_eq!(le_of(q), Some(0.25));
+        assert_eq!(le_of("sum(rate(http_requests_total[5m]))"), None);
     }
 
     #[test]

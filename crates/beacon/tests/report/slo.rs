@@ -250,13 +250,16 @@ struct Stack {
 }
 
 impl Stack {
-    fn start(model: Model, more_blocks: impl FnOnce(&std::path::Path, &std::path::Path)) -> Self {
+    fn start(
+        model: Model,
+        config: PrometheusConfig,
+        more_blocks: impl FnOnce(&std::path::Path, &std::path::Path),
+    ) -> Self {
         let work = Workdir::new().0.keep();
         let tsdb = work.join("tsdb");
         backfill(&work, &tsdb, &model.openmetrics());
         more_blocks(&work, &tsdb);
-        let prom =
-            Prometheus::start_with_cleanup(&work, &tsdb, PrometheusConfig::default(), Some(&work));
+        let prom = Prometheus::start_with_cleanup(&work, &tsdb, config, Some(&work));
         Self {
             model,
             prom,
@@ -295,15 +298,21 @@ static RULES: OnceLock<Stack> = OnceLock::new();
 
 /// Beacon's counters only: no recording rules.
 fn raw() -> &'static Stack {
-    RAW.get_or_init(|| Stack::start(Model::new(now()), |_, _| {}))
+    RAW.get_or_init(|| Stack::start(Model::new(now()), PrometheusConfig::default(), |_, _| {}))
 }
 
 /// The same counters plus the chart's recording rules, evaluated by promtool against the raw
-/// stack over the last ten minutes (the report reads them at its end only).
+/// stack over the last ten minutes (the report reads them at its end only). This Prometheus
+/// loads the rules too, as kube-prometheus-stack's would, so its rules API lists them; its own
+/// evaluations land after the model's end.
 fn with_rules() -> &'static Stack {
     RULES.get_or_init(|| {
         let base = raw();
-        Stack::start(Model::ending(base.model.end), |work, tsdb| {
+        let config = PrometheusConfig {
+            rules: Some(CHART_RULES.to_owned()),
+            ..PrometheusConfig::default()
+        };
+        Stack::start(Model::ending(base.model.end), config, |work, tsdb| {
             let rules = work.join("slo-rules.yml");
             std::fs::write(&rules, CHART_RULES).unwrap();
             let blocks = work.join("rule-blocks");
@@ -475,6 +484,28 @@ fn slo_from_the_charts_recording_rules_gives_the_same_answers() {
         "{queries}"
     );
     assert_eq!(r["partial"], false);
+}
+
+/// The rules count the chart's threshold: a different flag does not make the SLI over the
+/// range count other requests than the burn rates do.
+#[test]
+fn slo_latency_threshold_is_the_rules_when_they_are_loaded() {
+    let stack = with_rules();
+    let r = stack.report(&["--slo-latency-threshold", "250ms"]);
+    check(
+        &r,
+        "latency",
+        &latency(&stack.model, 0.99, |p| p.within_500ms),
+        true,
+    );
+    assert_close(&slo(&r, "latency")["threshold_seconds"], 0.5, "threshold");
+    let notes = r["slo"]["notes"].to_string();
+    assert!(
+        notes.contains(
+            r#"the recording rules' 500ms (le=\"0.5\"), not --slo-latency-threshold 250ms"#
+        ),
+        "{notes}"
+    );
 }
 
 #[test]
