@@ -11,6 +11,7 @@ pub mod model;
 pub mod prom_client;
 pub mod questions;
 pub mod render;
+pub mod slo_model;
 pub mod step_budget;
 pub mod target;
 pub mod time_range;
@@ -33,7 +34,7 @@ use crate::{
     prom_client::{AlertmanagerClient, PromClient},
     questions::{
         CadvisorShape, Ctx, alerts::Alerts, kubelets::Kubelets, network::PodNetwork,
-        nodes::NodeUsage, pod_cpu::CpuRanking, slo::Slo, workload::WorkloadUsage,
+        nodes::NodeUsage, pod_cpu::CpuRanking, workload::WorkloadUsage,
     },
 };
 
@@ -84,7 +85,7 @@ pub struct Report {
     pub network: Answer<Vec<PodNetwork>>,
     pub alerts: Answer<Alerts>,
     /// Availability and latency of `/`: objective, SLI, budget and burn rates.
-    pub slo: Answer<Vec<Slo>>,
+    pub slo: Answer<Vec<slo_model::Slo>>,
     pub inventory: Answer<Inventory>,
 }
 

@@ -3,8 +3,8 @@
 use super::sections::{self, Section, Table};
 use crate::{
     Report,
-    questions::slo::{BudgetOver, BurnAlert, ObjectiveFrom, Origin, PAIRS, Slo, SloKind},
     render::format::{self, DASH},
+    slo_model::{BudgetOver, BurnAlert, ObjectiveFrom, Origin, PAIRS, Slo, SloKind},
 };
 
 pub fn section(report: &Report) -> Section {
@@ -58,7 +58,7 @@ fn name(o: &Slo) -> String {
         SloKind::Availability => "availability (not 5xx)".to_owned(),
         SloKind::Latency => format!(
             "latency (within {})",
-            crate::questions::slo::duration_words(o.threshold_seconds.unwrap_or_default())
+            crate::slo_model::duration_words(o.threshold_seconds.unwrap_or_default())
         ),
     }
 }
@@ -219,7 +219,7 @@ fn burn_rates(slos: &[Slo]) -> Table {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::questions::slo::{Budget, BurnRate, RangeSli, alerts};
+    use crate::slo_model::{Budget, BurnRate, RangeSli, alerts};
 
     fn slo(windows: &[(&str, f64)]) -> Slo {
         let burn_rates: Vec<BurnRate> = windows
