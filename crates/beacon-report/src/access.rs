@@ -36,16 +36,16 @@ impl fmt::Debug for Secret {
 
 /// Which endpoint the credentials are for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Target {
+pub enum Endpoint {
     Prometheus,
     Alertmanager,
 }
 
-impl Target {
+impl Endpoint {
     pub fn name(self) -> &'static str {
         match self {
-            Target::Prometheus => "Prometheus",
-            Target::Alertmanager => "Alertmanager",
+            Endpoint::Prometheus => "Prometheus",
+            Endpoint::Alertmanager => "Alertmanager",
         }
     }
 }
@@ -152,7 +152,7 @@ pub(crate) enum Sent {
 /// An HTTP client for one endpoint and what it sends.
 #[derive(Debug, Clone)]
 pub(crate) struct Authorized {
-    pub target: Target,
+    pub endpoint: Endpoint,
     pub http: reqwest::Client,
     pub sent: Sent,
     /// Names (never values) of the extra headers.
@@ -172,19 +172,19 @@ struct Credential {
 impl Access {
     /// Reads the files and builds the endpoint's client. Every error names the file or setting
     /// to fix, never a secret.
-    pub(crate) fn authorize(&self, target: Target, timeout: Duration) -> Result<Authorized> {
+    pub(crate) fn authorize(&self, endpoint: Endpoint, timeout: Duration) -> Result<Authorized> {
         let mut headers = HeaderMap::new();
-        let (sent, mut secrets) = match self.credential(target)? {
+        let (sent, mut secrets) = match self.credential(endpoint)? {
             Some(c) => {
                 headers.insert(AUTHORIZATION, c.value);
                 (c.sent, c.secrets)
             }
             None => (Sent::Nothing, Vec::new()),
         };
-        let header_names = self.extra_headers(target, &mut headers, &mut secrets)?;
-        let http = client(self.tls(target)?, headers, timeout)?;
+        let header_names = self.extra_headers(endpoint, &mut headers, &mut secrets)?;
+        let http = client(self.tls(endpoint)?, headers, timeout)?;
         Ok(Authorized {
-            target,
+            endpoint,
             http,
             sent,
             header_names,
@@ -193,28 +193,28 @@ impl Access {
         })
     }
 
-    fn fail(&self, target: Target, reason: String) -> Error {
+    fn fail(&self, endpoint: Endpoint, reason: String) -> Error {
         Error::Credentials {
-            what: target.name(),
+            what: endpoint.name(),
             reason,
         }
     }
 
     /// A bearer token or basic auth, which are alternatives, or neither.
-    fn credential(&self, target: Target) -> Result<Option<Credential>> {
+    fn credential(&self, endpoint: Endpoint) -> Result<Option<Credential>> {
         let n = &self.names;
         match (&self.bearer_token_file, &self.basic_auth_user) {
             (Some(_), Some(_)) => Err(self.fail(
-                target,
+                endpoint,
                 format!(
                     "{} and {} are alternatives; give one",
                     n.bearer_token_file, n.basic_auth_user
                 ),
             )),
-            (Some(file), None) => self.bearer(target, file).map(Some),
-            (None, Some(user)) => self.basic(target, user).map(Some),
+            (Some(file), None) => self.bearer(endpoint, file).map(Some),
+            (None, Some(user)) => self.basic(endpoint, user).map(Some),
             (None, None) if self.basic_auth_password.is_some() => Err(self.fail(
-                target,
+                endpoint,
                 format!(
                     "a basic-auth password (from {} or {}) needs {}",
                     n.basic_auth_password_file, n.basic_auth_password, n.basic_auth_user
@@ -224,12 +224,12 @@ impl Access {
         }
     }
 
-    fn bearer(&self, target: Target, file: &Path) -> Result<Credential> {
+    fn bearer(&self, endpoint: Endpoint, file: &Path) -> Result<Credential> {
         let name = &self.names.bearer_token_file;
-        let token = read_secret(target, name, file)?;
+        let token = read_secret(endpoint, name, file)?;
         let value = sensitive(&format!("Bearer {}", token.expose())).ok_or_else(|| {
             self.fail(
-                target,
+                endpoint,
                 format!(
                     "{name} {}: the token has characters a header cannot carry",
                     file.display()
@@ -243,11 +243,11 @@ impl Access {
         })
     }
 
-    fn basic(&self, target: Target, user: &str) -> Result<Credential> {
+    fn basic(&self, endpoint: Endpoint, user: &str) -> Result<Credential> {
         let n = &self.names;
         let (password, password_from) = match &self.basic_auth_password {
             Some(Password::File(file)) => (
-                read_secret(target, &n.basic_auth_password_file, file)?,
+                read_secret(endpoint, &n.basic_auth_password_file, file)?,
                 format!(
                     "the password in {} ({})",
                     file.display(),
@@ -257,7 +257,7 @@ impl Access {
             Some(Password::Env(secret)) => (secret.clone(), n.basic_auth_password.clone()),
             None => {
                 return Err(self.fail(
-                    target,
+                    endpoint,
                     format!(
                         "{} needs a password: {} or {}",
                         n.basic_auth_user, n.basic_auth_password_file, n.basic_auth_password
@@ -279,7 +279,7 @@ impl Access {
     /// Adds the extra headers; returns their names.
     fn extra_headers(
         &self,
-        target: Target,
+        endpoint: Endpoint,
         headers: &mut HeaderMap,
         secrets: &mut Vec<Secret>,
     ) -> Result<Vec<String>> {
@@ -288,19 +288,19 @@ impl Access {
         for header in &self.headers {
             let name = HeaderName::from_bytes(header.name.as_bytes()).map_err(|_| {
                 self.fail(
-                    target,
+                    endpoint,
                     format!("{flag}: the part before ':' is not a valid header name"),
                 )
             })?;
             if name == AUTHORIZATION && headers.contains_key(AUTHORIZATION) {
                 return Err(self.fail(
-                    target,
+                    endpoint,
                     format!("{flag} Authorization conflicts with the bearer token or basic auth"),
                 ));
             }
             let value = sensitive(header.value.expose()).ok_or_else(|| {
                 self.fail(
-                    target,
+                    endpoint,
                     format!(
                         "{flag} {}: the value has characters a header cannot carry",
                         header.name
@@ -315,11 +315,11 @@ impl Access {
     }
 
     /// The system's trust roots, or only the CA file's.
-    fn tls(&self, target: Target) -> Result<beacon_tls::ClientConfig> {
+    fn tls(&self, endpoint: Endpoint) -> Result<beacon_tls::ClientConfig> {
         match &self.ca_file {
             Some(file) => {
                 beacon_tls::client_config_trusting(file).map_err(|source| Error::CaFile {
-                    what: target.name(),
+                    what: endpoint.name(),
                     name: self.names.ca_file.clone(),
                     source,
                 })
@@ -370,14 +370,14 @@ const MAX_SECRET_BYTES: u64 = 64 << 10;
 /// A token or password file: surrounding whitespace dropped (as Prometheus' own `*_file`
 /// settings do, so `echo secret > file` works); empty is an error. Bounded, and never waiting
 /// on a FIFO.
-fn read_secret(target: Target, name: &str, file: &Path) -> Result<Secret> {
+fn read_secret(endpoint: Endpoint, name: &str, file: &Path) -> Result<Secret> {
     let fail = |reason: &str| Error::Credentials {
-        what: target.name(),
+        what: endpoint.name(),
         reason: format!("{name} {}: {reason}", file.display()),
     };
     let bytes = beacon_tls::read_regular_file(file, MAX_SECRET_BYTES).map_err(|source| {
         Error::CredentialFile {
-            what: target.name(),
+            what: endpoint.name(),
             name: name.to_owned(),
             file: file.to_owned(),
             source,
@@ -422,7 +422,7 @@ impl Authorized {
     pub(crate) fn warn_if_plaintext(&self, base: &reqwest::Url) {
         if sends_in_clear(base, &self.sent, !self.header_names.is_empty()) {
             tracing::warn!(
-                endpoint = self.target.name(),
+                endpoint = self.endpoint.name(),
                 host = base.host_str().unwrap_or(""),
                 "credentials are sent over plain http; use an https:// URL"
             );
@@ -431,7 +431,7 @@ impl Authorized {
 
     /// The one-line explanation of a 401/403 answer: what was sent and what to check.
     pub(crate) fn denied(&self, url: &str, status: u16, challenge: Option<&str>) -> Error {
-        let (what, n) = (self.target.name(), &self.names);
+        let (what, n) = (self.endpoint.name(), &self.names);
         let asks = challenge
             .and_then(|c| c.split_whitespace().next())
             .map(|scheme| format!(" and asks for {scheme} authentication"))
@@ -588,7 +588,7 @@ mod tests {
         assert!(!shown.contains("hunter2"), "{shown}");
         assert!(shown.contains("X-Api-Key") && shown.contains("<redacted>"));
         let authorized = access
-            .authorize(Target::Prometheus, Duration::from_secs(1))
+            .authorize(Endpoint::Prometheus, Duration::from_secs(1))
             .unwrap();
         let shown = format!("{authorized:?}");
         assert!(
@@ -659,7 +659,7 @@ mod tests {
         ];
         for (access, expected) in cases {
             let err = access
-                .authorize(Target::Prometheus, Duration::from_secs(1))
+                .authorize(Endpoint::Prometheus, Duration::from_secs(1))
                 .unwrap_err()
                 .to_string();
             assert!(err.contains(expected), "{err}");

@@ -13,8 +13,8 @@ pub mod questions;
 pub mod render;
 pub mod slo_model;
 pub mod step_budget;
-pub mod target;
 pub mod time_range;
+pub mod workload;
 
 use std::time::Duration;
 
@@ -23,8 +23,8 @@ use serde::Serialize;
 pub use access::Access;
 pub use error::{Error, Result};
 pub use render::Format;
-pub use target::Workload;
 pub use time_range::TimeRange;
+pub use workload::Workload;
 
 use crate::{
     catalogue::Catalogue,

@@ -8,7 +8,7 @@ use serde::{Deserialize, de::DeserializeOwned};
 
 use crate::{
     Error, Result,
-    access::{Access, Authorized, Names, Target},
+    access::{Access, Authorized, Endpoint, Names},
     cost::{CostLog, QueryCost, QueryStats},
     error::snippet,
     time_range::TimeRange,
@@ -125,8 +125,8 @@ pub struct BuildInfo {
 
 /// Parses a base URL and makes sure relative joins keep its path prefix
 /// (`http://host/prometheus` + `api/v1/query`).
-fn base_url(target: Target, url: &str, names: &Names) -> Result<Url> {
-    let what = target.name();
+fn base_url(endpoint: Endpoint, url: &str, names: &Names) -> Result<Url> {
+    let what = endpoint.name();
     let mut parsed = Url::parse(url).map_err(|e| Error::BadUrl {
         what,
         url: url.to_owned(),
@@ -176,8 +176,8 @@ pub struct PromClient {
 impl PromClient {
     /// A client for the Prometheus at `url`, sending `access`'s credentials to it only.
     pub fn new(url: &str, access: &Access, timeout: Duration) -> Result<Self> {
-        let base = base_url(Target::Prometheus, url, &access.names)?;
-        let auth = access.authorize(Target::Prometheus, timeout)?;
+        let base = base_url(Endpoint::Prometheus, url, &access.names)?;
+        let auth = access.authorize(Endpoint::Prometheus, timeout)?;
         auth.warn_if_plaintext(&base);
         Ok(Self {
             base,
@@ -366,8 +366,8 @@ pub struct AlertmanagerClient {
 impl AlertmanagerClient {
     /// A client for the Alertmanager at `url`, with its own credentials (never Prometheus').
     pub fn new(url: &str, access: &Access, timeout: Duration) -> Result<Self> {
-        let base = base_url(Target::Alertmanager, url, &access.names)?;
-        let auth = access.authorize(Target::Alertmanager, timeout)?;
+        let base = base_url(Endpoint::Alertmanager, url, &access.names)?;
+        let auth = access.authorize(Endpoint::Alertmanager, timeout)?;
         auth.warn_if_plaintext(&base);
         Ok(Self { base, auth })
     }
@@ -464,7 +464,7 @@ mod tests {
     #[test]
     fn base_url_keeps_a_path_prefix() {
         let base = base_url(
-            Target::Prometheus,
+            Endpoint::Prometheus,
             "http://host:9090/prom",
             &Names::default(),
         )
@@ -473,14 +473,14 @@ mod tests {
             base.join("api/v1/query").unwrap().as_str(),
             "http://host:9090/prom/api/v1/query"
         );
-        assert!(base_url(Target::Prometheus, "ftp://host", &Names::default()).is_err());
-        assert!(base_url(Target::Prometheus, "not a url", &Names::default()).is_err());
+        assert!(base_url(Endpoint::Prometheus, "ftp://host", &Names::default()).is_err());
+        assert!(base_url(Endpoint::Prometheus, "not a url", &Names::default()).is_err());
     }
 
     #[test]
     fn a_password_in_the_url_is_refused_without_being_repeated() {
         let err = base_url(
-            Target::Prometheus,
+            Endpoint::Prometheus,
             "https://admin:hunter2@host:9090/",
             &Names::default(),
         )
@@ -493,7 +493,7 @@ mod tests {
         // A user name alone is not a secret, and stays allowed.
         assert!(
             base_url(
-                Target::Prometheus,
+                Endpoint::Prometheus,
                 "https://admin@host:9090/",
                 &Names::default()
             )

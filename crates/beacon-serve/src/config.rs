@@ -232,6 +232,17 @@ mod tests {
     }
 
     #[test]
+    fn an_invalid_fault_in_config_json_is_reported_with_file_line_column_and_key() {
+        let err = parse("{\n  \"faults\": {\"pods\": {\"1\": {\"errorRatio\": 2}}}\n}")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("invalid config file /config/config.json: line 2, column 44, at `faults.pods.1.errorRatio`: errorRatio must be between 0 and 1"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn empty_object_gives_defaults() {
         assert_eq!(parse("{}").unwrap(), Config::default());
         assert_eq!(Config::default().timezone.name(), "Europe/Moscow");

@@ -492,20 +492,6 @@ mod tests {
     }
 
     #[test]
-    fn an_invalid_fault_in_config_json_is_reported_with_file_line_column_and_key() {
-        let err = crate::config::Config::parse(
-            std::path::Path::new("/config/config.json"),
-            b"{\n  \"faults\": {\"pods\": {\"1\": {\"errorRatio\": 2}}}\n}",
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            err.starts_with("invalid config file /config/config.json: line 2, column 44, at `faults.pods.1.errorRatio`: errorRatio must be between 0 and 1"),
-            "{err}"
-        );
-    }
-
-    #[test]
     fn cpu_work_uses_cpu_time() {
         let t0 = thread_cpu_time();
         burn_cpu(Duration::from_millis(20));

@@ -25,7 +25,6 @@ use tokio_io_timeout::TimeoutStream;
 use crate::{
     Error, Result,
     config_watch::{self, LiveConfig},
-    identity::Identity,
     init_data,
     metrics::Metrics,
     page,
@@ -65,7 +64,7 @@ impl Application {
             metrics.clone(),
             settings.config_poll_interval,
         );
-        let identity = Identity::from_env();
+        let identity = settings.identity.clone();
         let state = Arc::new(AppContext {
             config,
             store,

@@ -1,5 +1,7 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
+use crate::identity::Identity;
+
 /// Everything `beacon serve` needs to start; the CLI fills it from flags and `BEACON_*` env vars.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -20,6 +22,8 @@ pub struct Settings {
     /// Fallback re-read of the config file, in case a file-system event is missed.
     pub config_poll_interval: Duration,
     pub build: BuildInfo,
+    /// Who this pod is; the CLI reads it from the downward API's environment variables.
+    pub identity: Identity,
 }
 
 /// What `beacon_build_info` and `/version` report.
@@ -76,6 +80,7 @@ impl Settings {
                 version: env!("CARGO_PKG_VERSION"),
                 revision: "unknown",
             },
+            identity: Identity::from_env(),
         }
     }
 }

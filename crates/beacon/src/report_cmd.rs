@@ -10,7 +10,7 @@ use std::{path::PathBuf, process::ExitCode, time::Duration};
 use anyhow::Context;
 use beacon_report::{
     Access, Format, Options, TimeRange, Workload,
-    access::{Header, Names, Password, Secret, Target},
+    access::{Endpoint, Header, Names, Password, Secret},
     questions::slo::{self, SloFlags},
     time_range::parse_time,
 };
@@ -196,50 +196,50 @@ impl std::fmt::Debug for RawHeader {
 }
 
 /// The command-line flag that sets `what` for this endpoint, e.g. `--alertmanager-ca-file`.
-fn flag(target: Target, what: &str) -> String {
-    match target {
-        Target::Prometheus => format!("--{what}"),
-        Target::Alertmanager => format!("--alertmanager-{what}"),
+fn flag(endpoint: Endpoint, what: &str) -> String {
+    match endpoint {
+        Endpoint::Prometheus => format!("--{what}"),
+        Endpoint::Alertmanager => format!("--alertmanager-{what}"),
     }
 }
 
 /// The environment variable that can hold the endpoint's basic-auth password.
-fn password_env(target: Target) -> &'static str {
-    match target {
-        Target::Prometheus => "BEACON_PROMETHEUS_BASIC_AUTH_PASSWORD",
-        Target::Alertmanager => "BEACON_ALERTMANAGER_BASIC_AUTH_PASSWORD",
+fn password_env(endpoint: Endpoint) -> &'static str {
+    match endpoint {
+        Endpoint::Prometheus => "BEACON_PROMETHEUS_BASIC_AUTH_PASSWORD",
+        Endpoint::Alertmanager => "BEACON_ALERTMANAGER_BASIC_AUTH_PASSWORD",
     }
 }
 
 /// How messages about the endpoint's credentials name the settings: by their flags.
-fn names(target: Target) -> Names {
+fn names(endpoint: Endpoint) -> Names {
     Names {
-        bearer_token_file: flag(target, "bearer-token-file"),
-        basic_auth_user: flag(target, "basic-auth-user"),
-        basic_auth_password_file: flag(target, "basic-auth-password-file"),
-        basic_auth_password: format!("${}", password_env(target)),
-        header: flag(target, "header"),
-        ca_file: flag(target, "ca-file"),
+        bearer_token_file: flag(endpoint, "bearer-token-file"),
+        basic_auth_user: flag(endpoint, "basic-auth-user"),
+        basic_auth_password_file: flag(endpoint, "basic-auth-password-file"),
+        basic_auth_password: format!("${}", password_env(endpoint)),
+        header: flag(endpoint, "header"),
+        ca_file: flag(endpoint, "ca-file"),
     }
 }
 
 /// One endpoint's flags, and the environment variable that may hold its password.
 fn access(
-    target: Target,
+    endpoint: Endpoint,
     bearer_token_file: &Option<PathBuf>,
     basic_auth_user: &Option<String>,
     basic_auth_password_file: &Option<PathBuf>,
     headers: &[RawHeader],
     ca_file: &Option<PathBuf>,
 ) -> anyhow::Result<Access> {
-    let from_env = std::env::var(password_env(target))
+    let from_env = std::env::var(password_env(endpoint))
         .ok()
         .filter(|p| !p.is_empty());
     let basic_auth_password = match (basic_auth_password_file, from_env) {
         (Some(_), Some(_)) => anyhow::bail!(
             "{} and ${} are alternatives; give one",
-            flag(target, "basic-auth-password-file"),
-            password_env(target)
+            flag(endpoint, "basic-auth-password-file"),
+            password_env(endpoint)
         ),
         (Some(file), None) => Some(Password::File(file.clone())),
         (None, Some(value)) => Some(Password::Env(Secret::new(value))),
@@ -253,9 +253,9 @@ fn access(
             .iter()
             .map(|h| Header::parse(&h.0))
             .collect::<Result<_, _>>()
-            .with_context(|| flag(target, "header"))?,
+            .with_context(|| flag(endpoint, "header"))?,
         ca_file: ca_file.clone(),
-        names: names(target),
+        names: names(endpoint),
     })
 }
 
@@ -319,7 +319,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     workload.filter(&args.namespace)?;
     let p = &args.prometheus_access;
     let prometheus_access = access(
-        Target::Prometheus,
+        Endpoint::Prometheus,
         &p.bearer_token_file,
         &p.basic_auth_user,
         &p.basic_auth_password_file,
@@ -328,7 +328,7 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
     )?;
     let a = &args.alertmanager_access;
     let alertmanager_access = access(
-        Target::Alertmanager,
+        Endpoint::Alertmanager,
         &a.alertmanager_bearer_token_file,
         &a.alertmanager_basic_auth_user,
         &a.alertmanager_basic_auth_password_file,

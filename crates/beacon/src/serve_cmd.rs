@@ -1,7 +1,7 @@
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode, time::Duration};
 
 use anyhow::Context;
-use beacon_serve::{Application, BuildInfo, Settings, settings::Limits};
+use beacon_serve::{Application, BuildInfo, Settings, identity::Identity, settings::Limits};
 
 /// Every flag can also be set by the `BEACON_*` variable named in its help.
 #[derive(Debug, clap::Args)]
@@ -73,6 +73,7 @@ impl ServeArgs {
                 version: env!("CARGO_PKG_VERSION"),
                 revision: env!("BEACON_REVISION"),
             },
+            identity: Identity::from_env(),
         }
     }
 }

@@ -20,6 +20,9 @@ use serde_json::Value;
 
 const BEACON: &str = env!("CARGO_BIN_EXE_beacon");
 
+/// The page-level SLO burn-rate alerts the demo's faults must fire (docs/alerts.md).
+const PAGES: [&str; 2] = ["BeaconAvailabilityFastBurn", "BeaconLatencyFastBurn"];
+
 struct Demo {
     child: Child,
     state: tempfile::TempDir,
@@ -217,9 +220,10 @@ fn local_stack_demo_answers_all_six_questions_and_round_trips_the_alerts() {
     assert!(rx[0].1 > rx[1].1 && rx[1].1 > rx[2].1, "{rx:?}");
     assert_eq!(rx[0].0, s["driven_hardest"].as_str().unwrap(), "{rx:?}");
 
-    // Question 6: the fault's alerts, firing when the report was written, in both lists.
+    // Question 6: the fault's page-level SLO alerts, firing when the report was written, in both
+    // lists.
     let alerts = &r["alerts"]["data"];
-    for name in ["BeaconHighErrorRatio", "BeaconHighLatency"] {
+    for name in PAGES {
         assert!(
             alerts["prometheus"]
                 .as_array()
@@ -299,10 +303,7 @@ fn local_stack_demo_answers_all_six_questions_and_round_trips_the_alerts() {
         .iter()
         .map(|a| a["alert"].as_str().unwrap())
         .collect();
-    assert_eq!(
-        names,
-        BTreeSet::from(["BeaconHighErrorRatio", "BeaconHighLatency", "BeaconPodDown"])
-    );
+    assert_eq!(names, BTreeSet::from([PAGES[0], PAGES[1], "BeaconPodDown"]));
     for a in round_trips {
         let t = |k: &str| f(&a[k]);
         assert!(
@@ -312,6 +313,7 @@ fn local_stack_demo_answers_all_six_questions_and_round_trips_the_alerts() {
         );
     }
     check_webhook_deliveries(&demo);
+    check_slo_burn(&demo, f(&s["report_time"]));
 
     // What the old local-stack test checked, still true: targets labelled like a
     // ServiceMonitor's, init steps from the chart, every rule healthy.
@@ -367,12 +369,19 @@ fn check_webhook_deliveries(demo: &Demo) {
                 .unwrap_or_default()
         })
         .collect();
-    for name in ["BeaconHighErrorRatio", "BeaconHighLatency", "BeaconPodDown"] {
+    for name in [PAGES[0], PAGES[1], "BeaconPodDown"] {
         for status in ["firing", "resolved"] {
             let note = notes
                 .iter()
                 .find(|a| a["labels"]["alertname"] == name && a["status"] == status)
                 .unwrap_or_else(|| panic!("{name} {status} was not delivered"));
+            if PAGES.contains(&name) {
+                assert_eq!(note["labels"]["severity"], "critical", "a page: {note}");
+                assert_eq!(
+                    note["labels"]["slo"],
+                    name[6..name.len() - 8].to_lowercase()
+                );
+            }
             for label in ["severity", "namespace", "job"] {
                 assert!(
                     note["labels"][label].is_string(),
@@ -387,6 +396,49 @@ fn check_webhook_deliveries(demo: &Demo) {
                 "{note}"
             );
         }
+    }
+}
+
+/// The chart's SLO recording rules, as the demo rendered them (short windows): while the report
+/// was written (the page-level alerts firing), both SLOs' recorded error ratios burned past the
+/// factor of a page pair over its long and its short window — the numbers behind the page — and
+/// more than the period's whole budget was spent.
+fn check_slo_burn(demo: &Demo, at: f64) {
+    let pairs = demo.summary["rule_values"]["prometheusRule.slo.fastBurn"]
+        .as_array()
+        .expect("the demo's page pairs");
+    for (slo, budget) in [("availability", 0.001), ("latency", 0.01)] {
+        let burn = |window: &str| {
+            let rule = format!(
+                "beacon:slo_errors:ratio_rate{window}{{namespace=\"default\", job=\"beacon\", slo=\"{slo}\"}}"
+            );
+            let result = query(demo, &rule, Some(at));
+            assert_eq!(result.len(), 1, "{rule}: {result:?}");
+            let ratio: f64 = result[0]["value"][1].as_str().unwrap().parse().unwrap();
+            ratio / budget
+        };
+        let burns: Vec<(f64, f64, f64)> = pairs
+            .iter()
+            .map(|p| {
+                let window = |k: &str| burn(p[k].as_str().unwrap());
+                (f(&p["factor"]), window("long"), window("short"))
+            })
+            .collect();
+        assert!(
+            burns
+                .iter()
+                .any(|&(factor, long, short)| long > factor && short > factor),
+            "{slo}: no page pair burning past its factor at the report (factor, long, short): {burns:?}"
+        );
+        let spent = query(
+            demo,
+            &format!(
+                "beacon:slo_errors:ratio_period{{slo=\"{slo}\"}} / on (namespace, job, slo) group_left () (1 - beacon:slo_objective:ratio)"
+            ),
+            Some(at),
+        );
+        let spent: f64 = spent[0]["value"][1].as_str().unwrap().parse().unwrap();
+        assert!(spent > 1.0, "{slo}: {spent} of the period's budget spent");
     }
 }
 

@@ -19,8 +19,8 @@ use crate::{
     model::{Answer, CHART_LINES, NamedSeries, Remainder, Stats},
     prom_client::{PromClient, Sample, Series},
     step_budget::{self, Stepped},
-    target::quote,
     time_range::{TimeRange, promql_duration},
+    workload::quote,
 };
 
 /// Everything a question needs, shared by all of them.

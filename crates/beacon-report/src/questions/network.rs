@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use serde::Serialize;
 
-use super::{Ctx, Keyed, by_key, only};
+use super::{Ctx, Keyed, PodScope, by_key, only};
 use crate::model::{Answer, CHART_LINES, Chart, NamedSeries, Remainder, Stats, Unit, extremes};
 
 pub const QUESTION: &str = "Network receive/transmit per pod in the namespace";
@@ -34,93 +34,17 @@ pub struct PodNetwork {
 
 pub async fn answer(ctx: &Ctx) -> Answer<Vec<PodNetwork>> {
     let mut answer = Answer::new(QUESTION, Vec::new());
-    let scope = ctx.pod_scope();
-    let join = if ctx.catalogue.has("kube_pod_info") {
-        not_host_network(&scope.matcher)
-    } else {
-        answer.note("kube_pod_info (kube-state-metrics) is absent, so host-network pods are not excluded: their figures are the node's");
-        String::new()
-    };
-    // No container filter: cAdvisor reports a pod's network on its sandbox (pause) container.
-    let expr = |metric: &str, pods: &str| {
-        format!(
-            "sum by ({}) (rate({metric}{{{}{pods}}}[{}]){join})",
-            scope.by,
-            scope.matcher,
-            ctx.range.window()
-        )
-    };
-    let rx_q = answer.uses("receive bytes/s per pod, now", expr(RX, ""));
-    let tx_q = answer.uses("transmit bytes/s per pod, now", expr(TX, ""));
-    let rx_avg_q = answer.uses(
-        "average receive bytes/s per pod over the range",
-        ctx.over_range("avg_over_time", &rx_q),
-    );
-    let tx_avg_q = answer.uses(
-        "average transmit bytes/s per pod over the range",
-        ctx.over_range("avg_over_time", &tx_q),
-    );
-    let (rx_now, tx_now, rx_avg, tx_avg) = tokio::join!(
-        ctx.instant(&rx_q),
-        ctx.instant(&tx_q),
-        ctx.instant(&rx_avg_q),
-        ctx.instant(&tx_avg_q),
-    );
-    let [rx_now, tx_now, rx_avg, tx_avg] =
-        [rx_now, tx_now, rx_avg, tx_avg].map(|r| by_key(&answer.take(r), "pod"));
-    if rx_avg.is_empty() && tx_avg.is_empty() {
+    let rates = Rates::new(ctx, &mut answer);
+    let mut pods = rates.now_and_average(ctx, &mut answer).await;
+    if pods.is_empty() {
         // A failed query is already named; an empty answer is explained.
         if answer.failed.is_empty() {
-            explain_no_pod_network(ctx, &mut answer, &scope.describe).await;
+            explain_no_pod_network(ctx, &mut answer, &rates.scope.describe).await;
         }
         return answer;
     }
-    let instant = |now: &BTreeMap<String, f64>, avg: &BTreeMap<String, f64>, pod: &str| Stats {
-        current: now.get(pod).copied(),
-        avg: avg.get(pod).copied(),
-        ..Stats::default()
-    };
-    let mut pods: Vec<PodNetwork> = rx_avg
-        .keys()
-        .chain(tx_avg.keys())
-        .collect::<std::collections::BTreeSet<_>>()
-        .into_iter()
-        .map(|pod| PodNetwork {
-            pod: pod.clone(),
-            receive: instant(&rx_now, &rx_avg, pod),
-            transmit: instant(&tx_now, &tx_avg, pod),
-        })
-        .collect();
     rank(&mut pods);
-
-    let shown: Vec<&str> = extremes(pods.len(), CHART_LINES.max(ctx.top), ctx.top)
-        .into_iter()
-        .map(|i| pods[i].pod.as_str())
-        .collect();
-    let matcher = only("pod", &shown, pods.len());
-    let rx_range_q = answer.uses(
-        "receive bytes/s of the largest and smallest users",
-        expr(RX, &matcher),
-    );
-    let tx_range_q = answer.uses(
-        "transmit bytes/s of the largest and smallest users",
-        expr(TX, &matcher),
-    );
-    let count = |metric: &str| format!("count({metric}{{{}{matcher}}})", scope.matcher);
-    let (rx_count, tx_count) = (count(RX), count(TX));
-    let (rx, tx) = tokio::join!(
-        ctx.range_keyed(&rx_range_q, &rx_count, "pod"),
-        ctx.range_keyed(&tx_range_q, &tx_count, "pod")
-    );
-    let (rx, tx) = (answer.take_stepped(rx), answer.take_stepped(tx));
-    for p in &mut pods {
-        if let Some(r) = rx.iter().find(|r| r.key == p.pod) {
-            p.receive = r.stats;
-        }
-        if let Some(t) = tx.iter().find(|r| r.key == p.pod) {
-            p.transmit = t.stats;
-        }
-    }
+    let (rx, tx) = rates.range_of_extremes(ctx, &mut answer, &mut pods).await;
     rank(&mut pods);
     for (id, title, rows) in [
         ("q5-receive", "receive", &rx),
@@ -134,7 +58,118 @@ pub async fn answer(ctx: &Ctx) -> Answer<Vec<PodNetwork>> {
     answer
 }
 
-/// Largest users first: average receive plus transmit, then name.
+/// The per-pod rate expressions of this report's scope.
+struct Rates {
+    scope: PodScope,
+    /// Empty when kube_pod_info is absent, else the join excluding host-network pods.
+    join: String,
+}
+
+impl Rates {
+    fn new(ctx: &Ctx, answer: &mut Answer<Vec<PodNetwork>>) -> Self {
+        let scope = ctx.pod_scope();
+        let join = if ctx.catalogue.has("kube_pod_info") {
+            not_host_network(&scope.matcher)
+        } else {
+            answer.note("kube_pod_info (kube-state-metrics) is absent, so host-network pods are not excluded: their figures are the node's");
+            String::new()
+        };
+        Self { scope, join }
+    }
+
+    /// No container filter: cAdvisor reports a pod's network on its sandbox (pause) container.
+    fn expr(&self, ctx: &Ctx, metric: &str, pods: &str) -> String {
+        format!(
+            "sum by ({}) (rate({metric}{{{}{pods}}}[{}]){})",
+            self.scope.by,
+            self.scope.matcher,
+            ctx.range.window(),
+            self.join
+        )
+    }
+
+    /// Every pod with its current and average rates; empty when no pod has an average.
+    async fn now_and_average(
+        &self,
+        ctx: &Ctx,
+        answer: &mut Answer<Vec<PodNetwork>>,
+    ) -> Vec<PodNetwork> {
+        let rx_q = answer.uses("receive bytes/s per pod, now", self.expr(ctx, RX, ""));
+        let tx_q = answer.uses("transmit bytes/s per pod, now", self.expr(ctx, TX, ""));
+        let rx_avg_q = answer.uses(
+            "average receive bytes/s per pod over the range",
+            ctx.over_range("avg_over_time", &rx_q),
+        );
+        let tx_avg_q = answer.uses(
+            "average transmit bytes/s per pod over the range",
+            ctx.over_range("avg_over_time", &tx_q),
+        );
+        let (rx_now, tx_now, rx_avg, tx_avg) = tokio::join!(
+            ctx.instant(&rx_q),
+            ctx.instant(&tx_q),
+            ctx.instant(&rx_avg_q),
+            ctx.instant(&tx_avg_q),
+        );
+        let [rx_now, tx_now, rx_avg, tx_avg] =
+            [rx_now, tx_now, rx_avg, tx_avg].map(|r| by_key(&answer.take(r), "pod"));
+        let instant = |now: &BTreeMap<String, f64>, avg: &BTreeMap<String, f64>, pod: &str| Stats {
+            current: now.get(pod).copied(),
+            avg: avg.get(pod).copied(),
+            ..Stats::default()
+        };
+        rx_avg
+            .keys()
+            .chain(tx_avg.keys())
+            .collect::<std::collections::BTreeSet<_>>()
+            .into_iter()
+            .map(|pod| PodNetwork {
+                pod: pod.clone(),
+                receive: instant(&rx_now, &rx_avg, pod),
+                transmit: instant(&tx_now, &tx_avg, pod),
+            })
+            .collect()
+    }
+
+    /// Fetches the range of the pods at either end of the (ranked) `pods`, fills in their
+    /// stats, and returns the receive and transmit series.
+    async fn range_of_extremes(
+        &self,
+        ctx: &Ctx,
+        answer: &mut Answer<Vec<PodNetwork>>,
+        pods: &mut [PodNetwork],
+    ) -> (Vec<Keyed>, Vec<Keyed>) {
+        let shown: Vec<&str> = extremes(pods.len(), CHART_LINES.max(ctx.top), ctx.top)
+            .into_iter()
+            .map(|i| pods[i].pod.as_str())
+            .collect();
+        let matcher = only("pod", &shown, pods.len());
+        let rx_range_q = answer.uses(
+            "receive bytes/s of the largest and smallest users",
+            self.expr(ctx, RX, &matcher),
+        );
+        let tx_range_q = answer.uses(
+            "transmit bytes/s of the largest and smallest users",
+            self.expr(ctx, TX, &matcher),
+        );
+        let count = |metric: &str| format!("count({metric}{{{}{matcher}}})", self.scope.matcher);
+        let (rx_count, tx_count) = (count(RX), count(TX));
+        let (rx, tx) = tokio::join!(
+            ctx.range_keyed(&rx_range_q, &rx_count, "pod"),
+            ctx.range_keyed(&tx_range_q, &tx_count, "pod")
+        );
+        let (rx, tx) = (answer.take_stepped(rx), answer.take_stepped(tx));
+        for p in pods.iter_mut() {
+            if let Some(r) = rx.iter().find(|r| r.key == p.pod) {
+                p.receive = r.stats;
+            }
+            if let Some(t) = tx.iter().find(|r| r.key == p.pod) {
+                p.transmit = t.stats;
+            }
+        }
+        (rx, tx)
+    }
+}
+
 fn rank(pods: &mut [PodNetwork]) {
     let total = |p: &PodNetwork| p.receive.avg.unwrap_or(0.0) + p.transmit.avg.unwrap_or(0.0);
     pods.sort_by(|a, b| total(b).total_cmp(&total(a)).then(a.pod.cmp(&b.pod)));

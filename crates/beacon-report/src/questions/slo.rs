@@ -13,7 +13,7 @@ use crate::{
         ObjectiveFrom, Origin, Slo, SloKind, alerts, burn_rate, burn_row, describe, duration_words,
         le_label, range_sli, sorted_windows,
     },
-    target::{PodFilter, Workload, quote},
+    workload::{PodFilter, Workload, quote},
 };
 
 pub use crate::slo_model::{SloFlags, check_objective, check_threshold};

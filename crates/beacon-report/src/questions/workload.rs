@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use super::{CPU_RAW, Ctx, Keyed, MEMORY, PodScope, PodSource, by_label, highest};
 use crate::{
     model::{Answer, Chart, Stats, Unit},
-    target::{PodFilter, Workload},
+    workload::{PodFilter, Workload},
 };
 
 pub const QUESTION: &str = "CPU and memory of the workload (per pod and total)";

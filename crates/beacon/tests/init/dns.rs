@@ -13,7 +13,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::helpers::{self as init_helpers, Run, assert_no_leftovers, finish};
+use crate::helpers::{self, Run, assert_no_leftovers, finish};
 
 /// Slack over a deadline: a loaded 2-core machine delays process start and exit, but a
 /// process waiting for an abandoned lookup (glibc: 5 s per query, per search domain) does not
@@ -117,9 +117,9 @@ impl Nameserver {
             self.resolv_conf.path().display()
         );
         let mut cmd = Command::new("unshare");
-        cmd.args(["-m", "sh", "-c", &inner, init_helpers::BEACON])
+        cmd.args(["-m", "sh", "-c", &inner, helpers::BEACON])
             .args(args);
-        init_helpers::as_the_kubelet_would(&mut cmd);
+        helpers::as_the_kubelet_would(&mut cmd);
         cmd
     }
 
@@ -340,10 +340,10 @@ fn sigterm_is_honoured_while_a_blocking_task_hangs() {
     // pool in open(2) forever; SIGTERM must not wait for it.
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("fifo");
-    init_helpers::mkfifo(&target);
+    helpers::mkfifo(&target);
     let sum = "ab".repeat(32);
     let started = Instant::now();
-    let mut child = init_helpers::beacon(&[
+    let mut child = helpers::beacon(&[
         "init",
         "fetch",
         "http://127.0.0.1:9/x",

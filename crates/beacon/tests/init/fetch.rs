@@ -8,14 +8,14 @@ use std::{
 };
 
 use crate::helpers::{
-    self as init_helpers, Watcher, assert_no_leftovers, leftovers, mkfifo, payload, run, sha256_hex,
+    self, Watcher, assert_no_leftovers, leftovers, mkfifo, payload, run, sha256_hex,
 };
 use beacon_testkit::fixture_http::{FixtureHttp, Route};
 
 /// Fast retries so fault tests take well under a second each.
 const FAST: &[&str] = &["--retry-delay", "20ms", "--retry-max-delay", "100ms"];
 
-fn fetch(url: &str, to: &Path, extra: &[&str]) -> init_helpers::Run {
+fn fetch(url: &str, to: &Path, extra: &[&str]) -> helpers::Run {
     let mut args = vec!["init", "fetch", url, "--to", to.to_str().unwrap()];
     args.extend_from_slice(FAST);
     if !extra.contains(&"--timeout") {
@@ -32,7 +32,7 @@ fn slow_server(body: Vec<u8>, chunk: usize, pause: Duration) -> FixtureHttp {
 
 /// Starts `init fetch URL --to TO` (with the default retries and timeouts) without waiting.
 fn spawn_fetch(url: &str, to: &Path) -> Child {
-    init_helpers::beacon(&["init", "fetch", url, "--to", to.to_str().unwrap()])
+    helpers::beacon(&["init", "fetch", url, "--to", to.to_str().unwrap()])
         .spawn()
         .unwrap()
 }
@@ -55,7 +55,7 @@ fn failing_fetch(
     path: &str,
     extra: &[&str],
     allowed: Vec<Vec<u8>>,
-) -> init_helpers::Run {
+) -> helpers::Run {
     let dir = tempfile::tempdir().unwrap();
     let target = dir.path().join("index.html");
     let watcher = Watcher::start(&target, allowed);
@@ -406,7 +406,7 @@ fn sigterm_mid_download_leaves_nothing_behind() {
     std::thread::sleep(Duration::from_millis(100));
     // SAFETY: kill(2) on our own child's pid.
     unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-    let out = init_helpers::finish(child, started);
+    let out = helpers::finish(child, started);
     out.expect_code(143)
         .expect_last_line("interrupted by SIGTERM");
     assert!(!target.exists());
@@ -435,8 +435,8 @@ fn two_concurrent_fetches_to_one_target_both_succeed() {
     wait_for_temp_file(dir.path(), started);
     let second = spawn_fetch(&server.url("/"), &target);
     let (first, second) = (
-        init_helpers::finish(first, started),
-        init_helpers::finish(second, started),
+        helpers::finish(first, started),
+        helpers::finish(second, started),
     );
     watcher.finish();
     first.expect_code(0);
@@ -463,7 +463,7 @@ fn a_body_over_the_default_limit_is_refused() {
 
 #[test]
 fn the_help_states_the_default_limits() {
-    let out = init_helpers::beacon(&["init", "fetch", "--help"])
+    let out = helpers::beacon(&["init", "fetch", "--help"])
         .output()
         .unwrap();
     let help = String::from_utf8_lossy(&out.stdout);
@@ -628,7 +628,7 @@ fn a_fifo_named_like_a_temp_file_does_not_hang_the_sweep() {
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join(".index.html.AbC123.part");
     mkfifo(&fifo);
-    let mut child = init_helpers::beacon(&[
+    let mut child = helpers::beacon(&[
         "init",
         "fetch",
         &server.url("/"),
@@ -648,7 +648,7 @@ fn a_fifo_named_like_a_temp_file_does_not_hang_the_sweep() {
         let _ = child.wait();
         panic!("fetch still running 10 s after a --deadline of 3s");
     }
-    init_helpers::finish(child, started).expect_code(0);
+    helpers::finish(child, started).expect_code(0);
     assert_eq!(std::fs::read(dir.path().join("index.html")).unwrap(), b"x");
     assert!(fifo.exists(), "not ours: left alone");
 }

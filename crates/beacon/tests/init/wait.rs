@@ -5,7 +5,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use crate::helpers::{self as init_helpers, run};
+use crate::helpers::{self, run};
 use beacon_testkit::fixture_http::{FixtureHttp, Route};
 use beacon_testkit::free_port;
 
@@ -14,7 +14,7 @@ fn succeeds_when_the_dependency_comes_up_after_a_delay() {
     let port = free_port();
     let target = format!("tcp:127.0.0.1:{port}");
     let started = Instant::now();
-    let child = init_helpers::beacon(&[
+    let child = helpers::beacon(&[
         "init",
         "wait",
         &target,
@@ -27,7 +27,7 @@ fn succeeds_when_the_dependency_comes_up_after_a_delay() {
     .unwrap();
     std::thread::sleep(Duration::from_millis(800));
     let listener = TcpListener::bind(("127.0.0.1", port)).unwrap();
-    let out = init_helpers::finish(child, started);
+    let out = helpers::finish(child, started);
     drop(listener);
     out.expect_code(0)
         .expect_last_line("ready: connected to 127.0.0.1");

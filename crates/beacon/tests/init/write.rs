@@ -1,10 +1,10 @@
 //! `beacon init write` as a queue of init containers, re-run the way a pod restart does.
 
-use crate::helpers::{self as init_helpers, run};
+use crate::helpers::{self, run};
 
 const LINES: [&str; 3] = ["bla-bla", "whoa", "this is the 14th lab"];
 
-fn write(path: &std::path::Path, extra: &[&str]) -> init_helpers::Run {
+fn write(path: &std::path::Path, extra: &[&str]) -> helpers::Run {
     let mut args = vec!["init", "write", path.to_str().unwrap()];
     args.extend_from_slice(extra);
     run(&args)
@@ -145,7 +145,7 @@ fn kill_9_at_random_points_leaves_nothing_after_the_next_run() {
     let base = "x".repeat(99) + "\n";
     std::fs::write(&file, base.repeat(200_000)).unwrap(); // 20 MB: the rewrite takes a while
     for i in 0..8u64 {
-        let mut child = init_helpers::beacon(&[
+        let mut child = helpers::beacon(&[
             "init",
             "write",
             file.to_str().unwrap(),
@@ -175,7 +175,7 @@ fn sigterm_mid_step_exits_143_and_leaves_a_consistent_file() {
         std::fs::write(&file, &base).unwrap();
         let _ = std::fs::remove_file(dir.path().join(".big.txt.steps"));
         let started = std::time::Instant::now();
-        let child = init_helpers::beacon(&["init", "write", file.to_str().unwrap(), "--line", "z"])
+        let child = helpers::beacon(&["init", "write", file.to_str().unwrap(), "--line", "z"])
             .spawn()
             .unwrap();
         // Signal while the new content is being written.
@@ -184,7 +184,7 @@ fn sigterm_mid_step_exits_143_and_leaves_a_consistent_file() {
         }
         // SAFETY: kill(2) on our own child's pid.
         unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
-        let out = init_helpers::finish(child, started);
+        let out = helpers::finish(child, started);
         assert!(
             matches!(out.code(), Some(0 | 143)),
             "exit {:?}; stderr:\n{}",
@@ -210,9 +210,9 @@ fn sigterm_mid_step_exits_143_and_leaves_a_consistent_file() {
 }
 
 /// `init write PATH --line a`, killed and failed if it is still running after 10 s.
-fn write_within_10s(path: &std::path::Path) -> init_helpers::Run {
+fn write_within_10s(path: &std::path::Path) -> helpers::Run {
     let started = std::time::Instant::now();
-    let mut child = init_helpers::beacon(&["init", "write", path.to_str().unwrap(), "--line", "a"])
+    let mut child = helpers::beacon(&["init", "write", path.to_str().unwrap(), "--line", "a"])
         .spawn()
         .unwrap();
     while child.try_wait().unwrap().is_none() && started.elapsed().as_secs() < 10 {
@@ -223,7 +223,7 @@ fn write_within_10s(path: &std::path::Path) -> init_helpers::Run {
         let _ = child.wait();
         panic!("write still running after 10 s");
     }
-    init_helpers::finish(child, started)
+    helpers::finish(child, started)
 }
 
 #[test]
@@ -232,7 +232,7 @@ fn a_fifo_named_like_a_temp_file_does_not_hang_the_step() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("example.txt");
     let fifo = dir.path().join(".example.txt.AbC123.part");
-    init_helpers::mkfifo(&fifo);
+    helpers::mkfifo(&fifo);
     write_within_10s(&file).expect_code(0);
     assert_eq!(std::fs::read_to_string(&file).unwrap(), "a\n");
 }
@@ -256,7 +256,7 @@ fn a_symlink_or_fifo_in_place_of_the_file_is_refused_not_followed() {
     assert!(std::fs::symlink_metadata(&file).unwrap().is_symlink());
 
     let fifo = dir.path().join("queue.txt");
-    init_helpers::mkfifo(&fifo);
+    helpers::mkfifo(&fifo);
     write_within_10s(&fifo)
         .expect_code(1)
         .expect_last_line("is a special file, not a regular file");

@@ -9,6 +9,7 @@ use std::io::Write;
 use std::process::{Command, Stdio};
 
 use crate::chart_tools::*;
+use beacon_testkit::{repo_root, require};
 use serde_json::{Value, json};
 
 const NAMESPACE: &str = "web";
@@ -819,11 +820,21 @@ fn prometheus_rule_embeds_the_rule_file() {
     let file = yaml_file(&chart_dir().join("files/prometheus-rules.yaml"));
     let objs = render(&[]);
     let rule = find(&objs, "PrometheusRule", "beacon");
-    let rendered = &rule["spec"]["groups"];
-    // Same groups, rules and expressions as the file a local Prometheus loads.
+    let rendered = arr_of(&rule["spec"]["groups"], "groups");
+    // The file's groups first, unchanged with the default values; then the generated SLO groups.
+    let file_groups = arr_of(&file["groups"], "groups");
     assert_eq!(
-        rendered, &file["groups"],
-        "with the default values the groups are the file's, unchanged"
+        rendered[..file_groups.len()],
+        file_groups[..],
+        "with the default values the file's groups are embedded unchanged"
+    );
+    let slo_groups: Vec<&str> = rendered[file_groups.len()..]
+        .iter()
+        .map(|g| str_of(&g["name"], "group name"))
+        .collect();
+    assert_eq!(
+        slo_groups,
+        ["beacon.slo.availability", "beacon.slo.latency"]
     );
 
     let objs = render(&[
@@ -835,7 +846,15 @@ fn prometheus_rule_embeds_the_rule_file() {
     let mut alerts = 0;
     for group in arr_of(&rule["spec"]["groups"], "groups") {
         for r in arr_of(&group["rules"], "rules") {
-            let alert = str_of(&r["alert"], "alert");
+            let Some(alert) = r["alert"].as_str() else {
+                // A recording rule of an SLO: selects (or is labelled with) the renamed job.
+                let expr = str_of(&r["expr"], "expr");
+                assert!(
+                    expr.contains("job=\"lighthouse\"") || r["labels"]["job"] == "lighthouse",
+                    "{r}"
+                );
+                continue;
+            };
             alerts += 1;
             let expr = str_of(&r["expr"], "expr");
             assert!(
@@ -854,7 +873,7 @@ fn prometheus_rule_embeds_the_rule_file() {
             assert!(r["labels"]["severity"].is_string());
         }
     }
-    assert_eq!(alerts, 8);
+    assert_eq!(alerts, 10, "6 from the file, fast and slow burn of 2 SLOs");
     // ... and the ServiceMonitor's job label matches: the scraped Service's app.kubernetes.io/name.
     let sm = find(&objs, "ServiceMonitor", "beacon-lighthouse");
     assert_eq!(
@@ -874,20 +893,23 @@ fn prometheus_rule_embeds_the_rule_file() {
     let rule = find(&objs, "PrometheusRule", "beacon");
     for group in arr_of(&rule["spec"]["groups"], "groups") {
         for r in arr_of(&group["rules"], "rules") {
+            if r["record"] == "beacon:slo_objective:ratio" {
+                assert_eq!(r["labels"]["job"], "beacon-metrics");
+                continue;
+            }
             let expr = str_of(&r["expr"], "expr");
             assert!(expr.contains("job=\"beacon-metrics\""), "{expr}");
         }
     }
 }
 
-/// `for:` and the request alerts' rate window are values, so a rehearsal renders the chart's own
-/// rules with short ones; descriptions that name a duration follow it.
+/// `for:` is a value, so a rehearsal renders the chart's own rules with short ones; descriptions
+/// that name a duration follow it.
 #[test]
-fn alert_durations_and_rate_window_are_values() {
+fn alert_durations_are_values() {
     let objs = render(&[
-        "--set=prometheusRule.for.BeaconHighErrorRatio=30s",
+        "--set=prometheusRule.for.BeaconConfigReloadFailed=30s",
         "--set=prometheusRule.for.BeaconPodDown=20s",
-        "--set=prometheusRule.requestRateWindow=1m",
     ]);
     let rule = find(&objs, "PrometheusRule", "beacon");
     let file = yaml_file(&chart_dir().join("files/prometheus-rules.yaml"));
@@ -901,18 +923,10 @@ fn alert_durations_and_rate_window_are_values() {
             .zip(arr_of(&file_group["rules"], "rules"))
         {
             let alert = str_of(&r["alert"], "alert");
-            let expr = str_of(&r["expr"], "expr");
             let description = str_of(&r["annotations"]["description"], "description");
             match alert {
-                "BeaconHighErrorRatio" => {
+                "BeaconConfigReloadFailed" => {
                     assert_eq!(r["for"], "30s");
-                    assert!(expr.contains("[1m]") && !expr.contains("[5m]"), "{expr}");
-                    assert!(description.contains("over the last 1m"), "{description}");
-                    seen += 1;
-                }
-                "BeaconHighLatency" => {
-                    assert_eq!(r["for"], f["for"], "not overridden: the file's");
-                    assert!(expr.contains("[1m]") && !expr.contains("[5m]"), "{expr}");
                     seen += 1;
                 }
                 "BeaconPodDown" => {
@@ -927,7 +941,7 @@ fn alert_durations_and_rate_window_are_values() {
             }
         }
     }
-    assert_eq!(seen, 3);
+    assert_eq!(seen, 2);
 
     let out = output(
         helm()
@@ -941,6 +955,104 @@ fn alert_durations_and_rate_window_are_values() {
             .contains("prometheusRule.for.BeaconTypo: no alert of that name"),
         "{}",
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// The SLO rules are generated from prometheusRule.slo: one ratio per window of the burn-rate
+/// pairs and one over the period, alerts per pair, the latency threshold's bucket.
+#[test]
+fn slo_rules_follow_the_values() {
+    let groups = |objs: &[Value]| -> Vec<Value> {
+        arr_of(
+            &find(objs, "PrometheusRule", "beacon")["spec"]["groups"],
+            "groups",
+        )
+        .iter()
+        .filter(|g| str_of(&g["name"], "name").starts_with("beacon.slo."))
+        .cloned()
+        .collect()
+    };
+    let names = |group: &Value, key: &str| -> Vec<String> {
+        arr_of(&group["rules"], "rules")
+            .iter()
+            .filter_map(|r| r[key].as_str().map(str::to_owned))
+            .collect()
+    };
+    let defaults = groups(&render(&[]));
+    assert_eq!(defaults.len(), 2);
+    for (group, slo) in defaults.iter().zip(["availability", "latency"]) {
+        let mut records = names(group, "record");
+        records.sort();
+        let mut expected: Vec<String> = ["5m", "30m", "1h", "2h", "6h", "1d", "3d"]
+            .iter()
+            .map(|w| format!("beacon:slo_errors:ratio_rate{w}"))
+            .chain([
+                "beacon:slo_errors:ratio_period".to_owned(),
+                "beacon:slo_objective:ratio".to_owned(),
+            ])
+            .collect();
+        expected.sort();
+        assert_eq!(records, expected, "{slo}");
+        let title = format!("{}{}", slo[..1].to_uppercase(), &slo[1..]);
+        assert_eq!(
+            names(group, "alert"),
+            [
+                format!("Beacon{title}FastBurn"),
+                format!("Beacon{title}SlowBurn")
+            ]
+        );
+    }
+
+    let custom = groups(&render(&[
+        "--set=prometheusRule.slo.availability.enabled=false",
+        "--set=prometheusRule.slo.latency.threshold=1",
+        "--set=prometheusRule.slo.latency.objective=95",
+        "--set=prometheusRule.slo.period=1h",
+        "--set-json=prometheusRule.slo.fastBurn=[{\"factor\":10,\"long\":\"2m\",\"short\":\"10s\"}]",
+        "--set-json=prometheusRule.slo.slowBurn=[]",
+    ]));
+    assert_eq!(custom.len(), 1, "availability turned off");
+    let group = &custom[0];
+    assert_eq!(group["name"], "beacon.slo.latency");
+    assert_eq!(names(group, "alert"), ["BeaconLatencyFastBurn"]);
+    for rule in arr_of(&group["rules"], "rules") {
+        let expr = str_of(&rule["expr"], "expr");
+        match rule["record"].as_str() {
+            Some("beacon:slo_objective:ratio") => {
+                assert_eq!(expr, "vector(95 / 100)");
+                assert_eq!(rule["labels"]["period"], "1h");
+            }
+            Some(record) => {
+                let window = record
+                    .strip_prefix("beacon:slo_errors:ratio_rate")
+                    .unwrap_or("1h");
+                assert!(["2m", "10s", "1h"].contains(&window), "{record}");
+                // `le` as beacon exposes the 1 s boundary (OpenMetrics float form).
+                assert!(expr.contains("le=\"1.0\"}"), "{expr}");
+                assert!(expr.contains(&format!("[{window}]")), "{record}: {expr}");
+                assert_eq!(rule["labels"]["slo"], "latency");
+            }
+            None => {
+                assert!(expr.contains("ratio_rate2m{"), "{expr}");
+                assert!(expr.contains("ratio_rate10s{"), "{expr}");
+                assert!(expr.contains("(1 - 95 / 100) > 10"), "{expr}");
+                assert!(!expr.contains(" or"), "one pair, no `or`: {expr}");
+            }
+        }
+    }
+
+    // A factor whose threshold is above 100% bad requests could never fire.
+    let out = output(
+        helm()
+            .args(["template", RELEASE])
+            .arg(chart_dir())
+            .arg("--set=prometheusRule.slo.availability.objective=90"),
+    );
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("prometheusRule.slo.fastBurn: a 14.4× burn of the availability objective 90% needs more than 100% bad requests"),
+        "{stderr}"
     );
 }
 
@@ -1015,7 +1127,12 @@ fn values_schema_rejects_bad_values() {
         "--set=config.faults.errorRatio=2",
         "--set=config.faults.pods.beacon-1.errorRatio=0.5",
         "--set=prometheusRule.for.BeaconDown=soon",
-        "--set=prometheusRule.requestRateWindow=5 minutes",
+        "--set=prometheusRule.requestRateWindow=5m",
+        // not a bucket boundary of http_request_duration_seconds: the share would be interpolated
+        "--set=prometheusRule.slo.latency.threshold=0.3",
+        "--set=prometheusRule.slo.availability.objective=100",
+        "--set=prometheusRule.slo.period=a month",
+        "--set-json=prometheusRule.slo.fastBurn=[{\"factor\":14.4,\"long\":\"1h\"}]",
     ] {
         let out = output(helm().args(["template", RELEASE]).arg(chart_dir()).arg(bad));
         assert!(!out.status.success(), "{bad} was accepted");

@@ -10,7 +10,7 @@ use serde_json::Value;
 
 pub const INSTALL_HINT: &str = "run `scripts/install-test-deps` (as root) to install it";
 
-pub use beacon_testkit::{repo_root, require};
+use beacon_testkit::{repo_root, require};
 
 /// A file of the repository as text; a missing one fails the test with its path.
 pub fn read_repo_file(rel: &str) -> String {
@@ -77,4 +77,28 @@ pub fn arr_of<'a>(value: &'a Value, what: &str) -> &'a Vec<Value> {
     value
         .as_array()
         .unwrap_or_else(|| panic!("{what} is not a list: {value}"))
+}
+
+/// The rule groups of the chart's PrometheusRule (its `.spec`, which is a Prometheus rule file),
+/// rendered for namespace `web` with the given `helm template` arguments (`-f`, `--set`).
+pub fn rendered_rules(args: &[&str]) -> Value {
+    let out = run_ok(
+        helm()
+            .args(["template", "beacon"])
+            .arg(chart_dir())
+            .args(["--namespace", "web"])
+            .args(["--show-only", "templates/prometheusrule.yaml"])
+            .args(args),
+    );
+    let mut docs = yaml_docs(&out);
+    assert_eq!(docs.len(), 1, "one PrometheusRule:\n{out}");
+    docs.remove(0)["spec"].take()
+}
+
+/// Every rule (recording and alerting) of rendered rule groups.
+pub fn rules_of(spec: &Value) -> Vec<&Value> {
+    arr_of(&spec["groups"], "groups")
+        .iter()
+        .flat_map(|g| arr_of(&g["rules"], "rules"))
+        .collect()
 }

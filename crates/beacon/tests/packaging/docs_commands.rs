@@ -6,6 +6,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::chart_tools::*;
+use beacon_testkit::repo_root;
 use serde_json::Value;
 
 /// A shell command found in a fenced code block: its file and its words.

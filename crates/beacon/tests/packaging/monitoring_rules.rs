@@ -9,47 +9,89 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::chart_tools::*;
-use beacon_testkit::free_port;
+use beacon_testkit::{free_port, repo_root, require};
 use serde_json::Value;
 
 const RUNBOOK_BASE: &str = "https://github.com/beacon-k8s/beacon/blob/main/docs/alerts.md";
 
-fn rules_file() -> PathBuf {
-    chart_dir().join("files/prometheus-rules.yaml")
+/// The chart's rules with its default values (the PrometheusRule's `.spec`), as a rule file in a
+/// temporary directory: what a cluster's Prometheus loads, SLO rules included.
+struct RuleFile {
+    dir: tempfile::TempDir,
+    spec: Value,
 }
 
-/// (alert name, rule) for every alerting rule in the file.
-fn alerts() -> Vec<(String, Value)> {
-    let file = yaml_file(&rules_file());
-    let mut out = Vec::new();
-    for group in arr_of(&file["groups"], "groups") {
-        for rule in arr_of(&group["rules"], "rules") {
-            if let Some(name) = rule["alert"].as_str() {
-                out.push((name.to_string(), rule.clone()));
-            }
-        }
+impl RuleFile {
+    const NAME: &'static str = "beacon-rules.yaml";
+
+    fn render(args: &[&str]) -> RuleFile {
+        let dir = tempfile::tempdir().unwrap();
+        let spec = rendered_rules(args);
+        std::fs::write(
+            dir.path().join(Self::NAME),
+            serde_yaml_ng::to_string(&spec).unwrap(),
+        )
+        .unwrap();
+        RuleFile { dir, spec }
     }
+
+    fn path(&self) -> PathBuf {
+        self.dir.path().join(Self::NAME)
+    }
+}
+
+/// (alert name, rule) for every alerting rule the chart renders with its default values.
+fn alerts() -> Vec<(String, Value)> {
+    let spec = rendered_rules(&[]);
+    let out: Vec<(String, Value)> = rules_of(&spec)
+        .into_iter()
+        .filter_map(|r| Some((r["alert"].as_str()?.to_string(), r.clone())))
+        .collect();
     assert!(!out.is_empty());
     out
 }
 
-fn rule_test_files() -> Vec<PathBuf> {
+/// Each promtool test file, with the values file (`<name>.values.yaml` beside `<name>.test.yaml`)
+/// the chart is rendered with for it, if any.
+fn rule_test_files() -> Vec<(PathBuf, Option<PathBuf>)> {
     let dir = chart_dir().join("tests/rules");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut files: Vec<(PathBuf, Option<PathBuf>)> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "yaml"))
+        .filter_map(|p| {
+            let stem = p
+                .file_name()?
+                .to_str()?
+                .strip_suffix(".test.yaml")?
+                .to_owned();
+            let values = dir.join(format!("{stem}.values.yaml"));
+            Some((p, values.exists().then_some(values)))
+        })
         .collect();
     files.sort();
     assert!(!files.is_empty(), "no promtool tests in {}", dir.display());
     files
 }
 
+/// `promtool test rules` on one test file, against the rules the chart renders with the file's
+/// values: the test is copied next to the rendered `beacon-rules.yaml` it names.
+fn promtool_test(test: &std::path::Path, values: Option<&std::path::Path>) -> std::process::Output {
+    let values_arg = values.map(|v| format!("--values={}", v.display()));
+    let rules = RuleFile::render(&values_arg.iter().map(String::as_str).collect::<Vec<_>>());
+    let copy = rules.dir.path().join(test.file_name().unwrap());
+    std::fs::copy(test, &copy).unwrap();
+    output(promtool().args(["test", "rules"]).arg(&copy))
+}
+
 #[test]
-fn rules_file_passes_promtool_check() {
-    let out = run_ok(promtool().args(["check", "rules"]).arg(rules_file()));
+fn rendered_rules_pass_promtool_check() {
+    let rules = RuleFile::render(&[]);
+    let out = run_ok(promtool().args(["check", "rules"]).arg(rules.path()));
     assert!(
-        out.contains(&format!("SUCCESS: {} rules found", alerts().len())),
+        out.contains(&format!(
+            "SUCCESS: {} rules found",
+            rules_of(&rules.spec).len()
+        )),
         "{out}"
     );
 }
@@ -57,28 +99,34 @@ fn rules_file_passes_promtool_check() {
 #[test]
 fn promtool_unit_tests_pass_and_cover_every_alert_firing_and_quiet() {
     let files = rule_test_files();
-    let out = output(promtool().args(["test", "rules"]).args(&files));
-    let text = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(out.status.success(), "promtool test rules failed:\n{text}");
+    // One promtool per file, side by side: the SLO files evaluate days of rules minute by minute.
+    let results: Vec<(PathBuf, std::process::Output)> = std::thread::scope(|s| {
+        let handles: Vec<_> = files
+            .iter()
+            .map(|(test, values)| {
+                s.spawn(move || (test.clone(), promtool_test(test, values.as_deref())))
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for (test, out) in &results {
+        assert!(
+            out.status.success(),
+            "promtool test rules {} failed:\n{}{}",
+            test.display(),
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
 
     let mut firing: BTreeSet<String> = BTreeSet::new();
     let mut quiet: BTreeSet<String> = BTreeSet::new();
-    for file in &files {
+    for (file, _) in &files {
         let doc = yaml_file(file);
-        let rule_files = arr_of(&doc["rule_files"], "rule_files");
-        assert!(
-            rule_files.iter().any(|f| file
-                .parent()
-                .unwrap()
-                .join(str_of(f, "rule file"))
-                .canonicalize()
-                .ok()
-                == rules_file().canonicalize().ok()),
-            "{} tests the chart's rule file",
+        assert_eq!(
+            doc["rule_files"],
+            serde_json::json!([RuleFile::NAME]),
+            "{} tests the chart's rendered rules",
             file.display()
         );
         for test in arr_of(&doc["tests"], "tests") {
@@ -110,17 +158,10 @@ fn promtool_tests_can_fail() {
     let test = dir.path().join("broken.test.yaml");
     std::fs::write(
         &test,
-        format!(
-            "rule_files: [{}]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n      - series: 'up{{job=\"beacon\", namespace=\"web\", pod=\"beacon-0\"}}'\n        values: '1x10'\n    alert_rule_test:\n      - eval_time: 10m\n        alertname: BeaconDown\n        exp_alerts: [{{exp_labels: {{severity: critical, namespace: web, job: beacon}}}}]\n",
-            rules_file().display()
-        ),
+        "rule_files: [beacon-rules.yaml]\nevaluation_interval: 1m\ntests:\n  - interval: 1m\n    input_series:\n      - series: 'up{job=\"beacon\", namespace=\"web\", pod=\"beacon-0\"}'\n        values: '1x10'\n    alert_rule_test:\n      - eval_time: 10m\n        alertname: BeaconDown\n        exp_alerts: [{exp_labels: {severity: critical, namespace: web, job: beacon}}]\n",
     )
     .unwrap();
-    assert!(
-        !output(promtool().args(["test", "rules"]).arg(&test))
-            .status
-            .success()
-    );
+    assert!(!promtool_test(&test, None).status.success());
 }
 
 /// GitHub's anchor for a Markdown heading.
@@ -187,13 +228,14 @@ fn every_alert_is_labelled_annotated_and_has_a_runbook() {
 }
 
 // ---------------------------------------------------------------------------------------------
-// A real Prometheus on 127.0.0.1, loading the chart's rule file and the additional scrape config
+// A real Prometheus on 127.0.0.1, loading the chart's rendered rules and the additional scrape config
 // of deploy/monitoring, for the dashboards' queries.
 
 struct Prometheus {
     child: Child,
     url: String,
     _dir: tempfile::TempDir,
+    rules: RuleFile,
 }
 
 impl Drop for Prometheus {
@@ -243,9 +285,10 @@ fn scrape_config_with_static_targets() -> Value {
 fn start_prometheus() -> Prometheus {
     let binary = require("prometheus", "Debian package `prometheus`");
     let dir = tempfile::tempdir().unwrap();
+    let rules = RuleFile::render(&[]);
     let config = serde_json::json!({
         "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
-        "rule_files": [rules_file()],
+        "rule_files": [rules.path()],
         "scrape_configs": [scrape_config_with_static_targets()],
     });
     let config_path = dir.path().join("prometheus.yml");
@@ -267,6 +310,7 @@ fn start_prometheus() -> Prometheus {
         child,
         url: format!("http://127.0.0.1:{port}"),
         _dir: dir,
+        rules,
     };
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -352,7 +396,11 @@ fn substitute(expr: &str) -> String {
     ] {
         s = s.replace(var, value);
     }
-    assert!(!s.contains('$'), "unknown Grafana variable left in {s}");
+    // `$1` in label_replace is PromQL's capture group: Grafana leaves `$<digits>` alone.
+    let unknown = s
+        .match_indices('$')
+        .any(|(i, _)| !s[i + 1..].starts_with(|c: char| c.is_ascii_digit()));
+    assert!(!unknown, "unknown Grafana variable left in {s}");
     s
 }
 
@@ -371,7 +419,7 @@ fn rules_and_dashboard_queries_run_on_a_real_prometheus() {
             );
         }
     }
-    // The rule file loads as it is, and every rule evaluates without error.
+    // The rendered rules load, and every rule evaluates without error.
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let rules = api(&prometheus, "/api/v1/rules", &[]);
@@ -379,7 +427,7 @@ fn rules_and_dashboard_queries_run_on_a_real_prometheus() {
             .iter()
             .flat_map(|g| arr_of(&g["rules"], "rules"))
             .collect();
-        assert_eq!(all.len(), alerts().len());
+        assert_eq!(all.len(), rules_of(&prometheus.rules.spec).len());
         if all.iter().all(|r| r["health"] == "ok") {
             break;
         }
@@ -664,7 +712,11 @@ fn metric_name_extraction_works() {
 
 #[test]
 fn dashboards_and_rules_use_only_known_metrics() {
-    let known: BTreeSet<&str> = KNOWN_METRICS.iter().map(|(m, _)| *m).collect();
+    // Exported series, and the series the chart's own recording rules make of them.
+    let spec = rendered_rules(&[]);
+    let rules = rules_of(&spec);
+    let mut known: BTreeSet<&str> = KNOWN_METRICS.iter().map(|(m, _)| *m).collect();
+    known.extend(rules.iter().filter_map(|r| r["record"].as_str()));
     let mut used = BTreeSet::new();
     for (file, dashboard) in dashboards() {
         for (place, expr) in dashboard_queries(&dashboard) {
@@ -677,11 +729,12 @@ fn dashboards_and_rules_use_only_known_metrics() {
             }
         }
     }
-    for (alert, rule) in alerts() {
+    for rule in rules {
+        let rule_name = rule["alert"].as_str().or(rule["record"].as_str()).unwrap();
         for name in metric_names(str_of(&rule["expr"], "expr")) {
             assert!(
                 known.contains(name.as_str()),
-                "{alert} uses unknown metric {name}"
+                "{rule_name} uses unknown metric {name}"
             );
             used.insert(name);
         }
@@ -797,7 +850,7 @@ fn alertmanager_example_config_is_valid_and_routes_beacon_alerts() {
         "beacon-webhook"
     );
     assert_eq!(
-        route(&["alertname=BeaconHighLatency", "severity=warning"]),
+        route(&["alertname=BeaconLatencySlowBurn", "severity=warning"]),
         "beacon-webhook"
     );
     assert_eq!(route(&["alertname=Watchdog", "severity=none"]), "null");

@@ -1,6 +1,6 @@
 //! kube-prometheus-stack runs Prometheus 3, these tests run Debian's 2.42. Prometheus 3 changed
 //! a few PromQL semantics (docs/report.md, "Prometheus 3"); this test reads every query beacon
-//! ships (the alert rules and their promtool tests, both dashboards, the report's source and the
+//! ships (the rendered alert and recording rules and their promtool tests, both dashboards, the report's source and the
 //! docs that quote them) and fails on the constructs those changes break:
 //!
 //! - a matcher on `le` or `quantile` whose value is not in the float form Prometheus 3 stores
@@ -21,6 +21,7 @@ use std::{
 };
 
 use crate::chart_tools::*;
+use beacon_testkit::{free_port, repo_root};
 use serde_json::Value;
 
 /// The shortest literal range a rule or dashboard may use, in seconds.
@@ -69,12 +70,15 @@ fn sources() -> Vec<Source> {
     let rel = |p: &Path| p.strip_prefix(&root).unwrap().display().to_string();
     let mut out = Vec::new();
 
-    let rules_file = root.join("charts/beacon/files/prometheus-rules.yaml");
+    // The rules as the chart renders them (the file's alerts and the generated SLO rules).
     let mut exprs = Vec::new();
-    strings_under_keys(&yaml_file(&rules_file), &["expr"], &mut exprs);
-    assert!(exprs.len() >= 8, "rules not found in {}", rel(&rules_file));
+    strings_under_keys(&rendered_rules(&[]), &["expr"], &mut exprs);
+    assert!(
+        exprs.len() >= 8,
+        "rules not found in the rendered PrometheusRule"
+    );
     out.extend(exprs.into_iter().map(|text| Source {
-        origin: rel(&rules_file),
+        origin: "the chart's PrometheusRule".to_owned(),
         text,
         ranges: true,
     }));
@@ -271,7 +275,7 @@ fn legacy_name(name: &str) -> bool {
 #[test]
 fn beacons_metrics_need_no_prometheus_3_normalisation() {
     let dir = tempfile::tempdir().unwrap();
-    let port = beacon_testkit::free_port();
+    let port = free_port();
     let _serve = Serve(
         Command::new(env!("CARGO_BIN_EXE_beacon"))
             .arg("serve")
@@ -317,6 +321,7 @@ fn beacons_metrics_need_no_prometheus_3_normalisation() {
         "Prometheus 3 fails a scrape with an unknown content type: {content_type}"
     );
     let body = response.text().unwrap();
+    slo_thresholds_are_the_buckets_of_slash(&body);
     let mut buckets = 0;
     for line in body.lines().filter(|l| !l.starts_with('#')) {
         let name_end = line.find(['{', ' ']).unwrap_or(line.len());
@@ -338,4 +343,29 @@ fn beacons_metrics_need_no_prometheus_3_normalisation() {
         }
     }
     assert!(buckets >= 10, "no histogram buckets in:\n{body}");
+}
+
+/// The chart's schema lets the latency SLO's threshold be exactly a bucket boundary of `/`'s
+/// request histogram, as a real `beacon serve` exposes it: every boundary, and nothing else.
+fn slo_thresholds_are_the_buckets_of_slash(exposition: &str) {
+    let mut exposed: Vec<f64> = exposition
+        .lines()
+        .filter(|l| {
+            l.starts_with("http_request_duration_seconds_bucket{") && l.contains("route=\"/\"")
+        })
+        .filter_map(|l| l.split("le=\"").nth(1)?.split('"').next()?.parse().ok())
+        .filter(|le: &f64| le.is_finite())
+        .collect();
+    exposed.dedup();
+    assert!(exposed.len() >= 10, "no buckets of / in:\n{exposition}");
+    let schema: Value =
+        serde_json::from_str(&read_repo_file("charts/beacon/values.schema.json")).unwrap();
+    let allowed: Vec<f64> = schema["properties"]["prometheusRule"]["properties"]["slo"]
+        ["properties"]["latency"]["properties"]["threshold"]["enum"]
+        .as_array()
+        .expect("an enum of thresholds")
+        .iter()
+        .map(|v| v.as_f64().unwrap())
+        .collect();
+    assert_eq!(allowed, exposed, "values.schema.json vs beacon's buckets");
 }

@@ -10,6 +10,7 @@
 use std::process::Command;
 
 use crate::chart_tools::*;
+use beacon_testkit::repo_root;
 use serde_json::Value;
 
 /// `version = "..."` of `[workspace.package]` in the root Cargo.toml.

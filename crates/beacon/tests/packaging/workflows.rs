@@ -7,6 +7,7 @@ use std::path::Path;
 use std::process::Command;
 
 use crate::chart_tools::*;
+use beacon_testkit::{repo_root, require};
 
 /// Runs `scripts/lint-workflows` on `files` (all workflows when empty): (success, stdout+stderr).
 fn lint(files: &[&Path]) -> (bool, String) {

@@ -6,14 +6,16 @@
 //!   put there: it demands a bearer token and an `X-Scope-OrgID` tenant header, and passes the
 //!   request on with its own basic-auth credentials.
 //!
-//! One stack serves every case (start-up is most of the cost). Every run logs at `trace`, and
-//! no secret may appear in its stdout or stderr, whether it succeeds or fails.
+//! One stack, started by the first case that needs it, serves every case (start-up is most of
+//! the cost). Every run logs at `trace`, and no secret may appear in its stdout or stderr,
+//! whether it succeeds or fails.
 
 use std::{
     io::Write as _,
     net::TcpStream,
     path::Path,
     process::{Command, Stdio},
+    sync::OnceLock,
     time::{Duration, Instant},
 };
 
@@ -363,43 +365,82 @@ fn assert_mentions(line: &str, needles: &[&str]) {
     }
 }
 
-#[test]
-fn credentials_reach_prometheus_and_alertmanager_and_are_never_printed() {
-    let stack = Stack::start();
-    let ca = stack.file("ca.pem");
-    let (password, token) = (stack.file("password"), stack.file("token"));
-    let tenant = format!("X-Scope-OrgID:{TENANT}");
-    let basic = |password_file: &str| {
+static STACK: OnceLock<Stack> = OnceLock::new();
+
+/// The stack every credentials case shares, started by the first to ask. Rules are evaluated
+/// every second: it is ready once Watchdog fires, the proof that authenticated queries return
+/// Prometheus' data.
+fn stack() -> &'static Stack {
+    STACK.get_or_init(|| {
+        let stack = Stack::start();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let r = run(&stack.basic(&stack.file("password")), &[]).json();
+            if alert_names(&r, "prometheus").contains(&"Watchdog".to_owned()) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "no Watchdog: {}", r["alerts"]);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        stack
+    })
+}
+
+impl Stack {
+    /// Arguments for basic auth over TLS to Prometheus, the password from `password_file`.
+    fn basic(&self, password_file: &str) -> Vec<String> {
         vec![
             "--prometheus".to_owned(),
-            stack.prometheus.clone(),
+            self.prometheus.clone(),
             "--ca-file".to_owned(),
-            ca.clone(),
+            self.file("ca.pem"),
             "--basic-auth-user".to_owned(),
             USER.to_owned(),
             "--basic-auth-password-file".to_owned(),
             password_file.to_owned(),
         ]
-    };
-
-    // Basic auth over TLS, the password from a file. Rules are evaluated every second: wait
-    // for Watchdog, the proof that authenticated queries returned Prometheus' data.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let r = run(&basic(&password), &[]).json();
-        assert!(
-            r["prometheus_version"].as_str().unwrap().starts_with('2'),
-            "{r}"
-        );
-        if alert_names(&r, "prometheus").contains(&"Watchdog".to_owned()) {
-            break;
-        }
-        assert!(Instant::now() < deadline, "no Watchdog: {}", r["alerts"]);
-        std::thread::sleep(Duration::from_millis(300));
     }
 
-    // The password from the environment instead of a file.
-    let mut args = basic(&password);
+    /// Arguments for Prometheus through the gateway: bearer token and, if given, tenant header.
+    fn gateway(&self, token_file: &str, tenant_header: Option<&str>) -> Vec<String> {
+        let mut v = vec![
+            "--prometheus".to_owned(),
+            self.proxied_prometheus.clone(),
+            "--ca-file".to_owned(),
+            self.file("ca.pem"),
+            "--bearer-token-file".to_owned(),
+            token_file.to_owned(),
+        ];
+        if let Some(h) = tenant_header {
+            v.extend(["--header".to_owned(), h.to_owned()]);
+        }
+        v
+    }
+}
+
+fn tenant_header() -> String {
+    format!("X-Scope-OrgID:{TENANT}")
+}
+
+#[test]
+fn basic_auth_over_tls_with_a_password_file_reaches_prometheus() {
+    let stack = stack();
+    let r = run(&stack.basic(&stack.file("password")), &[]).json();
+    assert!(
+        r["prometheus_version"].as_str().unwrap().starts_with('2'),
+        "{r}"
+    );
+    assert!(
+        alert_names(&r, "prometheus").contains(&"Watchdog".to_owned()),
+        "{}",
+        r["alerts"]
+    );
+}
+
+#[test]
+fn the_basic_auth_password_can_come_from_the_environment() {
+    let stack = stack();
+    let mut args = stack.basic(&stack.file("password"));
     args.truncate(6);
     let r = run(
         &args,
@@ -407,9 +448,12 @@ fn credentials_reach_prometheus_and_alertmanager_and_are_never_printed() {
     )
     .json();
     assert!(alert_names(&r, "prometheus").contains(&"Watchdog".to_owned()));
+}
 
-    // No credentials: 401, and the answer says which flags give them.
-    let no_auth = run(&basic(&password)[..4], &[]);
+#[test]
+fn no_credentials_is_a_401_naming_the_flags_that_give_them() {
+    let stack = stack();
+    let no_auth = run(&stack.basic(&stack.file("password"))[..4], &[]);
     assert_mentions(
         no_auth.error_line(),
         &[
@@ -419,9 +463,12 @@ fn credentials_reach_prometheus_and_alertmanager_and_are_never_printed() {
             "--bearer-token-file",
         ],
     );
+}
 
-    // A wrong password: 401, naming the user and the file to check, never the password.
-    let wrong = run(&basic(&stack.file("wrong-password")), &[]);
+#[test]
+fn a_wrong_password_is_a_401_naming_the_user_and_the_file_never_the_password() {
+    let stack = stack();
+    let wrong = run(&stack.basic(&stack.file("wrong-password")), &[]);
     assert_mentions(
         wrong.error_line(),
         &[
@@ -431,41 +478,38 @@ fn credentials_reach_prometheus_and_alertmanager_and_are_never_printed() {
             &stack.file("wrong-password"),
         ],
     );
+}
 
-    // TLS: without --ca-file the private CA is unknown; an unrelated CA does not help either.
-    let mut no_ca = basic(&password);
+/// Without --ca-file the private CA is unknown; an unrelated CA does not help either.
+#[test]
+fn a_missing_or_unrelated_ca_is_a_certificate_error_naming_ca_file() {
+    let stack = stack();
+    let mut no_ca = stack.basic(&stack.file("password"));
     no_ca.drain(2..4);
     assert_mentions(run(&no_ca, &[]).error_line(), &["certificate", "--ca-file"]);
-    let mut other_ca = basic(&password);
+    let mut other_ca = stack.basic(&stack.file("password"));
     other_ca[3] = stack.file("other-ca.pem");
     assert_mentions(
         run(&other_ca, &[]).error_line(),
         &["certificate", "--ca-file"],
     );
+}
 
-    // Unreadable secret files are named before anything is contacted.
+#[test]
+fn an_unreadable_password_file_is_named_before_anything_is_contacted() {
+    let stack = stack();
     let missing = stack.file("no-such-password");
     assert_mentions(
-        run(&basic(&missing), &[]).error_line(),
+        run(&stack.basic(&missing), &[]).error_line(),
         &[&missing, "--basic-auth-password-file"],
     );
+}
 
-    // Through the gateway: bearer token and tenant header, for Prometheus and Alertmanager.
-    let gateway = |token_file: &str, tenant_header: Option<&str>| {
-        let mut v = vec![
-            "--prometheus".to_owned(),
-            stack.proxied_prometheus.clone(),
-            "--ca-file".to_owned(),
-            ca.clone(),
-            "--bearer-token-file".to_owned(),
-            token_file.to_owned(),
-        ];
-        if let Some(h) = tenant_header {
-            v.extend(["--header".to_owned(), h.to_owned()]);
-        }
-        v
-    };
-    let mut args = gateway(&token, Some(&tenant));
+#[test]
+fn token_and_tenant_reach_prometheus_and_alertmanager_through_the_gateway() {
+    let stack = stack();
+    let (ca, token, tenant) = (stack.file("ca.pem"), stack.file("token"), tenant_header());
+    let mut args = stack.gateway(&token, Some(&tenant));
     args.extend(
         [
             "--alertmanager",
@@ -492,22 +536,31 @@ fn credentials_reach_prometheus_and_alertmanager_and_are_never_printed() {
         r["alerts"]
     );
     assert_eq!(r["alerts"]["notes"], Value::Array(vec![]));
+}
 
-    // Prometheus' credentials are not Alertmanager's: without its own, Alertmanager answers
-    // 401 and question 6 says so (the report is still written).
-    let mut args = gateway(&token, Some(&tenant));
+/// Prometheus' credentials are not Alertmanager's: without its own, Alertmanager answers 401
+/// and question 6 says so (the report is still written).
+#[test]
+fn alertmanager_without_credentials_of_its_own_is_a_note_not_a_failure() {
+    let stack = stack();
+    let mut args = stack.gateway(&stack.file("token"), Some(&tenant_header()));
     args.extend([
         "--alertmanager".to_owned(),
         stack.proxied_alertmanager.clone(),
+        "--alertmanager-ca-file".to_owned(),
+        stack.file("ca.pem"),
     ]);
-    args.extend(["--alertmanager-ca-file".to_owned(), ca.clone()]);
     let r = run(&args, &[]).json();
     let notes = r["alerts"]["notes"].to_string();
     assert_mentions(&notes, &["HTTP 401", "--alertmanager-bearer-token-file"]);
+}
 
-    // The token but no tenant: the gateway's 403, and the answer points at the tenant header.
-    // Other headers are named in it, their values never.
-    let mut args = gateway(&token, None);
+/// The token but no tenant: the gateway's 403, and the answer points at the tenant header.
+/// Other headers are named in it, their values never.
+#[test]
+fn a_token_without_the_tenant_is_a_403_naming_the_headers_sent_not_their_values() {
+    let stack = stack();
+    let mut args = stack.gateway(&stack.file("token"), None);
     args.extend(["--header".to_owned(), format!("X-Api-Key: {API_KEY}")]);
     let no_tenant = run(&args, &[]);
     assert_mentions(
@@ -519,18 +572,25 @@ fn credentials_reach_prometheus_and_alertmanager_and_are_never_printed() {
             "headers sent: X-Api-Key",
         ],
     );
+}
 
-    // A wrong token: 401, naming the token file.
+#[test]
+fn a_wrong_token_is_a_401_naming_the_token_file() {
+    let stack = stack();
     let wrong_token = stack.file("wrong-token");
-    let bad = run(&gateway(&wrong_token, Some(&tenant)), &[]);
+    let bad = run(&stack.gateway(&wrong_token, Some(&tenant_header())), &[]);
     assert_mentions(
         bad.error_line(),
         &["HTTP 401", "Bearer", "--bearer-token-file", &wrong_token],
     );
+}
 
-    // A redirect to another origin (a login page) is reported, not followed: neither the token
-    // nor the tenant header reaches a host they were not given for.
-    let mut args = gateway(&token, Some(&tenant));
+/// A redirect to another origin (a login page) is reported, not followed: neither the token
+/// nor the tenant header reaches a host they were not given for.
+#[test]
+fn a_redirect_to_another_origin_is_reported_not_followed() {
+    let stack = stack();
+    let mut args = stack.gateway(&stack.file("token"), Some(&tenant_header()));
     args[1] = stack.redirecting.clone();
     let line = run(&args, &[]).error_line().to_owned();
     assert_mentions(&line, &["HTTP 302", "redirect to http://127.0.0.1:"]);

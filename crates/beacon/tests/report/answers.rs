@@ -2,11 +2,12 @@
 //! values: every answer's numbers are checked against values computed here from the
 //! fixture's functions, the CPU ranking in full, and the rendered formats.
 
+use crate::wide_cluster;
 use crate::{fixture as report_fixture, stack as report_stack, workloads as report_workloads};
-use report_fixture::{Cluster, GIB, Pod};
+use report_fixture::{Cluster, GIB, Pod, Width, WorkloadKind};
 use report_stack::{
-    OpenMetrics, Prometheus, PrometheusConfig, Workdir, assert_close, backfill, now, report,
-    report_json, report_logging,
+    OpenMetrics, Prometheus, PrometheusConfig, Workdir, assert_close, backfill, backfill_file, now,
+    report, report_json, report_logging,
 };
 use serde_json::Value;
 use std::sync::OnceLock;
@@ -21,6 +22,25 @@ struct Stack {
     end: String,
     /// The JSON report over the fixture's range, run once.
     json: OnceLock<Value>,
+    /// What the report is asked about beyond the range (namespace, workload).
+    scope: Vec<&'static str>,
+}
+
+static GENERATED: OnceLock<Stack> = OnceLock::new();
+
+/// A generated cluster of 1,000 pods on 50 nodes over 30 minutes at 30 s (`Width::suite`),
+/// reported for its big namespace and that namespace's StatefulSet `postgres`.
+fn generated() -> &'static Stack {
+    GENERATED.get_or_init(|| {
+        let mut stack = Stack::start(Cluster::wide(now(), Width::suite()));
+        stack.scope = vec![
+            "-n",
+            wide_cluster::BIG_NAMESPACE,
+            "--statefulset",
+            wide_cluster::POSTGRES,
+        ];
+        stack
+    })
 }
 
 static REALISTIC: OnceLock<Stack> = OnceLock::new();
@@ -153,10 +173,19 @@ impl Stack {
     ) -> Self {
         let work = Workdir::new().0.keep();
         let tsdb = work.join("tsdb");
-        let mut om = cluster.openmetrics();
-        report_workloads::add(&cluster, &mut om);
-        edit(&mut om);
-        backfill(&work, &tsdb, &om);
+        if cluster.wide.is_some() {
+            // Gigabytes of text: streamed through a file, not held (owners and requests are
+            // in the generated model).
+            let input = work.join("backfill.om");
+            cluster.write_openmetrics(&input);
+            backfill_file(&input, &tsdb);
+            std::fs::remove_file(&input).unwrap();
+        } else {
+            let mut om = cluster.openmetrics();
+            report_workloads::add(&cluster, &mut om);
+            edit(&mut om);
+            backfill(&work, &tsdb, &om);
+        }
         more_blocks(&work, &tsdb);
         let prom = Prometheus::start_with_cleanup(&work, &tsdb, config, Some(&work));
         Self {
@@ -165,19 +194,22 @@ impl Stack {
             cluster,
             prom,
             json: OnceLock::new(),
+            scope: Vec::new(),
         }
     }
 
     /// The fixture's exact range, so evaluation times fall on samples.
     fn args(&self) -> Vec<&str> {
-        vec![
+        let mut args = vec![
             "--prometheus",
             &self.prom.url,
             "--start",
             &self.start,
             "--end",
             &self.end,
-        ]
+        ];
+        args.extend(&self.scope);
+        args
     }
 
     fn report(&self) -> &Value {
@@ -1027,7 +1059,7 @@ fn unusable_prometheus_or_range_fails_on_one_line() {
         ),
         (
             &["--prometheus", &dead, "--range", "30d", "--step", "1s"],
-            "raise --step",
+            "raise the step",
         ),
     ];
     for (args, message) in cases {
@@ -2034,4 +2066,148 @@ fn q3_uses_the_node_recording_rules_when_present() {
             );
         }
     }
+}
+
+/// At 1,000 pods the ranking of the 300-pod namespace still starts with the busiest pod and
+/// ends with the idlest, as the model has them.
+#[test]
+fn wide_cluster_ranks_the_big_namespace_busiest_to_idlest() {
+    let stack = generated();
+    let (c, r) = (&stack.cluster, stack.report());
+    let expected = c.cpu_ranking(wide_cluster::BIG_NAMESPACE);
+    assert_eq!(expected.len(), c.wide.unwrap().big_namespace_pods);
+    let (busiest, idlest) = (expected[0], expected[expected.len() - 1]);
+    let data = &r["pod_cpu"]["data"];
+    assert_eq!(data["most"], busiest.0.name.as_str());
+    assert_eq!(data["least"], idlest.0.name.as_str());
+    let top = &data["ranking"][0];
+    assert_eq!(top["pod"], busiest.0.name.as_str());
+    assert_close(&top["cpu"]["avg"], busiest.1, "busiest pod's avg cpu");
+}
+
+/// Question 3 has a row for each of the 50 nodes, with the busy share and memory in use
+/// the model gives it.
+#[test]
+fn wide_cluster_q3_answers_for_every_node() {
+    let stack = generated();
+    let (c, r) = (&stack.cluster, stack.report());
+    let rows = r["nodes"]["data"].as_array().unwrap();
+    assert_eq!(rows.len(), c.nodes.len());
+    for node in &c.nodes {
+        let row = by_key(&r["nodes"]["data"], "nodename", &node.name);
+        assert_close(&row["cores"], node.cores as f64, "cores");
+        let busy = 100.0 * node.busy;
+        let used = 100.0 * c.node_memory_used_ratio(node);
+        // Every node has its current and average; only the nodes shown were ranged for a max.
+        for (stats, value) in [
+            (&row["cpu_used_percent"], busy),
+            (&row["memory_used_percent"], used),
+        ] {
+            assert_close(&stats["current"], value, &format!("{} current", node.name));
+            assert_close(&stats["avg"], value, &format!("{} avg", node.name));
+            if !stats["max"].is_null() {
+                assert_close(&stats["max"], value, &format!("{} max", node.name));
+            }
+        }
+    }
+}
+
+/// The kubelets' gauges, per node and in total: every pod and running container once.
+#[test]
+fn wide_cluster_kubelet_totals() {
+    let stack = generated();
+    let (c, r) = (&stack.cluster, stack.report());
+    let rows = r["kubelets"]["data"]["nodes"].as_array().unwrap();
+    assert_eq!(rows.len(), c.nodes.len());
+    let (mut pods, mut containers) = (0.0, 0.0);
+    for (i, node) in c.nodes.iter().enumerate() {
+        let row = by_key(&r["kubelets"]["data"]["nodes"], "node", &node.name);
+        let (p, n) = c.kubelet_counts(i);
+        assert_close(&row["pods"], p as f64, &format!("{} pods", node.name));
+        assert_close(
+            &row["containers"],
+            n as f64,
+            &format!("{} containers", node.name),
+        );
+        pods += row["pods"].as_f64().unwrap();
+        containers += row["containers"].as_f64().unwrap();
+    }
+    let expected: usize = c.pods.iter().map(|p| p.containers.len()).sum();
+    assert_eq!((pods, containers), (c.pods.len() as f64, expected as f64));
+}
+
+/// Question 1 for the big namespace's StatefulSet sums its pods' containers, and the
+/// inventory lists every StatefulSet of the namespace once (two kube-state-metrics replicas).
+#[test]
+fn wide_cluster_statefulset_totals() {
+    let stack = generated();
+    let (c, r) = (&stack.cluster, stack.report());
+    let (sts, pods) = c.workload_pods(
+        WorkloadKind::StatefulSet,
+        wide_cluster::BIG_NAMESPACE,
+        wide_cluster::POSTGRES,
+    );
+    let q1 = &r["workload"]["data"];
+    assert_eq!(q1["pods"].as_array().unwrap().len(), sts.replicas, "{q1}");
+    let cpu: f64 = pods.iter().map(|p| c.avg_pod_cpu(p)).sum();
+    check_stats(&q1["total_cpu"], (cpu, cpu, cpu), "postgres total cpu");
+    let memory: f64 = pods.iter().map(|p| c.at(p.memory, c.end)).sum();
+    check_stats(
+        &q1["total_memory"],
+        (memory, memory, memory),
+        "postgres total memory",
+    );
+
+    let inventory = &r["inventory"]["data"]["statefulsets"];
+    let expected = c.workloads_of(WorkloadKind::StatefulSet, wide_cluster::BIG_NAMESPACE);
+    assert_eq!(
+        inventory.as_array().unwrap().len(),
+        expected.len(),
+        "{inventory}"
+    );
+    for w in expected {
+        let row = by_key(inventory, "name", &w.name);
+        let n = w.replicas as f64;
+        assert_eq!(
+            (row["ready"].as_f64(), row["replicas"].as_f64()),
+            (Some(n), Some(n))
+        );
+    }
+}
+
+/// At 1,000 pods each chart draws what answers its question, as the model ranks it: question
+/// 3's CPU chart the ten busiest of 50 nodes, question 5's the ten largest network users of the
+/// 300-pod namespace.
+#[test]
+fn generated_cluster_charts_draw_the_busiest_nodes_and_largest_network_users() {
+    let stack = generated();
+    let (c, r) = (&stack.cluster, stack.report());
+    let drawn = |section: &str, id: &str| -> Vec<String> {
+        let chart = r[section]["charts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|ch| ch["id"] == id)
+            .unwrap_or_else(|| panic!("no chart {id}: {}", r[section]));
+        let mut names: Vec<String> = chart["series"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["name"].as_str().unwrap().to_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let mut busiest: Vec<String> = c.nodes_by_cpu()[..10]
+        .iter()
+        .map(|(n, _)| n.name.clone())
+        .collect();
+    busiest.sort();
+    assert_eq!(drawn("nodes", "q3-node-cpu"), busiest);
+    let mut largest: Vec<String> = c.network_ranking(wide_cluster::BIG_NAMESPACE)[..10]
+        .iter()
+        .map(|p| p.name.clone())
+        .collect();
+    largest.sort();
+    assert_eq!(drawn("network", "q5-receive"), largest);
 }

@@ -31,6 +31,57 @@ pub struct Container {
     pub image: String,
     /// Cores.
     pub cpu: Piecewise,
+    pub request: Option<Resources>,
+    pub limit: Option<Resources>,
+}
+
+/// A container's requests or limits, as `kube_pod_container_resource_requests` /
+/// `_limits` export them (`resource="cpu"`, `unit="core"`; `resource="memory"`, `unit="byte"`).
+#[derive(Clone, Copy)]
+pub struct Resources {
+    pub cpu: f64,
+    pub memory: f64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum WorkloadKind {
+    Deployment,
+    DaemonSet,
+    StatefulSet,
+}
+
+impl WorkloadKind {
+    /// As kube-state-metrics' `owner_kind` and kube-prometheus-stack's `workload_type` spell it.
+    pub fn kind(self) -> &'static str {
+        match self {
+            Self::Deployment => "Deployment",
+            Self::DaemonSet => "DaemonSet",
+            Self::StatefulSet => "StatefulSet",
+        }
+    }
+    pub fn workload_type(self) -> &'static str {
+        match self {
+            Self::Deployment => "deployment",
+            Self::DaemonSet => "daemonset",
+            Self::StatefulSet => "statefulset",
+        }
+    }
+}
+
+/// A controller of pods; a Deployment's pods are owned by its one current ReplicaSet.
+pub struct Workload {
+    pub kind: WorkloadKind,
+    pub namespace: String,
+    pub name: String,
+    pub replicas: usize,
+    /// The ReplicaSet (`<deployment>-<pod-template-hash>`) of a Deployment.
+    pub replicaset: Option<String>,
+}
+
+/// Which workload (an index into `Cluster::workloads`) a pod belongs to.
+#[derive(Clone, Copy)]
+pub struct PodOwner {
+    pub workload: usize,
 }
 
 pub struct Pod {
@@ -46,6 +97,7 @@ pub struct Pod {
     pub host_network: bool,
     pub restarts: u32,
     pub labels: Vec<(String, String)>,
+    pub owner: Option<PodOwner>,
 }
 
 pub struct Node {
@@ -106,6 +158,30 @@ pub struct Cluster {
     pub ksm_replicas: usize,
     /// Whether the kubelet's own /metrics (kubelet_running_pods …) is scraped.
     pub kubelet_metrics: bool,
+    /// Seconds between samples.
+    pub step: f64,
+    /// Set on generated wide clusters (see `wide_cluster.rs`): their workloads replace the
+    /// hand-made objects of `default`, and node-exporter exports all eight CPU modes.
+    pub wide: Option<Width>,
+    pub workloads: Vec<Workload>,
+}
+
+/// The size of a generated cluster (`wide_cluster.rs`).
+#[derive(Clone, Copy, Debug)]
+pub struct Width {
+    pub nodes: usize,
+    pub cores_per_node: usize,
+    /// All pods, the DaemonSets' included.
+    pub pods: usize,
+    pub namespaces: usize,
+    /// Pods of the one big namespace (`Cluster::BIG_NAMESPACE`).
+    pub big_namespace_pods: usize,
+    /// Seconds of history before the end (plus a rate window before it).
+    pub range: f64,
+    /// Seconds between samples.
+    pub step: f64,
+    /// Also the kube-prometheus-stack recorded series, computed from the same model.
+    pub recording_rules: bool,
 }
 
 fn pod(
@@ -127,6 +203,8 @@ fn pod(
                 name: (*c).into(),
                 image: format!("registry.example/{c}:1.0"),
                 cpu: *cpu,
+                request: None,
+                limit: None,
             })
             .collect(),
         memory: mem,
@@ -135,6 +213,7 @@ fn pod(
         host_network: false,
         restarts: 0,
         labels: Vec::new(),
+        owner: None,
     }
 }
 
@@ -286,6 +365,9 @@ impl Cluster {
             docker_runtime: false,
             ksm_replicas: 2,
             kubelet_metrics: true,
+            step: STEP,
+            wide: None,
+            workloads: Vec::new(),
         }
     }
 
@@ -352,6 +434,9 @@ impl Cluster {
             docker_runtime: false,
             ksm_replicas: 1,
             kubelet_metrics: true,
+            step: STEP,
+            wide: None,
+            workloads: Vec::new(),
         }
     }
 
@@ -374,7 +459,7 @@ impl Cluster {
 
     /// The range query's evaluation times.
     pub fn evals(&self) -> Vec<f64> {
-        grid(self.start, self.end, STEP)
+        grid(self.start, self.end, self.step)
     }
 
     /// (current, avg, max) of `f` over the evaluation times.
@@ -401,11 +486,25 @@ impl Cluster {
     }
 
     pub fn openmetrics(&self) -> OpenMetrics {
-        fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
-            v.iter().map(|(k, s)| (k.as_str(), s.as_str())).collect()
-        }
         let mut om = OpenMetrics::default();
-        let times = grid(self.t0, self.end, STEP);
+        self.emit(&mut om);
+        om
+    }
+
+    /// Every sample time, the rate window before `start` included.
+    pub fn sample_times(&self) -> Vec<f64> {
+        grid(self.t0, self.end, self.step)
+    }
+
+    /// Writes every exporter's series into `om`.
+    pub fn emit(&self, om: &mut OpenMetrics) {
+        self.emit_pods(om);
+        self.emit_objects(om);
+        self.emit_nodes(om);
+    }
+
+    fn emit_pods(&self, om: &mut OpenMetrics) {
+        let times = self.sample_times();
         let created = (self.t0 - 86_400.0 * 3.0).to_string();
         for (index, pod) in self.pods.iter().enumerate() {
             let node = &self.nodes[pod.node];
@@ -533,6 +632,7 @@ impl Cluster {
             );
 
             // kube-state-metrics, every series once per replica.
+            let created_by = self.created_by(pod);
             for target in self.ksm_targets() {
                 let ksm = |extra: &[(&str, &str)]| -> Vec<(String, String)> {
                     let object: Vec<(&str, &str)> = [
@@ -562,10 +662,18 @@ impl Cluster {
                         "host_network",
                         if pod.host_network { "true" } else { "false" },
                     ),
-                    ("created_by_kind", "StatefulSet"),
-                    ("created_by_name", "beacon"),
+                    ("created_by_kind", created_by.0),
+                    ("created_by_name", created_by.1),
                 ]);
                 om.series("kube_pod_info", &as_refs(&info), &times, |_| 1.0);
+                if pod.owner.is_some() {
+                    let l = ksm(&[
+                        ("owner_kind", created_by.0),
+                        ("owner_name", created_by.1),
+                        ("owner_is_controller", "true"),
+                    ]);
+                    om.series("kube_pod_owner", &as_refs(&l), &times, |_| 1.0);
+                }
                 for phase in ["Pending", "Running", "Succeeded", "Failed", "Unknown"] {
                     let l = ksm(&[("phase", phase)]);
                     om.series("kube_pod_status_phase", &as_refs(&l), &times, |_| {
@@ -608,10 +716,47 @@ impl Cluster {
                     );
                     let l = ksm(&[("container", c.name.as_str()), ("image", c.image.as_str())]);
                     om.series("kube_pod_container_info", &as_refs(&l), &times, |_| 1.0);
+                    for (metric, resources) in [
+                        ("kube_pod_container_resource_requests", c.request),
+                        ("kube_pod_container_resource_limits", c.limit),
+                    ] {
+                        let Some(r) = resources else { continue };
+                        for (resource, unit, value) in
+                            [("cpu", "core", r.cpu), ("memory", "byte", r.memory)]
+                        {
+                            let l = ksm(&[
+                                ("container", c.name.as_str()),
+                                ("node", node.name.as_str()),
+                                ("resource", resource),
+                                ("unit", unit),
+                            ]);
+                            om.series(metric, &as_refs(&l), &times, |_| value);
+                        }
+                    }
                 }
             }
         }
+    }
 
+    /// kube-state-metrics' `(created_by_kind, created_by_name)` of a pod: a Deployment's pods
+    /// are created by its ReplicaSet. Hand-made pods all say StatefulSet `beacon`.
+    fn created_by(&self, pod: &Pod) -> (&str, &str) {
+        match pod.owner.map(|o| &self.workloads[o.workload]) {
+            None => ("StatefulSet", "beacon"),
+            Some(w) => match &w.replicaset {
+                Some(rs) => ("ReplicaSet", rs.as_str()),
+                None => (w.kind.kind(), w.name.as_str()),
+            },
+        }
+    }
+
+    fn emit_objects(&self, om: &mut OpenMetrics) {
+        let times = self.sample_times();
+        let created = (self.t0 - 86_400.0 * 3.0).to_string();
+        if self.wide.is_some() {
+            self.emit_workloads(om, &times, created.parse().unwrap());
+            return;
+        }
         // StatefulSets, services, PVCs and ConfigMaps of `default`, once per replica.
         for target in self.ksm_targets() {
             let ksm_obj =
@@ -633,19 +778,19 @@ impl Cluster {
                 };
             let c: f64 = created.parse().unwrap();
             obj(
-                &mut om,
+                om,
                 "kube_statefulset_replicas",
                 ksm_obj("statefulset", "beacon", &[]),
                 3.0,
             );
             obj(
-                &mut om,
+                om,
                 "kube_statefulset_status_replicas_ready",
                 ksm_obj("statefulset", "beacon", &[]),
                 3.0,
             );
             obj(
-                &mut om,
+                om,
                 "kube_statefulset_created",
                 ksm_obj("statefulset", "beacon", &[]),
                 c,
@@ -655,7 +800,7 @@ impl Cluster {
                 ("beacon-headless", "None", "ClusterIP"),
             ] {
                 obj(
-                    &mut om,
+                    om,
                     "kube_service_info",
                     ksm_obj(
                         "service",
@@ -669,23 +814,18 @@ impl Cluster {
                     1.0,
                 );
                 obj(
-                    &mut om,
+                    om,
                     "kube_service_spec_type",
                     ksm_obj("service", svc, &[("type", kind)]),
                     1.0,
                 );
-                obj(
-                    &mut om,
-                    "kube_service_created",
-                    ksm_obj("service", svc, &[]),
-                    c,
-                );
+                obj(om, "kube_service_created", ksm_obj("service", svc, &[]), c);
             }
             for i in 0..3 {
                 let pvc = format!("data-beacon-{i}");
                 let vol = format!("pvc-0000-{i}");
                 obj(
-                    &mut om,
+                    om,
                     "kube_persistentvolumeclaim_info",
                     ksm_obj(
                         "persistentvolumeclaim",
@@ -696,20 +836,20 @@ impl Cluster {
                 );
                 for phase in ["Bound", "Lost", "Pending"] {
                     obj(
-                        &mut om,
+                        om,
                         "kube_persistentvolumeclaim_status_phase",
                         ksm_obj("persistentvolumeclaim", &pvc, &[("phase", phase)]),
                         f64::from(u8::from(phase == "Bound")),
                     );
                 }
                 obj(
-                    &mut om,
+                    om,
                     "kube_persistentvolumeclaim_resource_requests_storage_bytes",
                     ksm_obj("persistentvolumeclaim", &pvc, &[]),
                     GIB,
                 );
                 obj(
-                    &mut om,
+                    om,
                     "kube_persistentvolumeclaim_access_mode",
                     ksm_obj(
                         "persistentvolumeclaim",
@@ -719,7 +859,7 @@ impl Cluster {
                     1.0,
                 );
                 obj(
-                    &mut om,
+                    om,
                     "kube_persistentvolumeclaim_created",
                     ksm_obj("persistentvolumeclaim", &pvc, &[]),
                     c,
@@ -727,22 +867,70 @@ impl Cluster {
             }
             for cm in ["beacon-config", "kube-root-ca.crt"] {
                 obj(
-                    &mut om,
+                    om,
                     "kube_configmap_info",
                     ksm_obj("configmap", cm, &[]),
                     1.0,
                 );
                 obj(
-                    &mut om,
+                    om,
                     "kube_configmap_created",
                     ksm_obj("configmap", cm, &[]),
                     c,
                 );
             }
         }
+    }
 
+    /// The generated workloads' objects, once per kube-state-metrics replica.
+    fn emit_workloads(&self, om: &mut OpenMetrics, times: &[f64], created: f64) {
+        for target in self.ksm_targets() {
+            for w in &self.workloads {
+                let ns = w.namespace.as_str();
+                let mut series = |metric: &str, object: &[(&str, &str)], value: f64| {
+                    let mut labels = vec![("namespace", ns)];
+                    labels.extend_from_slice(object);
+                    let labels = ksm_labels(&target, &labels);
+                    om.series(metric, &as_refs(&labels), times, |_| value);
+                };
+                let n = w.replicas as f64;
+                let name = w.name.as_str();
+                match w.kind {
+                    WorkloadKind::StatefulSet => {
+                        let o = [("statefulset", name)];
+                        series("kube_statefulset_replicas", &o, n);
+                        series("kube_statefulset_status_replicas_ready", &o, n);
+                        series("kube_statefulset_created", &o, created);
+                    }
+                    WorkloadKind::DaemonSet => {
+                        let o = [("daemonset", name)];
+                        series("kube_daemonset_status_desired_number_scheduled", &o, n);
+                        series("kube_daemonset_status_number_ready", &o, n);
+                        series("kube_daemonset_created", &o, created);
+                    }
+                    WorkloadKind::Deployment => {
+                        let o = [("deployment", name)];
+                        series("kube_deployment_spec_replicas", &o, n);
+                        series("kube_deployment_status_replicas_available", &o, n);
+                        series("kube_deployment_created", &o, created);
+                        let rs = w.replicaset.as_deref().unwrap();
+                        let owner = [
+                            ("replicaset", rs),
+                            ("owner_kind", "Deployment"),
+                            ("owner_name", name),
+                            ("owner_is_controller", "true"),
+                        ];
+                        series("kube_replicaset_owner", &owner, 1.0);
+                        series("kube_replicaset_spec_replicas", &[("replicaset", rs)], n);
+                    }
+                }
+            }
+        }
+    }
+
+    fn emit_nodes(&self, om: &mut OpenMetrics) {
         // Per node: the kubelet's gauges and node-exporter.
-        let all_times = times;
+        let all_times = self.sample_times();
         for (i, node) in self.nodes.iter().enumerate() {
             let times: Vec<f64> = all_times
                 .iter()
@@ -871,11 +1059,7 @@ impl Cluster {
                 om.series("node_uname_info", &uname, times, |_| 1.0);
                 for cpu in 0..node.cores {
                     let cpu = cpu.to_string();
-                    for (mode, share) in [
-                        ("idle", 1.0 - node.busy),
-                        ("user", node.busy * 0.7),
-                        ("system", node.busy * 0.3),
-                    ] {
+                    for &(mode, share) in &self.cpu_modes(node) {
                         let mut l = ne.to_vec();
                         l.push(("cpu", cpu.as_str()));
                         l.push(("mode", mode));
@@ -892,7 +1076,27 @@ impl Cluster {
             let up = ksm_labels(&target, &[]);
             om.series("up", &as_refs(&up), &all_times, |_| 1.0);
         }
-        om
+    }
+
+    /// node-exporter's `mode`s with each one's share of a core. Generated clusters have all
+    /// eight, as node-exporter exports them, with iowait and steal at zero: kube-prometheus-
+    /// stack's `instance:node_cpu_utilisation:rate5m` counts those as idle, so the busy share is
+    /// the same whichever way it is read.
+    pub fn cpu_modes(&self, node: &Node) -> Vec<(&'static str, f64)> {
+        let b = node.busy;
+        if self.wide.is_none() {
+            return vec![("idle", 1.0 - b), ("user", b * 0.7), ("system", b * 0.3)];
+        }
+        vec![
+            ("idle", 1.0 - b),
+            ("iowait", 0.0),
+            ("irq", b * 0.03),
+            ("nice", b * 0.02),
+            ("softirq", b * 0.05),
+            ("steal", 0.0),
+            ("system", b * 0.25),
+            ("user", b * 0.65),
+        ]
     }
 
     /// kube-state-metrics' scrape targets: (instance, the replica's own pod name).
@@ -909,6 +1113,10 @@ impl Cluster {
             })
             .collect()
     }
+}
+
+pub fn as_refs(v: &[(String, String)]) -> Vec<(&str, &str)> {
+    v.iter().map(|(k, s)| (k.as_str(), s.as_str())).collect()
 }
 
 /// A kube-state-metrics series as kube-prometheus-stack stores it: the target's labels

@@ -7,4 +7,5 @@ mod bench;
 mod fixture;
 mod slo;
 mod stack;
+mod wide_cluster;
 mod workloads;

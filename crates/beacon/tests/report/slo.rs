@@ -13,8 +13,51 @@ use crate::stack::{
     now, report, report_json,
 };
 
-/// The chart's SLO recording rules for a release in namespace `shop` (job `beacon`).
-const CHART_RULES: &str = include_str!("slo_rules.yml");
+/// The chart's SLO recording rules (`templates/_slo.tpl`) for a release in namespace `shop`
+/// (job `beacon`), as `helm template` renders them with the default values: recording rules
+/// only (promtool backfills no alerts, and this Prometheus should fire none).
+fn chart_rules() -> String {
+    use serde_yaml_ng::Value as Yaml;
+    let chart = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../charts/beacon");
+    let helm = crate::stack::require("helm", "helm v3/v4 (scripts/install-test-deps)");
+    let out = std::process::Command::new(helm)
+        .args(["template", "beacon"])
+        .arg(&chart)
+        .args(["--namespace", NS])
+        .args(["--show-only", "templates/prometheusrule.yaml"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "helm template: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let doc: Yaml = serde_yaml_ng::from_slice(&out.stdout).unwrap();
+    let mut groups: Vec<Yaml> = Vec::new();
+    for group in doc["spec"]["groups"].as_sequence().unwrap() {
+        if !group["name"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("beacon.slo.")
+        {
+            continue;
+        }
+        let mut group = group.clone();
+        let records: Vec<Yaml> = group["rules"]
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .filter(|r| r.get("record").is_some())
+            .cloned()
+            .collect();
+        group["rules"] = Yaml::Sequence(records);
+        groups.push(group);
+    }
+    assert_eq!(groups.len(), 2, "availability and latency groups");
+    let mut file = serde_yaml_ng::Mapping::new();
+    file.insert("groups".into(), Yaml::Sequence(groups));
+    serde_yaml_ng::to_string(&file).unwrap()
+}
 
 const STEP: f64 = 60.0;
 const NS: &str = "shop";
@@ -308,13 +351,14 @@ fn raw() -> &'static Stack {
 fn with_rules() -> &'static Stack {
     RULES.get_or_init(|| {
         let base = raw();
+        let rules_yaml = chart_rules();
         let config = PrometheusConfig {
-            rules: Some(CHART_RULES.to_owned()),
+            rules: Some(rules_yaml.clone()),
             ..PrometheusConfig::default()
         };
         Stack::start(Model::ending(base.model.end), config, |work, tsdb| {
             let rules = work.join("slo-rules.yml");
-            std::fs::write(&rules, CHART_RULES).unwrap();
+            std::fs::write(&rules, &rules_yaml).unwrap();
             let blocks = work.join("rule-blocks");
             let out = std::process::Command::new(PROMTOOL)
                 .args(["tsdb", "create-blocks-from", "rules", "--quiet"])

@@ -28,14 +28,33 @@ pub fn now() -> f64 {
 
 /// OpenMetrics text with timestamps, grouped by metric name (a family's samples must be
 /// contiguous) and series by series in time order (the TSDB rejects out-of-order samples).
+/// In memory by default; [`OpenMetrics::spilling`] streams each family to its own file
+/// instead, for clusters whose text runs to gigabytes.
 #[derive(Default)]
 pub struct OpenMetrics {
-    families: BTreeMap<String, String>,
+    families: BTreeMap<String, Family>,
+    spill: Option<PathBuf>,
+    line: String,
     pub series: usize,
     pub samples: usize,
 }
 
+enum Family {
+    Text(String),
+    File(PathBuf, std::io::BufWriter<std::fs::File>),
+}
+
 impl OpenMetrics {
+    /// Families are written to files under `dir` as they grow; [`OpenMetrics::write_to`]
+    /// joins them.
+    pub fn spilling(dir: &Path) -> Self {
+        std::fs::create_dir_all(dir).unwrap();
+        Self {
+            spill: Some(dir.to_owned()),
+            ..Self::default()
+        }
+    }
+
     pub fn series(
         &mut self,
         name: &str,
@@ -43,11 +62,34 @@ impl OpenMetrics {
         times: &[f64],
         value: impl Fn(f64) -> f64,
     ) {
-        let labels: Vec<String> = labels.iter().map(|(k, v)| format!("{k}=\"{v}\"")).collect();
-        let labels = labels.join(",");
-        let out = self.families.entry(name.to_owned()).or_default();
+        use std::io::Write as _;
+        self.line.clear();
+        let _ = write!(self.line, "{name}{{");
+        for (i, (k, v)) in labels.iter().enumerate() {
+            let sep = if i == 0 { "" } else { "," };
+            let _ = write!(self.line, "{sep}{k}=\"{v}\"");
+        }
+        self.line.push_str("} ");
+        let prefix_len = self.line.len();
+        if !self.families.contains_key(name) {
+            let family = match &self.spill {
+                None => Family::Text(String::new()),
+                Some(dir) => {
+                    let path = dir.join(format!("{}.om", self.families.len()));
+                    let file = std::fs::File::create(&path).unwrap();
+                    Family::File(path, std::io::BufWriter::with_capacity(1 << 20, file))
+                }
+            };
+            self.families.insert(name.to_owned(), family);
+        }
+        let family = self.families.get_mut(name).unwrap();
         for &t in times {
-            let _ = writeln!(out, "{name}{{{labels}}} {} {t}", value(t));
+            self.line.truncate(prefix_len);
+            let _ = writeln!(self.line, "{} {t}", value(t));
+            match family {
+                Family::Text(out) => out.push_str(&self.line),
+                Family::File(_, out) => out.write_all(self.line.as_bytes()).unwrap(),
+            }
         }
         self.series += 1;
         self.samples += times.len();
@@ -55,22 +97,49 @@ impl OpenMetrics {
 
     /// Keeps only the lines of family `name` that `keep` accepts (a cluster without some series).
     pub fn retain(&mut self, name: &str, keep: impl Fn(&str) -> bool) {
-        if let Some(body) = self.families.get_mut(name) {
-            *body = body
-                .lines()
-                .filter(|l| keep(l))
-                .map(|l| format!("{l}\n"))
-                .collect();
+        match self.families.get_mut(name) {
+            Some(Family::Text(body)) => {
+                *body = body
+                    .lines()
+                    .filter(|l| keep(l))
+                    .map(|l| format!("{l}\n"))
+                    .collect();
+            }
+            Some(Family::File(..)) => panic!("retain needs an OpenMetrics held as text"),
+            None => {}
         }
     }
 
     pub fn text(&self) -> String {
         let mut out = String::new();
-        for body in self.families.values() {
-            out.push_str(body);
+        for family in self.families.values() {
+            match family {
+                Family::Text(body) => out.push_str(body),
+                Family::File(..) => panic!("a spilling OpenMetrics has no text: use write_to"),
+            }
         }
         out.push_str("# EOF\n");
         out
+    }
+
+    /// Writes the whole exposition to `path`, family after family, and removes the spill
+    /// files.
+    pub fn write_to(self, path: &Path) {
+        use std::io::Write as _;
+        let mut out = std::io::BufWriter::new(std::fs::File::create(path).unwrap());
+        for (_, family) in self.families {
+            match family {
+                Family::Text(body) => out.write_all(body.as_bytes()).unwrap(),
+                Family::File(spill, writer) => {
+                    drop(writer.into_inner().unwrap());
+                    let mut file = std::fs::File::open(&spill).unwrap();
+                    std::io::copy(&mut file, &mut out).unwrap();
+                    std::fs::remove_file(&spill).unwrap();
+                }
+            }
+        }
+        out.write_all(b"# EOF\n").unwrap();
+        out.flush().unwrap();
     }
 }
 
@@ -94,13 +163,18 @@ impl Workdir {
 
 /// Turns OpenMetrics text into TSDB blocks under `tsdb`.
 pub fn backfill(work: &Path, tsdb: &Path, data: &OpenMetrics) {
-    require(PROMTOOL, "prometheus");
     let input = work.join("backfill.om");
     std::fs::write(&input, data.text()).unwrap();
+    backfill_file(&input, tsdb);
+}
+
+/// Turns the OpenMetrics file `input` into TSDB blocks under `tsdb`.
+pub fn backfill_file(input: &Path, tsdb: &Path) {
+    require(PROMTOOL, "prometheus");
     std::fs::create_dir_all(tsdb).unwrap();
     let out = Command::new(PROMTOOL)
         .args(["tsdb", "create-blocks-from", "openmetrics", "--quiet"])
-        .arg(&input)
+        .arg(input)
         .arg(tsdb)
         .output()
         .unwrap();

@@ -35,11 +35,7 @@ fn headless(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn page_renders_in_chromium_with_time_count_and_pod() {
-    let opts = Options {
-        env: vec![("POD_NAME".into(), "beacon-1".into())],
-        ..Options::default()
-    };
-    let server = TestServer::start_with(opts);
+    let server = TestApp::start_with(|s| s.identity = pod("beacon-1"));
     let out = headless(&["--dump-dom", &server.url("/")]);
     let dom = String::from_utf8_lossy(&out.stdout);
     assert!(

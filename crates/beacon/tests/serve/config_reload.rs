@@ -3,18 +3,20 @@
 
 use std::{os::unix::fs::symlink, path::Path, time::Duration};
 
+use beacon_serve::Settings;
+
 use crate::helpers::*;
 
-/// Options polling the config file every `interval` (`1h`: only the directory watch reloads).
-fn polling_every(interval: &str) -> Options {
-    Options {
-        extra_args: vec!["--config-poll-interval".into(), interval.into()],
-        ..Options::default()
-    }
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Settings polling the config file every `interval` (an hour: only the directory watch reloads).
+fn polling_every(interval: Duration) -> impl FnOnce(&mut Settings) {
+    move |s: &mut Settings| s.config_poll_interval = interval
 }
 
-fn title(server: &TestServer) -> String {
-    let v = get_json_blocking(&server.url("/config"));
+/// The title in the server's `GET /config`.
+fn title(config_url: &str) -> String {
+    let v = get_json_blocking(config_url);
     v["title"].as_str().unwrap().to_owned()
 }
 
@@ -22,8 +24,8 @@ fn title(server: &TestServer) -> String {
 fn configmap_symlink_swap_reloads_and_a_bad_update_keeps_the_last_good_config() {
     let (tmp, config_dir) = root_with_config(r#"{"title": "first"}"#);
     // A long poll interval proves the reload comes from the directory watch, not the timer.
-    let server = TestServer::start_in(tmp.path(), polling_every("1h")).unwrap();
-    assert_eq!(title(&server), "first");
+    let server = TestApp::start_in(tmp.path(), polling_every(HOUR)).unwrap();
+    assert_eq!(title(&server.url("/config")), "first");
 
     kubelet_publish(
         &config_dir,
@@ -31,7 +33,7 @@ fn configmap_symlink_swap_reloads_and_a_bad_update_keeps_the_last_good_config() 
         r#"{"title": "second", "timezone": "Asia/Tokyo"}"#,
     );
     eventually(Duration::from_secs(10), "title becomes 'second'", || {
-        title(&server) == "second"
+        title(&server.url("/config")) == "second"
     });
     let m = server.metrics();
     assert_eq!(
@@ -54,7 +56,7 @@ fn configmap_symlink_swap_reloads_and_a_bad_update_keeps_the_last_good_config() 
         Some(0.0)
     );
     assert_eq!(
-        title(&server),
+        title(&server.url("/config")),
         "second",
         "the last good config must stay in effect"
     );
@@ -69,7 +71,7 @@ fn configmap_symlink_swap_reloads_and_a_bad_update_keeps_the_last_good_config() 
 
     kubelet_publish(&config_dir, 4, r#"{"title": "fourth"}"#);
     eventually(Duration::from_secs(10), "title becomes 'fourth'", || {
-        title(&server) == "fourth"
+        title(&server.url("/config")) == "fourth"
     });
     assert_eq!(
         metric_value(&server.metrics(), "beacon_config_last_reload_successful"),
@@ -83,11 +85,11 @@ fn plain_file_edits_reload_too() {
     let config = tmp.path().join("config/config.json");
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(&config, r#"{"title": "before"}"#).unwrap();
-    let server = TestServer::start_in(tmp.path(), polling_every("1h")).unwrap();
-    assert_eq!(title(&server), "before");
+    let server = TestApp::start_in(tmp.path(), polling_every(HOUR)).unwrap();
+    assert_eq!(title(&server.url("/config")), "before");
     std::fs::write(&config, r#"{"title": "after"}"#).unwrap();
     eventually(Duration::from_secs(10), "title becomes 'after'", || {
-        title(&server) == "after"
+        title(&server.url("/config")) == "after"
     });
 }
 
@@ -95,16 +97,17 @@ fn plain_file_edits_reload_too() {
 fn a_config_created_after_start_is_picked_up_by_polling() {
     let tmp = tempfile::tempdir().unwrap();
     // No config directory at all at start: the watch cannot be set, polling must cover it.
-    let opts = Options {
-        config: Some(tmp.path().join("later/config.json")),
-        ..polling_every("200ms")
-    };
-    let server = TestServer::start_in(tmp.path(), opts).unwrap();
-    assert_eq!(title(&server), "beacon");
+    let later = tmp.path().join("later/config.json");
+    let server = TestApp::start_in(tmp.path(), |s: &mut Settings| {
+        s.config_path = later;
+        s.config_poll_interval = Duration::from_millis(200);
+    })
+    .unwrap();
+    assert_eq!(title(&server.url("/config")), "beacon");
     std::fs::create_dir_all(tmp.path().join("later")).unwrap();
     std::fs::write(tmp.path().join("later/config.json"), r#"{"title": "late"}"#).unwrap();
     eventually(Duration::from_secs(10), "title becomes 'late'", || {
-        title(&server) == "late"
+        title(&server.url("/config")) == "late"
     });
 }
 
@@ -124,8 +127,8 @@ fn kubelet_remove_key(dir: &Path, generation: u32) {
 #[test]
 fn removing_the_config_key_reverts_to_defaults_visibly() {
     let (tmp, config_dir) = root_with_config(r#"{"title": "custom", "timezone": "UTC"}"#);
-    let server = TestServer::start_in(tmp.path(), polling_every("1h")).unwrap();
-    assert_eq!(title(&server), "custom");
+    let server = TestApp::start_in(tmp.path(), polling_every(HOUR)).unwrap();
+    assert_eq!(title(&server.url("/config")), "custom");
     let source =
         |m: &str, s: &str| metric_value(m, &format!("beacon_config_source{{source=\"{s}\"}}"));
     let m = server.metrics();
@@ -139,7 +142,7 @@ fn removing_the_config_key_reverts_to_defaults_visibly() {
     eventually(
         Duration::from_secs(10),
         "title reverts to the default",
-        || title(&server) == "beacon",
+        || title(&server.url("/config")) == "beacon",
     );
     assert_eq!(
         get_json_blocking(&server.url("/config"))["timezone"],
@@ -161,16 +164,16 @@ fn removing_the_config_key_reverts_to_defaults_visibly() {
 
     // A restarted pod agrees with the running one.
     drop(server);
-    let restarted = TestServer::start_in(tmp.path(), Options::default()).unwrap();
-    assert_eq!(title(&restarted), "beacon");
+    let restarted = TestApp::start_in(tmp.path(), |_| {}).unwrap();
+    assert_eq!(title(&restarted.url("/config")), "beacon");
     let m = restarted.metrics();
     assert_eq!(source(&m, "defaults"), Some(1.0), "{m}");
     drop(restarted);
 
-    let server = TestServer::start_in(tmp.path(), polling_every("1h")).unwrap();
+    let server = TestApp::start_in(tmp.path(), polling_every(HOUR)).unwrap();
     kubelet_publish(&config_dir, 3, r#"{"title": "back"}"#);
     eventually(Duration::from_secs(10), "title becomes 'back'", || {
-        title(&server) == "back"
+        title(&server.url("/config")) == "back"
     });
     assert_eq!(source(&server.metrics(), "file"), Some(1.0));
 }
@@ -202,7 +205,7 @@ fn a_huge_file_or_a_fifo_is_refused_and_reloading_goes_on() {
     let config = tmp.path().join("config/config.json");
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(&config, r#"{"title": "before"}"#).unwrap();
-    let server = TestServer::start_in(tmp.path(), polling_every("200ms")).unwrap();
+    let server = TestApp::start_in(tmp.path(), polling_every(Duration::from_millis(200))).unwrap();
     let huge = format!(
         r#"{{"title": "huge", "message": "{}"}}"#,
         "x".repeat(2 << 20)
@@ -212,7 +215,7 @@ fn a_huge_file_or_a_fifo_is_refused_and_reloading_goes_on() {
     eventually(Duration::from_secs(10), "the huge file is refused", || {
         server.logs().contains("larger than 1048576 bytes")
     });
-    assert_eq!(title(&server), "before");
+    assert_eq!(title(&server.url("/config")), "before");
 
     std::fs::remove_file(&config).unwrap();
     let c = std::ffi::CString::new(config.to_str().unwrap()).unwrap();
@@ -224,7 +227,7 @@ fn a_huge_file_or_a_fifo_is_refused_and_reloading_goes_on() {
     std::fs::remove_file(&config).unwrap();
     std::fs::write(&config, r#"{"title": "after"}"#).unwrap();
     eventually(Duration::from_secs(10), "title becomes 'after'", || {
-        title(&server) == "after"
+        title(&server.url("/config")) == "after"
     });
     drop(server);
 
@@ -260,7 +263,7 @@ fn arrays_where_objects_belong_are_refused_keeping_the_last_good_config() {
     }
 
     let (tmp, config_dir) = root_with_config(r#"{"title": "good"}"#);
-    let server = TestServer::start_in(tmp.path(), polling_every("1h")).unwrap();
+    let server = TestApp::start_in(tmp.path(), polling_every(HOUR)).unwrap();
     let updates = [
         (
             r#"{"faults": [1.0, 451]}"#,
@@ -295,14 +298,22 @@ fn arrays_where_objects_belong_are_refused_keeping_the_last_good_config() {
 /// beacon's own read of a plain `config.json` used to arrive as a directory event and reload
 /// it again, every 100 ms, for good: a 200 KB file was read 6 MB in 3 s, an oversized one added
 /// an error (and an ERROR line) ten times a second. Only a change reloads: an unchanged file is
-/// not read again, an unchanged bad one is refused once.
+/// not read again, an unchanged bad one is refused once. A process of its own: the bytes read
+/// are counted in its /proc/PID/io.
 #[test]
 fn an_unchanged_plain_file_is_not_reloaded_again() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("config/config.json");
     std::fs::create_dir_all(config.parent().unwrap()).unwrap();
     std::fs::write(&config, r#"{"title": "before"}"#).unwrap();
-    let server = TestServer::start_in(tmp.path(), polling_every("1h")).unwrap();
+    let server = TestServer::start_in(
+        tmp.path(),
+        Options {
+            extra_args: vec!["--config-poll-interval".into(), "1h".into()],
+            ..Options::default()
+        },
+    )
+    .unwrap();
     // Whole files renamed in, so no reader sees a half-written one.
     let replace = |content: &str| {
         std::fs::write(tmp.path().join("next.json"), content).unwrap();
@@ -315,7 +326,7 @@ fn an_unchanged_plain_file_is_not_reloaded_again() {
     );
     replace(&big);
     eventually(Duration::from_secs(10), "title becomes 'big'", || {
-        title(&server) == "big"
+        title(&server.url("/config")) == "big"
     });
     let bytes_read = || {
         let io = std::fs::read_to_string(format!("/proc/{}/io", server.child.id())).unwrap();
@@ -354,7 +365,7 @@ fn an_unchanged_plain_file_is_not_reloaded_again() {
 
     replace(r#"{"title": "after"}"#);
     eventually(Duration::from_secs(10), "title becomes 'after'", || {
-        title(&server) == "after"
+        title(&server.url("/config")) == "after"
     });
     std::thread::sleep(Duration::from_secs(2));
     let m = server.metrics();

@@ -2,20 +2,18 @@ use std::time::Duration;
 
 use crate::helpers::*;
 
-fn pod_env() -> Options {
-    Options {
-        env: vec![
-            ("POD_NAME".into(), "beacon-2".into()),
-            ("POD_NAMESPACE".into(), "shop".into()),
-            ("NODE_NAME".into(), "node-a".into()),
-        ],
-        ..Options::default()
-    }
+/// As the downward API tells pod 2 of a StatefulSet in namespace `shop` on `node-a`.
+fn pod_2_of_shop(settings: &mut beacon_serve::Settings) {
+    settings.identity = beacon_serve::identity::Identity {
+        namespace: Some("shop".into()),
+        node: Some("node-a".into()),
+        ..pod("beacon-2")
+    };
 }
 
 #[tokio::test]
 async fn index_counts_each_visit_and_shows_the_pod() {
-    let server = TestServer::start_with(pod_env());
+    let server = TestApp::start_with(pod_2_of_shop);
     let http = client();
     for expected in 1..=3 {
         let resp = http.get(server.url("/")).send().await.unwrap();
@@ -64,7 +62,7 @@ async fn index_counts_each_visit_and_shows_the_pod() {
 
 #[tokio::test]
 async fn probes_version_and_unknown_paths() {
-    let server = TestServer::start();
+    let server = TestApp::start();
     let http = client();
     let healthz = http.get(server.url("/healthz")).send().await.unwrap();
     assert_eq!(healthz.status(), 200);
@@ -92,7 +90,7 @@ async fn config_endpoint_redacts_secret_like_keys() {
             "database_url": "postgres://app:hunter3@db:5432/shop", "env": [{"name": "DB_PASSWORD", "value": "hunter4"}]}}"#,
     )
     .unwrap();
-    let server = TestServer::start_in(tmp.path(), Options::default()).unwrap();
+    let server = TestApp::start_in(tmp.path(), |_| {}).unwrap();
     let body = get_text(&client(), &server.url("/config")).await;
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["title"], "shop front");
@@ -117,7 +115,7 @@ async fn config_endpoint_redacts_secret_like_keys() {
 
 #[tokio::test]
 async fn metrics_use_route_patterns_and_cover_the_service() {
-    let server = TestServer::start();
+    let server = TestApp::start();
     let http = client();
     for _ in 0..2 {
         http.get(server.url("/")).send().await.unwrap();
@@ -306,7 +304,7 @@ fn requests_are_logged_as_json_but_probes_and_scrapes_only_at_debug() {
 /// binds root too) turns /readyz 503 naming the failed check, and back once it is writable.
 #[test]
 fn readiness_fails_while_the_data_dir_is_not_writable() {
-    let server = TestServer::start();
+    let server = TestApp::start();
     let data = server.root.join("data");
     let chattr = |flag: &str| {
         let status = std::process::Command::new("chattr")

@@ -3,9 +3,11 @@
 
 use std::time::{Duration, Instant};
 
+use beacon_serve::Settings;
+
 use crate::helpers::*;
 
-fn injected(server: &TestServer, kind: &str) -> f64 {
+fn injected(server: &TestApp, kind: &str) -> f64 {
     metric_value(
         &server.metrics(),
         &format!("beacon_faults_injected_total{{kind=\"{kind}\"}}"),
@@ -20,11 +22,8 @@ fn per_pod_faults_fail_delay_and_show_until_reloaded_off() {
         r#"{"faults": {"pods": {"1": {"errorRatio": 0.5, "errorStatus": 503, "latency": "50ms"},
                                  "2": {"errorRatio": 1.0}}}}"#,
     );
-    let opts = Options {
-        env: vec![("POD_NAME".into(), "beacon-1".into())],
-        ..Options::default()
-    };
-    let server = TestServer::start_in(tmp.path(), opts).unwrap();
+    let server =
+        TestApp::start_in(tmp.path(), |s: &mut Settings| s.identity = pod("beacon-1")).unwrap();
     for kind in ["error", "latency", "cpu"] {
         assert_eq!(injected(&server, kind), 0.0, "{kind} starts at zero");
     }
@@ -86,7 +85,8 @@ fn per_pod_faults_fail_delay_and_show_until_reloaded_off() {
     assert_eq!(injected(&server, "error"), 5.0);
 }
 
-/// CPU work is real CPU time of the process, visible in its /proc/self/stat-based metric.
+/// CPU work is real CPU time of the process, visible in its /proc/self/stat-based metric: a
+/// process of its own, so that no other test's CPU counts.
 #[test]
 fn cpu_fault_burns_cpu_per_request() {
     let (tmp, _) = root_with_config(r#"{"faults": {"cpuPerRequest": "40ms"}}"#);
@@ -98,14 +98,20 @@ fn cpu_fault_burns_cpu_per_request() {
     }
     let used = cpu() - before;
     assert!(used >= 0.39, "10 requests × 40ms of CPU, used {used}s");
-    assert_eq!(injected(&server, "cpu"), 10.0);
+    assert_eq!(
+        metric_value(
+            &server.metrics(),
+            r#"beacon_faults_injected_total{kind="cpu"}"#
+        ),
+        Some(10.0)
+    );
 }
 
 /// A fault outside its bounds is rejected with the position, and the last good config stays.
 #[test]
 fn an_invalid_fault_update_is_rejected_and_the_previous_faults_stay() {
     let (tmp, config_dir) = root_with_config(r#"{"faults": {"errorRatio": 1}}"#);
-    let server = TestServer::start_in(tmp.path(), Options::default()).unwrap();
+    let server = TestApp::start_in(tmp.path(), |_| {}).unwrap();
     kubelet_publish(&config_dir, 2, "{\"faults\": {\"latency\": \"1h\"}}");
     eventually(Duration::from_secs(10), "the reload is rejected", || {
         metric_value(&server.metrics(), "beacon_config_last_reload_successful") == Some(0.0)
@@ -122,7 +128,7 @@ fn an_invalid_fault_update_is_rejected_and_the_previous_faults_stay() {
 
 #[test]
 fn status_and_delay_endpoints_are_bounded() {
-    let server = TestServer::start();
+    let server = TestApp::start();
     let http = blocking_client();
     let get = |path: &str| http.get(server.url(path)).send().unwrap();
     assert_eq!(get("/status/418").status(), 418);
@@ -190,9 +196,8 @@ fn delays_do_not_take_the_in_flight_slots() {
         Arc,
         atomic::{AtomicUsize, Ordering},
     };
-    let server = TestServer::start_with(Options {
-        extra_args: vec!["--max-in-flight".into(), "8".into()],
-        ..Default::default()
+    let server = TestApp::start_with(|s: &mut Settings| {
+        s.limits.max_in_flight = 8;
     });
     let waited = Arc::new(AtomicUsize::new(0));
     let _delays: Vec<_> = (0..65)

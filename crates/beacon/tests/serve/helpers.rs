@@ -7,6 +7,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use beacon_serve::{Application, Settings, identity::Identity};
+
 pub const BEACON: &str = env!("CARGO_BIN_EXE_beacon");
 
 /// A running `beacon serve` with its own data, config and init-data directories.
@@ -169,6 +171,205 @@ impl Drop for TestServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// beacon-serve in this process: `Application::build` on 127.0.0.1:0, run on a tokio runtime of
+/// its own whose threads log this app's JSON lines into its buffer (as `beacon serve` would to
+/// stderr), and stopped through the shutdown future as a signal would. For everything but the
+/// process itself: start-up failures, exit codes, signals and the CLI use [`TestServer`].
+pub struct TestApp {
+    pub addr: SocketAddr,
+    /// The probe/metrics port, when `admin_listen` is set.
+    pub admin_addr: Option<SocketAddr>,
+    pub root: PathBuf,
+    logs: Arc<Mutex<Vec<u8>>>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    running: Option<std::thread::JoinHandle<Result<(), String>>>,
+    _tmp: Option<tempfile::TempDir>,
+}
+
+impl TestApp {
+    pub fn start() -> Self {
+        Self::start_with(|_| {})
+    }
+
+    /// `configure` changes the settings a test is about (limits, the poll interval, the pod).
+    pub fn start_with(configure: impl FnOnce(&mut Settings)) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let mut app = Self::start_in(tmp.path(), configure).expect("the application starts");
+        app._tmp = Some(tmp);
+        app
+    }
+
+    /// Starts in an existing directory (to restart over the same data); `Err` is the build error.
+    pub fn start_in(root: &Path, configure: impl FnOnce(&mut Settings)) -> Result<Self, String> {
+        std::fs::create_dir_all(root.join("config")).unwrap();
+        std::fs::create_dir_all(root.join("init_data")).unwrap();
+        let mut settings = Settings::local();
+        settings.listen = SocketAddr::from(([127, 0, 0, 1], 0));
+        settings.data_dir = root.join("data");
+        settings.config_path = root.join("config/config.json");
+        settings.init_data_dir = root.join("init_data");
+        // Short enough that stopping an app with a stalled client does not hold up the test.
+        settings.shutdown_grace = Duration::from_secs(1);
+        settings.identity = pod("beacon-test");
+        configure(&mut settings);
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let dispatch = json_log_dispatch(logs.clone());
+        let (ready_tx, ready_rx) = mpsc::channel();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = std::thread::spawn(move || {
+            let on_start = dispatch.clone();
+            let runtime = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                // The guard is forgotten: each thread of this runtime logs here until it ends.
+                .on_thread_start(move || {
+                    std::mem::forget(tracing::dispatcher::set_default(&on_start))
+                })
+                .build()
+                .unwrap();
+            let _default = tracing::dispatcher::set_default(&dispatch);
+            let result = runtime.block_on(async move {
+                let app = match Application::build(settings).await {
+                    Ok(app) => app,
+                    Err(e) => {
+                        let _ = ready_tx.send(Err(error_chain(&e)));
+                        return Ok(());
+                    }
+                };
+                let _ = ready_tx.send(Ok((app.local_addr(), app.admin_addr())));
+                app.run_until_stopped(async {
+                    let _ = stopped.await;
+                })
+                .await
+                .map_err(|e| error_chain(&e))
+            });
+            runtime.shutdown_timeout(Duration::from_secs(1));
+            result
+        });
+        let (addr, admin_addr) = ready_rx.recv().expect("the app thread reports")?;
+        Ok(Self {
+            addr,
+            admin_addr,
+            root: root.to_owned(),
+            logs,
+            stop: Some(stop),
+            running: Some(running),
+            _tmp: None,
+        })
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{}", self.addr, path)
+    }
+
+    pub fn admin_url(&self, path: &str) -> String {
+        let addr = self.admin_addr.expect("started with admin_listen");
+        format!("http://{addr}{path}")
+    }
+
+    pub fn init_data_dir(&self) -> PathBuf {
+        self.root.join("init_data")
+    }
+
+    /// `GET /metrics` on the service port, as text.
+    pub fn metrics(&self) -> String {
+        get_text_blocking(&self.url("/metrics"))
+    }
+
+    /// This pod's count, from `GET /visits`.
+    pub fn visits(&self) -> u64 {
+        get_json_blocking(&self.url("/visits"))["visits"]
+            .as_u64()
+            .unwrap()
+    }
+
+    /// The app's log so far: one JSON object per line.
+    pub fn logs(&self) -> String {
+        String::from_utf8_lossy(&self.logs.lock().unwrap())
+            .trim_end()
+            .to_owned()
+    }
+
+    /// Resolves the shutdown future and waits for `run_until_stopped` to return.
+    fn stop_and_wait(&mut self) -> Result<(), String> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        match self.running.take() {
+            Some(running) => running.join().expect("the app thread does not panic"),
+            None => Ok(()),
+        }
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        let result = self.stop_and_wait();
+        if !std::thread::panicking() {
+            result.expect("the app stops cleanly");
+        }
+    }
+}
+
+/// An identity as the downward API would give it for `pod` (ordinal from its name).
+pub fn pod(name: &str) -> Identity {
+    Identity {
+        pod: name.to_owned(),
+        ordinal: beacon_serve::identity::ordinal(name),
+        namespace: None,
+        node: None,
+        pod_ip: None,
+    }
+}
+
+/// `beacon serve --log info` with JSON logs, writing into `buffer` (and to stderr too with
+/// `BEACON_TEST_LOG` set).
+fn json_log_dispatch(buffer: Arc<Mutex<Vec<u8>>>) -> tracing::Dispatch {
+    use tracing_subscriber::{filter::Targets, layer::SubscriberExt};
+    let show = std::env::var_os("BEACON_TEST_LOG").is_some();
+    let writer = move || LogWriter {
+        buffer: buffer.clone(),
+        show,
+    };
+    let fmt = tracing_subscriber::fmt::layer()
+        .json()
+        .flatten_event(true)
+        .with_current_span(false)
+        .with_writer(writer);
+    let filter = Targets::new().with_default(tracing::Level::INFO);
+    tracing::Dispatch::new(tracing_subscriber::registry().with(filter).with(fmt))
+}
+
+struct LogWriter {
+    buffer: Arc<Mutex<Vec<u8>>>,
+    show: bool,
+}
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if self.show {
+            eprint!("[beacon] {}", String::from_utf8_lossy(buf));
+        }
+        self.buffer.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// An error and its sources, one `: ` apart.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        out.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    out
 }
 
 /// A root for [`TestServer::start_in`] whose `config/` holds `content`, published as

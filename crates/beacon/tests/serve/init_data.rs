@@ -14,8 +14,8 @@ use crate::helpers::*;
 
 const SECRET: &str = "TOP-SECRET-MARKER-7f3a";
 
-fn server_with_files() -> TestServer {
-    let server = TestServer::start();
+fn server_with_files() -> TestApp {
+    let server = TestApp::start();
     let dir = server.init_data_dir();
     std::fs::write(dir.join("index.html"), "<html><body>CERN</body></html>").unwrap();
     std::fs::write(
@@ -177,7 +177,7 @@ fn exchange(a: &Path, b: &Path) {
 /// outside may ever be served and no request may hang (a FIFO has no writer).
 #[test]
 fn racing_swaps_never_serve_outside_files_and_never_hang() {
-    let server = TestServer::start();
+    let server = TestApp::start();
     let dir = server.init_data_dir();
     let outside = server.root.join("outside");
     std::fs::create_dir_all(&outside).unwrap();
@@ -275,7 +275,7 @@ fn racing_swaps_never_serve_outside_files_and_never_hang() {
 /// Names with characters that mean something in a URL still give working links.
 #[test]
 fn listing_links_work_for_names_with_url_special_characters() {
-    let server = TestServer::start();
+    let server = TestApp::start();
     let dir = server.init_data_dir();
     let names = [
         "a#b.txt",
@@ -308,7 +308,7 @@ fn listing_links_work_for_names_with_url_special_characters() {
     }
 }
 
-fn get_with_range(server: &TestServer, range: &str) -> (u16, reqwest::header::HeaderMap, String) {
+fn get_with_range(server: &TestApp, range: &str) -> (u16, reqwest::header::HeaderMap, String) {
     let resp = blocking_client()
         .get(server.url("/init-data/digits.txt"))
         .header("range", range)
@@ -323,7 +323,7 @@ fn get_with_range(server: &TestServer, range: &str) -> (u16, reqwest::header::He
 /// only a well-formed range that starts past the end is 416.
 #[test]
 fn ranges_single_multiple_and_garbage() {
-    let server = TestServer::start();
+    let server = TestApp::start();
     std::fs::write(server.init_data_dir().join("digits.txt"), "0123456789").unwrap();
 
     let (status, headers, body) = get_with_range(&server, "bytes=2-4");
@@ -379,7 +379,8 @@ fn rss_bytes(server: &TestServer) -> u64 {
 /// Every download that a client stops reading holds a read buffer and a chunk in flight
 /// (~140 KiB): 1,000 of them took a server from 7 MiB to 150 MiB, past the chart's 128 MiB
 /// limit. Downloads in flight are bounded; the rest are answered 503 with Retry-After. (The
-/// memory bound below is a generous sanity check; the count of 200s is what tells.)
+/// memory bound below is a generous sanity check; the count of 200s is what tells. A process of
+/// its own, so the memory measured is the server's alone.)
 #[test]
 fn stalled_downloads_cannot_grow_the_server_without_bound() {
     let server = TestServer::start();

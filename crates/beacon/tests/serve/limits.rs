@@ -4,11 +4,13 @@ use std::{
     time::{Duration, Instant},
 };
 
+use beacon_serve::Settings;
+
 use crate::helpers::*;
 
 #[test]
 fn oversized_headers_are_rejected() {
-    let server = TestServer::start();
+    let server = TestApp::start();
     let big = "x".repeat(64 * 1024);
     let resp = raw_http(
         server.addr,
@@ -28,7 +30,7 @@ fn oversized_headers_are_rejected() {
 
 #[test]
 fn oversized_bodies_are_rejected() {
-    let server = TestServer::start();
+    let server = TestApp::start();
     let resp = blocking_client()
         .get(server.url("/healthz"))
         .body(vec![b'a'; 1024 * 1024])
@@ -42,16 +44,11 @@ fn oversized_bodies_are_rejected() {
 /// A client that sends half a request and stalls is cut off, and does not stop others.
 #[test]
 fn slow_clients_are_timed_out_and_cannot_pin_the_server() {
-    let opts = Options {
-        extra_args: vec![
-            "--header-timeout".into(),
-            "1s".into(),
-            "--max-connections".into(),
-            "8".into(),
-        ],
-        ..Options::default()
+    let opts = |s: &mut Settings| {
+        s.limits.header_read_timeout = Duration::from_secs(1);
+        s.limits.max_connections = 8;
     };
-    let server = TestServer::start_with(opts);
+    let server = TestApp::start_with(opts);
     let mut slow: Vec<TcpStream> = (0..6)
         .map(|_| {
             let mut s = TcpStream::connect(server.addr).unwrap();
@@ -82,11 +79,10 @@ fn slow_clients_are_timed_out_and_cannot_pin_the_server() {
 
 #[test]
 fn idle_keep_alive_connections_are_closed() {
-    let opts = Options {
-        extra_args: vec!["--header-timeout".into(), "1s".into()],
-        ..Options::default()
+    let opts = |s: &mut Settings| {
+        s.limits.header_read_timeout = Duration::from_secs(1);
     };
-    let server = TestServer::start_with(opts);
+    let server = TestApp::start_with(opts);
     let mut s = TcpStream::connect(server.addr).unwrap();
     s.write_all(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
         .unwrap();
@@ -104,16 +100,11 @@ fn idle_keep_alive_connections_are_closed() {
 
 #[test]
 fn connections_over_the_limit_are_closed_at_once() {
-    let opts = Options {
-        extra_args: vec![
-            "--max-connections".into(),
-            "2".into(),
-            "--header-timeout".into(),
-            "30s".into(),
-        ],
-        ..Options::default()
+    let opts = |s: &mut Settings| {
+        s.limits.max_connections = 2;
+        s.limits.header_read_timeout = Duration::from_secs(30);
     };
-    let server = TestServer::start_with(opts);
+    let server = TestApp::start_with(opts);
     let _a = TcpStream::connect(server.addr).unwrap();
     let _b = TcpStream::connect(server.addr).unwrap();
     std::thread::sleep(Duration::from_millis(200));
@@ -142,9 +133,8 @@ fn connections_over_the_limit_are_closed_at_once() {
 /// warning comes at most once a second and says how many it stands for.
 #[test]
 fn refused_connections_do_not_flood_the_log() {
-    let server = TestServer::start_with(Options {
-        extra_args: vec!["--max-connections".into(), "1".into()],
-        ..Options::default()
+    let server = TestApp::start_with(|s: &mut Settings| {
+        s.limits.max_connections = 1;
     });
     let _holder = TcpStream::connect(server.addr).unwrap();
     std::thread::sleep(Duration::from_millis(200));
@@ -174,16 +164,11 @@ fn a_client_that_stops_reading_is_cut_off() {
     std::fs::create_dir_all(tmp.path().join("init_data")).unwrap();
     let size = 64 * 1024 * 1024;
     std::fs::write(tmp.path().join("init_data/big.bin"), vec![1u8; size]).unwrap();
-    let opts = Options {
-        extra_args: vec![
-            "--write-timeout".into(),
-            "1s".into(),
-            "--max-connections".into(),
-            "1".into(),
-        ],
-        ..Options::default()
+    let opts = |s: &mut Settings| {
+        s.limits.write_timeout = Duration::from_secs(1);
+        s.limits.max_connections = 1;
     };
-    let server = TestServer::start_in(tmp.path(), opts).unwrap();
+    let server = TestApp::start_in(tmp.path(), opts).unwrap();
     let mut stalled = TcpStream::connect(server.addr).unwrap();
     stalled
         .write_all(b"GET /init-data/big.bin HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -224,18 +209,10 @@ fn max_in_flight_bounds_requests_across_routes() {
     // must wait for it. A limit per route (axum applies a router's layers to each route)
     // would answer at once. (`/delay` has its own bound and takes no slot.)
     let (tmp, _) = root_with_config(r#"{"faults": {"latency": "3s"}}"#);
-    let server = TestServer::start_in(
-        tmp.path(),
-        Options {
-            extra_args: vec![
-                "--max-in-flight".into(),
-                "1".into(),
-                "--request-timeout".into(),
-                "5s".into(),
-            ],
-            ..Default::default()
-        },
-    )
+    let server = TestApp::start_in(tmp.path(), |s: &mut Settings| {
+        s.limits.max_in_flight = 1;
+        s.limits.request_timeout = Duration::from_secs(5);
+    })
     .unwrap();
     let addr = server.addr;
     let holder = std::thread::spawn(move || raw_get(addr, "/"));

@@ -1,4 +1,6 @@
-//! `beacon serve` end to end: the real binary, over real loopback HTTP.
+//! `beacon serve` end to end over real loopback HTTP: in process through `Application::build`
+//! ([`helpers::TestApp`]), or the real binary where the process itself is tested
+//! ([`helpers::TestServer`]: start-up failures, exit codes, signals, stderr, its own memory).
 //! Set `BEACON_TEST_LOG=1` to see the servers' logs.
 
 mod browser;

@@ -9,13 +9,15 @@ use std::{
     time::Duration,
 };
 
+use beacon_serve::Settings;
+
 use crate::helpers::*;
 
 /// Overlapping readiness probes of a healthy pod must all answer 200 (each probe used to
 /// write and delete the same file, so concurrent ones failed each other).
 #[test]
 fn concurrent_readyz_probes_of_a_healthy_pod_all_answer_200() {
-    let server = TestServer::start();
+    let server = TestApp::start();
     let failures = Arc::new(AtomicUsize::new(0));
     let threads: Vec<_> = (0..16)
         .map(|_| {
@@ -58,16 +60,10 @@ fn probe(url: &str) -> Result<u16, String> {
 /// the admin port, where the chart points the probes and the ServiceMonitor, keeps answering.
 #[test]
 fn probes_on_the_admin_port_survive_a_saturated_service_port() {
-    let server = TestServer::start_with(Options {
-        extra_args: vec![
-            "--admin-listen".into(),
-            "127.0.0.1:0".into(),
-            "--max-connections".into(),
-            "4".into(),
-            "--header-timeout".into(),
-            "60s".into(),
-        ],
-        ..Options::default()
+    let server = TestApp::start_with(|s: &mut Settings| {
+        s.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        s.limits.max_connections = 4;
+        s.limits.header_read_timeout = Duration::from_secs(60);
     });
     // Idle connections that never send a request hold every slot of the service port.
     let hogs: Vec<TcpStream> = (0..8)
@@ -105,14 +101,9 @@ fn probes_on_the_admin_port_survive_a_saturated_service_port() {
 /// oldest connection makes room for the new one.
 #[test]
 fn probes_on_the_admin_port_survive_a_client_filling_it() {
-    let server = TestServer::start_with(Options {
-        extra_args: vec![
-            "--admin-listen".into(),
-            "127.0.0.1:0".into(),
-            "--header-timeout".into(),
-            "60s".into(),
-        ],
-        ..Options::default()
+    let server = TestApp::start_with(|s: &mut Settings| {
+        s.admin_listen = Some("127.0.0.1:0".parse().unwrap());
+        s.limits.header_read_timeout = Duration::from_secs(60);
     });
     let admin = server.admin_addr.unwrap();
     let stop = Arc::new(AtomicBool::new(false));

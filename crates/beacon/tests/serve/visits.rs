@@ -6,16 +6,17 @@ use std::{
     time::Duration,
 };
 
+use beacon_serve::Settings;
+
 use crate::helpers::*;
 
-async fn visits(http: &reqwest::Client, server: &TestServer) -> u64 {
-    get_json(http, &server.url("/visits")).await["visits"]
-        .as_u64()
-        .unwrap()
+/// The count in `GET visits_url`.
+async fn visits(http: &reqwest::Client, visits_url: &str) -> u64 {
+    get_json(http, visits_url).await["visits"].as_u64().unwrap()
 }
 
 /// `clients` concurrent clients each visit `/` `each` times, every visit answered 200.
-async fn visit_concurrently(server: &TestServer, clients: u64, each: u64) {
+async fn visit_concurrently(server: &TestApp, clients: u64, each: u64) {
     let tasks: Vec<_> = (0..clients)
         .map(|_| {
             let http = client();
@@ -36,10 +37,10 @@ async fn visit_concurrently(server: &TestServer, clients: u64, each: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sixty_four_clients_times_two_hundred_visits_count_exactly() {
-    let server = TestServer::start();
+    let server = TestApp::start();
     visit_concurrently(&server, 64, 200).await;
     let http = client();
-    assert_eq!(visits(&http, &server).await, 12_800);
+    assert_eq!(visits(&http, &server.url("/visits")).await, 12_800);
     let metrics = get_text(&http, &server.url("/metrics")).await;
     assert_eq!(
         metric_value(&metrics, "beacon_visits_total"),
@@ -55,7 +56,7 @@ async fn durability_metrics_account_for_every_visit() {
     const CLIENTS: u64 = 16;
     const EACH: u64 = 25;
     const N: u64 = CLIENTS * EACH;
-    let server = TestServer::start();
+    let server = TestApp::start();
     let started = std::time::Instant::now();
     visit_concurrently(&server, CLIENTS, EACH).await;
     let elapsed = started.elapsed().as_secs_f64();
@@ -171,7 +172,7 @@ async fn kill_minus_nine_under_load_loses_no_acknowledged_visit() {
     drop(server);
     let restarted =
         TestServer::start_in(tmp.path(), Options::default()).expect("restart over the same data");
-    let count = visits(&client(), &restarted).await;
+    let count = visits(&client(), &restarted.url("/visits")).await;
     assert!(
         count >= acked,
         "acknowledged {acked} visits but only {count} survived"
@@ -237,10 +238,7 @@ impl Drop for SmallDisk {
 fn visits_keep_counting_on_a_full_disk() {
     let disk = SmallDisk::mount("256k");
     let data = disk.dir.path().join("data");
-    let server = TestServer::start_with(Options {
-        data_dir: Some(data.clone()),
-        ..Options::default()
-    });
+    let server = TestApp::start_with(|s: &mut Settings| s.data_dir = data.clone());
     disk.fill();
     let http = blocking_client();
     for n in 1..=5 {
