@@ -113,6 +113,8 @@ async fn rules_threshold(
             le
         }
         Some(le) => le,
+        // Prometheus evaluates the SLO rules, but none for latency: that SLO is off.
+        None if rules.iter().any(|r| r.name.starts_with("beacon:slo_")) => flag,
         None => {
             answer.note(format!(
                 "the recording rules' latency threshold is not in this Prometheus' rules API (evaluated elsewhere?): the SLI over the range counts requests within --slo-latency-threshold {}; keep it equal to the chart's",
@@ -123,11 +125,19 @@ async fn rules_threshold(
     }
 }
 
-/// The `le` a rule's query selects: `…_bucket{…, le="0.5"}` → 0.5.
+/// The `le` a rule's query selects: `…_bucket{…, le="0.5"}` → 0.5 (not `handle="…"`).
 fn le_of(query: &str) -> Option<f64> {
-    let start = query.find("le=\"")? + 4;
-    let end = query[start..].find('"')? + start;
-    query[start..end].parse().ok()
+    let label_start = |i: usize| {
+        query[..i]
+            .chars()
+            .next_back()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+    };
+    let (at, _) = query
+        .match_indices("le=\"")
+        .find(|(i, _)| label_start(*i))?;
+    let value = &query[at + 4..];
+    value[..value.find('"')?].parse().ok()
 }
 
 /// The burn-rate windows to read, shortest first: with the rules, every window the chart
@@ -443,5 +453,6 @@ mod tests {
         let q = r#"1 - (sum by (namespace, job) (rate(http_request_duration_seconds_bucket{job="beacon", namespace="shop", route="/", le="0.25"}[5m])) / 1)"#;
         assert_eq!(le_of(q), Some(0.25));
         assert_eq!(le_of("sum(rate(http_requests_total[5m]))"), None);
+        assert_eq!(le_of(r#"x{handle="1",le="2.5"}"#), Some(2.5));
     }
 }
