@@ -94,6 +94,14 @@ impl Catalogue {
         self.metrics.contains(metric)
     }
 
+    /// Metric names with data that start with `prefix`, e.g. a family of recording rules.
+    pub fn names_with_prefix<'a>(&'a self, prefix: &'a str) -> impl Iterator<Item = &'a str> {
+        self.metrics
+            .range(prefix.to_owned()..)
+            .take_while(move |m| m.starts_with(prefix))
+            .map(String::as_str)
+    }
+
     /// The first of `candidates` with data, e.g. a recording rule before its raw series.
     pub fn first_present<'a>(&self, candidates: &[&'a str]) -> Option<&'a str> {
         candidates.iter().copied().find(|m| self.has(m))

@@ -1,5 +1,6 @@
-//! `beacon report`: answers six operator questions about a workload from the Prometheus HTTP
-//! API, each with the PromQL it used and an explanation wherever data is missing.
+//! `beacon report`: answers six operator questions about a workload, and reports the SLOs of
+//! its `/`, from the Prometheus HTTP API, each with the PromQL it used and an explanation
+//! wherever data is missing.
 
 pub mod access;
 pub mod catalogue;
@@ -10,6 +11,7 @@ pub mod model;
 pub mod prom_client;
 pub mod questions;
 pub mod render;
+pub mod slo_model;
 pub mod step_budget;
 pub mod time_range;
 pub mod workload;
@@ -58,6 +60,8 @@ pub struct Options {
     pub max_concurrent_queries: usize,
     /// Series × points one range query may hold ([`step_budget::DEFAULT_SAMPLE_BUDGET`]).
     pub sample_budget: u64,
+    /// Objectives and latency threshold where no recording rule states them (`--slo-*`).
+    pub slo: questions::slo::SloFlags,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,6 +84,8 @@ pub struct Report {
     pub kubelets: Answer<Kubelets>,
     pub network: Answer<Vec<PodNetwork>>,
     pub alerts: Answer<Alerts>,
+    /// Availability and latency of `/`: objective, SLI, budget and burn rates.
+    pub slo: Answer<Vec<slo_model::Slo>>,
     pub inventory: Answer<Inventory>,
 }
 
@@ -122,13 +128,14 @@ pub async fn build(opts: &Options) -> Result<Report> {
     tracing::debug!(prometheus = %info.version, "asking the questions");
     // Every question's queries run concurrently (bounded by the client's slots): the report's
     // time is about its slowest query's.
-    let (workload, pod_cpu, nodes, kubelets, network, alerts, inventory) = tokio::join!(
+    let (workload, pod_cpu, nodes, kubelets, network, alerts, slo, inventory) = tokio::join!(
         questions::workload::answer(&ctx, &opts.workload),
         questions::pod_cpu::answer(&ctx),
         questions::nodes::answer(&ctx),
         questions::kubelets::answer(&ctx),
         questions::network::answer(&ctx),
         questions::alerts::answer(&prom, am.as_ref()),
+        questions::slo::answer(&ctx, &opts.workload, &opts.slo),
         inventory::answer(&ctx),
     );
     let cost = prom
@@ -164,6 +171,7 @@ pub async fn build(opts: &Options) -> Result<Report> {
         kubelets,
         network,
         alerts,
+        slo,
         inventory,
     };
     report.announce_failures();
@@ -184,6 +192,7 @@ impl Report {
         self.network
             .announce_failures("question 5 (network per pod)");
         self.alerts.announce_failures("question 6 (alerts)");
+        self.slo.announce_failures("SLOs");
         self.inventory.announce_failures("inventory");
         self.partial = [
             self.workload.failed.len(),
@@ -192,6 +201,7 @@ impl Report {
             self.kubelets.failed.len(),
             self.network.failed.len(),
             self.alerts.failed.len(),
+            self.slo.failed.len(),
             self.inventory.failed.len(),
         ]
         .iter()

@@ -99,6 +99,25 @@ struct AlertsData {
     alerts: Vec<PromAlert>,
 }
 
+#[derive(Deserialize)]
+struct RulesData {
+    groups: Vec<RuleGroup>,
+}
+
+#[derive(Deserialize)]
+struct RuleGroup {
+    rules: Vec<RecordingRule>,
+}
+
+/// A recording rule as `GET /api/v1/rules?type=record` lists it.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RecordingRule {
+    pub name: String,
+    pub query: String,
+    #[serde(default)]
+    pub labels: Labels,
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct BuildInfo {
     pub version: String,
@@ -280,6 +299,14 @@ impl PromClient {
     pub async fn alerts(&self) -> Result<Vec<PromAlert>> {
         let data: AlertsData = self.get("api/v1/alerts", &[]).await?;
         Ok(data.alerts)
+    }
+
+    /// The recording rules this Prometheus evaluates (none when a ruler elsewhere does).
+    pub async fn recording_rules(&self) -> Result<Vec<RecordingRule>> {
+        let data: RulesData = self
+            .get("api/v1/rules", &[("type", "record".to_owned())])
+            .await?;
+        Ok(data.groups.into_iter().flat_map(|g| g.rules).collect())
     }
 
     async fn get<T: DeserializeOwned>(&self, path: &str, params: &[(&str, String)]) -> Result<T> {

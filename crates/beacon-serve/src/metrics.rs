@@ -19,8 +19,10 @@ use crate::{process_metrics::ProcessCollector, settings::BuildInfo, trace_contex
 
 pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-/// Latency buckets in seconds: fine-grained below 10 ms, where a healthy beacon answers.
-const LATENCY_BUCKETS: [f64; 14] = [
+/// Latency buckets in seconds: fine-grained below 10 ms, where a healthy beacon answers. A
+/// latency SLO's threshold must be one of them (`beacon report --slo-latency-threshold`, the
+/// chart's `prometheusRule.slo.latency.threshold`).
+pub const LATENCY_BUCKETS: [f64; 14] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
 ];
 

@@ -11,6 +11,7 @@ use anyhow::Context;
 use beacon_report::{
     Access, Format, Options, TimeRange, Workload,
     access::{Endpoint, Header, Names, Password, Secret},
+    questions::slo::{self, SloFlags},
     time_range::parse_time,
 };
 
@@ -84,6 +85,18 @@ pub struct ReportArgs {
     /// to fit, and its answer says so.
     #[arg(long, default_value_t = beacon_report::step_budget::DEFAULT_SAMPLE_BUDGET)]
     sample_budget: u64,
+    /// Availability objective of `/`, percent of requests not answered 5xx, where no recording
+    /// rule beacon:slo_objective:ratio states it [default: 99.9, the chart's].
+    #[arg(long, value_name = "PERCENT", value_parser = objective)]
+    slo_availability: Option<f64>,
+    /// Latency objective of `/`, percent of requests answered within --slo-latency-threshold,
+    /// where no recording rule states it [default: 99, the chart's].
+    #[arg(long, value_name = "PERCENT", value_parser = objective)]
+    slo_latency: Option<f64>,
+    /// The latency SLO's threshold: a bucket boundary of http_request_duration_seconds (the
+    /// chart's prometheusRule.slo.latency.threshold).
+    #[arg(long, value_name = "DURATION", default_value = "500ms", value_parser = threshold)]
+    slo_latency_threshold: f64,
     // Last: their help headings apply to every flag after them.
     #[command(flatten)]
     prometheus_access: PrometheusAccessArgs,
@@ -265,6 +278,20 @@ impl From<FormatArg> for Format {
     }
 }
 
+fn objective(text: &str) -> Result<f64, String> {
+    let percent: f64 = text
+        .trim_end_matches('%')
+        .parse()
+        .map_err(|_| format!("{text:?} is not a number (write a percentage, e.g. 99.9)"))?;
+    slo::check_objective(percent)
+}
+
+/// Seconds, when the duration is one of beacon's latency buckets.
+fn threshold(text: &str) -> Result<f64, String> {
+    let d = humantime::parse_duration(text).map_err(|e| e.to_string())?;
+    slo::check_threshold(d.as_secs_f64(), &beacon_serve::metrics::LATENCY_BUCKETS)
+}
+
 fn time_range(args: &ReportArgs) -> anyhow::Result<TimeRange> {
     let end = match &args.end {
         Some(t) => parse_time(t).context("--end")?,
@@ -321,6 +348,11 @@ pub async fn run(args: ReportArgs) -> anyhow::Result<ExitCode> {
         top: usize::from(args.top),
         max_concurrent_queries: args.max_concurrent_queries,
         sample_budget: args.sample_budget,
+        slo: SloFlags {
+            availability: args.slo_availability,
+            latency: args.slo_latency,
+            latency_threshold: args.slo_latency_threshold,
+        },
     };
     let report = beacon_report::build(&opts).await?;
     let prefix = args

@@ -6,6 +6,7 @@ pub mod kubelets;
 pub mod network;
 pub mod nodes;
 pub mod pod_cpu;
+pub mod slo;
 pub mod workload;
 
 use std::collections::BTreeMap;

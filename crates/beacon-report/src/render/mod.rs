@@ -7,6 +7,7 @@ mod html;
 mod json;
 mod markdown;
 pub mod sections;
+mod slo;
 mod text;
 
 use crate::{Report, Result};
@@ -31,7 +32,7 @@ pub struct Output {
 /// `chart_prefix` names Markdown's SVG files (`<prefix>-q1-cpu.svg`); without one (Markdown to
 /// stdout) the charts are left out with a note.
 pub fn render(report: &Report, format: Format, chart_prefix: Option<&str>) -> Result<Output> {
-    let sections = sections::build(report);
+    let sections = layout(report);
     Ok(match format {
         Format::Text => Output {
             document: text::render(report, &sections),
@@ -53,6 +54,14 @@ pub fn render(report: &Report, format: Format, chart_prefix: Option<&str>) -> Re
             charts: 0,
         },
     })
+}
+
+/// Every section in order: the six questions, the SLOs, the inventory.
+fn layout(report: &Report) -> Vec<sections::Section> {
+    let mut all = sections::questions(report);
+    all.push(slo::section(report));
+    all.push(sections::inventory(report));
+    all
 }
 
 /// A comfy-table table from a section table, in the given preset (plain or Markdown).

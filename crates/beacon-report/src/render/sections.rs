@@ -30,7 +30,7 @@ pub struct Table {
 }
 
 impl Table {
-    fn new(caption: Option<&str>, header: &[(&'static str, bool)]) -> Self {
+    pub(super) fn new(caption: Option<&str>, header: &[(&'static str, bool)]) -> Self {
         Self {
             caption: caption.map(str::to_owned),
             header: header.iter().map(|h| h.0).collect(),
@@ -97,7 +97,7 @@ pub fn heading(report: &Report) -> Vec<String> {
     lines
 }
 
-fn section<T>(number: usize, answer: &Answer<T>, title: String) -> Section {
+pub(super) fn section<T>(number: usize, answer: &Answer<T>, title: String) -> Section {
     Section {
         title: format!("{number}. {title}"),
         findings: Vec::new(),
@@ -143,7 +143,8 @@ fn requests_table(pods: &[&crate::questions::workload::PodUsage]) -> Table {
     t
 }
 
-pub fn build(report: &Report) -> Vec<Section> {
+/// Sections 1 to 6, the questions.
+pub fn questions(report: &Report) -> Vec<Section> {
     vec![
         workload(report),
         pod_cpu(report),
@@ -151,7 +152,6 @@ pub fn build(report: &Report) -> Vec<Section> {
         kubelets(report),
         network(report),
         alerts(report),
-        inventory(report),
     ]
 }
 
@@ -477,11 +477,11 @@ fn first_rows<'a, T>(items: &'a [T], top: usize, noun: &str) -> (&'a [T], Option
     (&items[..limit], Some(more))
 }
 
-/// 7. Inventory.
-fn inventory(report: &Report) -> Section {
+/// 8. Inventory.
+pub fn inventory(report: &Report) -> Section {
     let a = &report.inventory;
     let inv = &a.data;
-    let mut s = section(7, a, "Inventory (kubectl get po,sts,svc,pvc,cm)".into());
+    let mut s = section(8, a, "Inventory (kubectl get po,sts,svc,pvc,cm)".into());
     let now = report.range.seconds.end;
     let top = report.top;
     if !inv.pods.is_empty() {

@@ -6,6 +6,7 @@ mod answers;
 mod bench;
 mod exemplars;
 mod fixture;
+mod slo;
 mod stack;
 mod wide_cluster;
 mod workloads;
