@@ -439,6 +439,18 @@ fn check_slo_burn(demo: &Demo, at: f64) {
         );
         let spent: f64 = spent[0]["value"][1].as_str().unwrap().parse().unwrap();
         assert!(spent > 1.0, "{slo}: {spent} of the period's budget spent");
+        // The report the demo wrote says so too, from the same rules.
+        let section = demo.report["slo"]["data"]
+            .as_array()
+            .expect("the report's SLO section")
+            .iter()
+            .find(|s| s["slo"] == slo)
+            .unwrap_or_else(|| panic!("no {slo} in the report's SLO section"));
+        let budget = &section["budget"];
+        assert!(
+            f(&budget["consumed"]) > 1.0 && budget["over"] == "period",
+            "{slo}: the report's budget: {section}"
+        );
     }
 }
 
