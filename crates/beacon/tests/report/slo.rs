@@ -546,7 +546,7 @@ fn slo_latency_threshold_is_the_rules_when_they_are_loaded() {
     let notes = r["slo"]["notes"].to_string();
     assert!(
         notes.contains(
-            r#"the recording rules' 500ms (le=\"0.5\"), not --slo-latency-threshold 250ms"#
+            r#"the recording rules' 500ms (bucket 0.5), not the threshold asked for (250ms)"#
         ),
         "{notes}"
     );
