@@ -61,30 +61,34 @@ pub async fn answer(ctx: &Ctx) -> Answer<Vec<PodNetwork>> {
 /// The per-pod rate expressions of this report's scope.
 struct Rates {
     scope: PodScope,
-    /// Empty when kube_pod_info is absent, else the join excluding host-network pods.
-    join: String,
+    /// kube_pod_info is there to exclude host-network pods.
+    join: bool,
 }
 
 impl Rates {
     fn new(ctx: &Ctx, answer: &mut Answer<Vec<PodNetwork>>) -> Self {
         let scope = ctx.pod_scope();
-        let join = if ctx.catalogue.has("kube_pod_info") {
-            not_host_network(&scope.matcher)
-        } else {
+        let join = ctx.catalogue.has("kube_pod_info");
+        if !join {
             answer.note("kube_pod_info (kube-state-metrics) is absent, so host-network pods are not excluded: their figures are the node's");
-            String::new()
-        };
+        }
         Self { scope, join }
     }
 
     /// No container filter: cAdvisor reports a pod's network on its sandbox (pause) container.
+    /// `pods` narrows both sides of the join, so that kube_pod_info is read for those pods
+    /// only, not for the whole scope at every step.
     fn expr(&self, ctx: &Ctx, metric: &str, pods: &str) -> String {
+        let selector = format!("{}{pods}", self.scope.matcher);
+        let join = if self.join {
+            not_host_network(&selector)
+        } else {
+            String::new()
+        };
         format!(
-            "sum by ({}) (rate({metric}{{{}{pods}}}[{}]){})",
+            "sum by ({}) (rate({metric}{{{selector}}}[{}]){join})",
             self.scope.by,
-            self.scope.matcher,
             ctx.range.window(),
-            self.join
         )
     }
 

@@ -2211,3 +2211,32 @@ fn generated_cluster_charts_draw_the_busiest_nodes_and_largest_network_users() {
     largest.sort();
     assert_eq!(drawn("network", "q5-receive"), largest);
 }
+
+/// The network range of the largest and smallest users (20 of the generated namespace's pods)
+/// names those pods on both sides of its kube_pod_info join: without them the join reads every
+/// pod of the namespace at every step (1,500 pods × 2 replicas × 241 points at 5,000 pods,
+/// the report's largest peak).
+#[test]
+fn a_join_over_some_pods_names_them_on_both_sides() {
+    let stack = generated();
+    let r = stack.report();
+    let mut checked = 0;
+    for used in r["network"]["queries"].as_array().unwrap() {
+        let promql = used["promql"].as_str().unwrap();
+        let Some(pods) = promql.split("pod=~").nth(1) else {
+            continue;
+        };
+        let pods = pods.split(['}', ',']).next().unwrap();
+        checked += 1;
+        for selector in promql.split('{').skip(1) {
+            let body = selector.split('}').next().unwrap();
+            assert!(body.contains(&format!("pod=~{pods}")), "{promql}");
+        }
+        assert!(promql.contains("kube_pod_info{"), "{promql}");
+    }
+    assert_eq!(
+        checked, 2,
+        "the receive and transmit ranges: {}",
+        r["network"]
+    );
+}
