@@ -241,17 +241,22 @@ impl Ctx {
     /// has half a step to spare, so that it holds the range's first point whether ranges are
     /// closed at the start (Prometheus 2) or open (Prometheus 3).
     pub fn over_range(&self, func: &str, expr: &str) -> String {
+        format!(
+            "{func}(({expr})[{}:{}] @ end())",
+            self.over_range_window(),
+            promql_duration(self.range.step)
+        )
+    }
+
+    /// The range that [`Self::over_range`] reads, as a PromQL duration.
+    pub fn over_range_window(&self) -> String {
         let step = self.range.step;
         let pad = if step >= 4.0 {
             (step / 2.0).ceil()
         } else {
             step / 2.0
         };
-        format!(
-            "{func}(({expr})[{}:{}] @ end())",
-            promql_duration(self.range.end - self.range.start + pad),
-            promql_duration(step)
-        )
+        promql_duration(self.range.end - self.range.start + pad)
     }
 
     /// Runs an instant query at the range's end.

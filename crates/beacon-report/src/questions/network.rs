@@ -15,11 +15,11 @@ const TX: &str = "container_network_transmit_bytes_total";
 
 /// A host-network pod reports the node's interfaces; kube-state-metrics tells them apart. The
 /// join names the namespace: without it, Prometheus reads every pod of the cluster (2.2 M
-/// samples instead of 2,175 for a 3-pod namespace on a 5,000-pod cluster).
-fn not_host_network(scope: &str) -> String {
-    format!(
-        r#" * on (namespace, pod) group_left () max by (namespace, pod) (kube_pod_info{{{scope},host_network="false"}})"#
-    )
+/// samples instead of 2,175 for a 3-pod namespace on a 5,000-pod cluster). `info` wraps the
+/// kube_pod_info selector, e.g. in `last_over_time`.
+fn not_host_network(on: &str, scope: &str, info: impl Fn(&str) -> String) -> String {
+    let pods = info(&format!(r#"kube_pod_info{{{scope},host_network="false"}}"#));
+    format!(" * on ({on}) group_left () max by ({on}) ({pods})")
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,7 +81,7 @@ impl Rates {
     fn expr(&self, ctx: &Ctx, metric: &str, pods: &str) -> String {
         let selector = format!("{}{pods}", self.scope.matcher);
         let join = if self.join {
-            not_host_network(&selector)
+            not_host_network("namespace, pod", &selector, str::to_owned)
         } else {
             String::new()
         };
@@ -90,6 +90,25 @@ impl Rates {
             self.scope.by,
             ctx.range.window(),
         )
+    }
+
+    /// The average rate per pod over the range. The join comes after the average, once,
+    /// with the pods that were not host-network at any time in the range: inside the
+    /// subquery it read every pod's kube_pod_info at every step (1.45 M samples at 5,000 pods).
+    fn average(&self, ctx: &Ctx, metric: &str) -> String {
+        let by = self.scope.by;
+        let rates = format!(
+            "sum by ({by}) (rate({metric}{{{}}}[{}]))",
+            self.scope.matcher,
+            ctx.range.window(),
+        );
+        let average = ctx.over_range("avg_over_time", &rates);
+        if !self.join {
+            return average;
+        }
+        let window = ctx.over_range_window();
+        let seen = |info: &str| format!("last_over_time({info}[{window}] @ end())");
+        average + &not_host_network(by, &self.scope.matcher, seen)
     }
 
     /// Every pod with its current and average rates; empty when no pod has an average.
@@ -102,11 +121,11 @@ impl Rates {
         let tx_q = answer.uses("transmit bytes/s per pod, now", self.expr(ctx, TX, ""));
         let rx_avg_q = answer.uses(
             "average receive bytes/s per pod over the range",
-            ctx.over_range("avg_over_time", &rx_q),
+            self.average(ctx, RX),
         );
         let tx_avg_q = answer.uses(
             "average transmit bytes/s per pod over the range",
-            ctx.over_range("avg_over_time", &tx_q),
+            self.average(ctx, TX),
         );
         let (rx_now, tx_now, rx_avg, tx_avg) = tokio::join!(
             ctx.instant(&rx_q),
