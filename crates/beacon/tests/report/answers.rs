@@ -127,26 +127,13 @@ fn with_rules(rules_yaml: &str) -> Stack {
     Stack::start_with(cluster, |work, tsdb| {
         let rules = work.join("kps-rules.yml");
         std::fs::write(&rules, rules_yaml).unwrap();
-        let blocks = work.join("rule-blocks");
-        let out = std::process::Command::new(report_stack::PROMTOOL)
-            .args(["tsdb", "create-blocks-from", "rules", "--quiet"])
-            .arg(format!("--url={}", base.prom.url))
-            .arg(format!("--start={}", base.cluster.start - 300.0))
-            .arg(format!("--end={}", base.cluster.end))
-            .arg("--eval-interval=15s")
-            .arg(format!("--output-dir={}", blocks.display()))
-            .arg(&rules)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "promtool rules backfill: {}",
-            String::from_utf8_lossy(&out.stderr)
+        report_stack::backfill_rules(
+            &base.prom.url,
+            &rules,
+            (base.cluster.start - 300.0, base.cluster.end),
+            "15s",
+            tsdb,
         );
-        for block in std::fs::read_dir(&blocks).unwrap() {
-            let block = block.unwrap();
-            std::fs::rename(block.path(), tsdb.join(block.file_name())).unwrap();
-        }
     })
 }
 

@@ -9,8 +9,8 @@ use std::sync::OnceLock;
 use serde_json::Value;
 
 use crate::stack::{
-    OpenMetrics, PROMTOOL, Prometheus, PrometheusConfig, Workdir, assert_close, backfill, grid,
-    now, report, report_json,
+    OpenMetrics, Prometheus, PrometheusConfig, Workdir, assert_close, backfill, backfill_rules,
+    grid, now, report, report_json,
 };
 
 /// The chart's SLO recording rules (`templates/_slo.tpl`) for a release in namespace `shop`
@@ -359,27 +359,14 @@ fn with_rules() -> &'static Stack {
         Stack::start(Model::ending(base.model.end), config, |work, tsdb| {
             let rules = work.join("slo-rules.yml");
             std::fs::write(&rules, &rules_yaml).unwrap();
-            let blocks = work.join("rule-blocks");
-            let out = std::process::Command::new(PROMTOOL)
-                .args(["tsdb", "create-blocks-from", "rules", "--quiet"])
-                .arg(format!("--url={}", base.prom.url))
-                .arg(format!("--start={}", base.model.end - 600.0))
-                // The end is exclusive: half a step more evaluates at the model's end too.
-                .arg(format!("--end={}", base.model.end + STEP / 2.0))
-                .arg("--eval-interval=60s")
-                .arg(format!("--output-dir={}", blocks.display()))
-                .arg(&rules)
-                .output()
-                .unwrap();
-            assert!(
-                out.status.success(),
-                "promtool rules backfill: {}",
-                String::from_utf8_lossy(&out.stderr)
+            // The end is exclusive: half a step more evaluates at the model's end too.
+            backfill_rules(
+                &base.prom.url,
+                &rules,
+                (base.model.end - 600.0, base.model.end + STEP / 2.0),
+                "60s",
+                tsdb,
             );
-            for block in std::fs::read_dir(&blocks).unwrap() {
-                let block = block.unwrap();
-                std::fs::rename(block.path(), tsdb.join(block.file_name())).unwrap();
-            }
         })
     })
 }

@@ -475,3 +475,35 @@ impl TextServer {
         Self { url }
     }
 }
+
+/// Evaluates `rules` (a rule file) with promtool against the Prometheus at `url` over
+/// `[start, end)` every `eval_interval`, and moves the recorded blocks into `tsdb`: recorded
+/// series as Prometheus' own rules would have written them.
+pub fn backfill_rules(
+    url: &str,
+    rules: &Path,
+    (start, end): (f64, f64),
+    eval_interval: &str,
+    tsdb: &Path,
+) {
+    let blocks = rules.with_extension("blocks");
+    let out = Command::new(PROMTOOL)
+        .args(["tsdb", "create-blocks-from", "rules", "--quiet"])
+        .arg(format!("--url={url}"))
+        .arg(format!("--start={start}"))
+        .arg(format!("--end={end}"))
+        .arg(format!("--eval-interval={eval_interval}"))
+        .arg(format!("--output-dir={}", blocks.display()))
+        .arg(rules)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "promtool rules backfill: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for block in std::fs::read_dir(&blocks).unwrap() {
+        let block = block.unwrap();
+        std::fs::rename(block.path(), tsdb.join(block.file_name())).unwrap();
+    }
+}
