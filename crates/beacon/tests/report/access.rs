@@ -10,6 +10,7 @@
 //! the cost). Every run logs at `trace`, and no secret may appear in its stdout or stderr,
 //! whether it succeeds or fails.
 
+use base64::Engine as _;
 use std::{
     io::Write as _,
     net::TcpStream,
@@ -71,20 +72,7 @@ fn bcrypt(password: &str) -> String {
 }
 
 fn base64(input: &str) -> String {
-    const ALPHABET: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    let bytes = input.as_bytes();
-    let mut out = String::new();
-    for chunk in bytes.chunks(3) {
-        let n = chunk.iter().fold(0u32, |acc, &b| acc << 8 | b as u32) << (8 * (3 - chunk.len()));
-        for i in 0..4 {
-            if i <= chunk.len() {
-                out.push(ALPHABET[(n >> (18 - 6 * i) & 63) as usize] as char);
-            } else {
-                out.push('=');
-            }
-        }
-    }
-    out
+    base64::engine::general_purpose::STANDARD.encode(input)
 }
 
 struct Stack {
